@@ -1,0 +1,292 @@
+//! [`TieredCache`]: construction, shutdown, stats and health. Reads live in `read`/`load`,
+//! writes and invalidation in `write`, L2 plumbing in `tier` and `sync`.
+
+mod load;
+mod read;
+mod sync;
+mod tier;
+mod write;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use load::{LoadBuilder, LoadFuture};
+pub use read::{GetBuilder, GetFuture};
+pub use write::{InvalidateBuilder, SetBuilder};
+
+use crate::breaker::Breaker;
+use crate::clock::{Clock, StampSource};
+use crate::config::CacheConfig;
+use crate::error::{CacheError, ConfigError};
+use crate::flight::Flights;
+use crate::health::{HealthReport, TierHealth};
+use crate::l1::L1;
+use crate::l2::{L2Backend, L2Connector, NoL2};
+use crate::namespaces::Namespaces;
+use crate::stats::{CacheStats, Counters};
+use tier::L2Tier;
+
+/// A two-tier cache: a bounded in-process L1 in front of a shared L2 (Redis), with
+/// stale-while-revalidate, single-flight loads, namespaces and statistics.
+///
+/// Cheap to clone (an `Arc` inside); share one per process. The type parameter picks how the
+/// L2 is built from the config: the `tiered-cache` facade names its Redis-backed form
+/// `tiered_cache::TieredCache`; here the default, [`NoL2`], is L1 only.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// cache.set("user:1", &"Ada".to_owned()).namespace("users").await?;
+/// let name: Option<String> = cache.get("user:1").namespace("users").await?;
+/// assert_eq!(name.as_deref(), Some("Ada"));
+/// # Ok(()) }
+/// ```
+pub struct TieredCache<C = NoL2> {
+    inner: Arc<Inner>,
+    _connector: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for TieredCache<C> {
+    fn clone(&self) -> Self {
+        TieredCache {
+            inner: self.inner.clone(),
+            _connector: PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for TieredCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredCache")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shared state behind every clone of a [`TieredCache`].
+pub(crate) struct Inner {
+    pub(crate) config: CacheConfig,
+    pub(crate) stamps: StampSource,
+    pub(crate) l1: L1,
+    pub(crate) flights: Arc<Flights>,
+    pub(crate) namespaces: Namespaces,
+    pub(crate) l2: Option<L2Tier>,
+    pub(crate) counters: Counters,
+    /// Bumped by every key invalidation, so a plain read that raced one does not refill L1.
+    pub(crate) invalidations: AtomicU64,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    closed: AtomicBool,
+}
+
+/// Sets up a [`TieredCache`] beyond its config: the clock, or an L2 backend of your own.
+pub struct CacheBuilder<C = NoL2> {
+    config: CacheConfig,
+    clock: Clock,
+    backend: Option<Arc<dyn L2Backend>>,
+    _connector: PhantomData<fn() -> C>,
+}
+
+impl<C: L2Connector> CacheBuilder<C> {
+    /// Reads time from `clock` instead of the system clock (tests use [`Clock::tokio`]).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `backend` as L2 instead of building one from `redis_url`.
+    #[must_use]
+    pub fn l2(mut self, backend: Arc<dyn L2Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Validates the config and starts the cache. Must run inside a Tokio runtime.
+    ///
+    /// An unreachable L2 is not an error: the cache starts serving from L1 (and loaders) and
+    /// uses L2 as soon as it answers.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid field.
+    pub async fn build(self) -> Result<TieredCache<C>, ConfigError> {
+        self.config.validate()?;
+        let backend = match self.backend {
+            Some(backend) => Some(backend),
+            None => C::connect(&self.config)?,
+        };
+        let config = self.config;
+        let l2 = backend.map(|backend| {
+            let breaker = Breaker::new(
+                config.circuit_breaker_threshold,
+                config.circuit_breaker_cooldown,
+            );
+            L2Tier::new(backend, breaker, config.l2_timeout)
+        });
+        let inner = Arc::new(Inner {
+            stamps: StampSource::new(self.clock),
+            l1: L1::new(config.l1_max_size),
+            flights: Arc::default(),
+            namespaces: Namespaces::default(),
+            l2,
+            counters: Counters::default(),
+            invalidations: AtomicU64::new(0),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            config,
+        });
+        if inner.l2.is_some() {
+            sync::start(&inner).await;
+        }
+        Ok(TieredCache {
+            inner,
+            _connector: PhantomData,
+        })
+    }
+}
+
+impl<C: L2Connector> TieredCache<C> {
+    /// Validates `config`, connects L2 when `redis_url` is set, and starts the cache.
+    /// Must run inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid field. A Redis that is down is not an error.
+    pub async fn new(config: CacheConfig) -> Result<Self, ConfigError> {
+        Self::builder(config).build().await
+    }
+
+    /// A [`CacheBuilder`] for options beyond the config.
+    pub fn builder(config: CacheConfig) -> CacheBuilder<C> {
+        CacheBuilder {
+            config,
+            clock: Clock::system(),
+            backend: None,
+            _connector: PhantomData,
+        }
+    }
+}
+
+impl<C> TieredCache<C> {
+    /// Reads `key` (namespace `"default"` unless [`GetBuilder::namespace`] says otherwise).
+    /// Add [`GetBuilder::refresh_with`] to load misses and refresh stale entries.
+    pub fn get<'a, T>(&'a self, key: &'a str) -> GetBuilder<'a, T> {
+        GetBuilder::new(&self.inner, key)
+    }
+
+    /// Writes `value` under `key` in both tiers (ttl `l2_ttl` unless [`SetBuilder::ttl`]).
+    pub fn set<'a, T>(&'a self, key: &'a str, value: &'a T) -> SetBuilder<'a, T> {
+        SetBuilder::new(&self.inner, key, value)
+    }
+
+    /// Removes `key` from both tiers; a load of it that is running will not write back.
+    pub fn invalidate<'a>(&'a self, key: &'a str) -> InvalidateBuilder<'a> {
+        InvalidateBuilder::new(&self.inner, key)
+    }
+
+    /// Removes every entry of `namespace`, in this instance at once and in every instance within
+    /// `sync_interval`. Costs O(1) in Redis whatever the namespace holds.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidNamespace`] or [`CacheError::Closed`].
+    pub async fn clear_namespace(&self, namespace: &str) -> Result<(), CacheError> {
+        self.inner.clear(Some(namespace)).await
+    }
+
+    /// Removes every entry of every namespace under this cache's `key_prefix` (other
+    /// applications' keys in the same Redis are untouched).
+    ///
+    /// # Errors
+    /// [`CacheError::Closed`].
+    pub async fn clear_all(&self) -> Result<(), CacheError> {
+        self.inner.clear(None).await
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CacheStats {
+        let inner = &self.inner;
+        let breaker = inner.l2.as_ref().map_or("closed", |tier| {
+            tier.breaker.state_name(inner.stamps.now_ms())
+        });
+        inner.counters.snapshot(
+            inner.l1.len() as u64,
+            inner.l1.capacity() as u64,
+            inner.l2.is_some(),
+            breaker,
+        )
+    }
+
+    /// Pings L2 (bounded by `l2_timeout`) and reports each tier's state. Never shows credentials.
+    pub async fn health_check(&self) -> HealthReport {
+        let inner = &self.inner;
+        let l1 = TierHealth::l1(inner.l1.len(), inner.l1.capacity());
+        let l2 = match &inner.l2 {
+            None => TierHealth::disabled(),
+            Some(tier) => {
+                let started = Instant::now();
+                let ping = tokio::time::timeout(inner.config.l2_timeout, tier.backend.ping()).await;
+                let latency = started.elapsed();
+                let breaker = tier.breaker.state_name(inner.stamps.now_ms());
+                match ping {
+                    Ok(Ok(())) => TierHealth::up(tier.backend.describe(), latency, breaker),
+                    Ok(Err(error)) => {
+                        TierHealth::down(tier.backend.describe(), error.to_string(), breaker)
+                    }
+                    Err(_) => TierHealth::down(
+                        tier.backend.describe(),
+                        format!("no answer within {:?}", inner.config.l2_timeout),
+                        breaker,
+                    ),
+                }
+            }
+        };
+        HealthReport::new(l1, l2, inner.closed.load(Ordering::Acquire))
+    }
+
+    /// Stops background refreshes (cancelling those still running), closes L2 connections, and
+    /// makes later calls fail with [`CacheError::Closed`]. Waits at most `grace` for tasks.
+    pub async fn close_within(&self, grace: Duration) {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        inner.shutdown.cancel();
+        inner.tasks.close();
+        if tokio::time::timeout(grace, inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background cache tasks still running after {grace:?}; leaving them");
+        }
+        if let Some(tier) = &inner.l2 {
+            tier.backend.close().await;
+        }
+    }
+
+    /// [`close_within`](Self::close_within) five seconds.
+    pub async fn close(&self) {
+        self.close_within(Duration::from_secs(5)).await;
+    }
+
+    /// The config the cache runs with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    pub(crate) fn check_open(&self) -> Result<(), CacheError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(CacheError::Closed);
+        }
+        Ok(())
+    }
+}

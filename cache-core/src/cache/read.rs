@@ -1,0 +1,349 @@
+//! Reads: the L1 probe every read starts with, the L2 read behind it, and [`GetBuilder`].
+
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use serde::de::DeserializeOwned;
+
+use super::Inner;
+use super::load::LoadBuilder;
+use super::tier::Skip;
+use crate::entry::{EntryMeta, Freshness};
+use crate::envelope::{self, DecodeError};
+use crate::error::CacheError;
+use crate::flight::FlightGuard;
+use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
+use crate::l1::{self, Entry, Header};
+use crate::l2::{BoxFuture, L2Error};
+use crate::namespaces::NamespaceState;
+
+/// What L1 holds for a key.
+pub(crate) enum Probe<T> {
+    /// A usable copy; `stale` says whether it is in its stale window.
+    Hit { value: T, stale: bool },
+    /// A copy older than `l1_ttl`: ask L2, fall back to this copy when L2 cannot answer.
+    Revalidate(Entry),
+    /// Nothing usable.
+    Miss,
+}
+
+/// What L2 holds for a key.
+pub(crate) enum L2Read<T> {
+    Hit(T, EntryMeta),
+    Miss,
+    /// No L2, or it could not answer.
+    Unavailable,
+}
+
+/// Who may veto an L1 fill that raced an invalidation.
+pub(crate) enum FillGuard<'g> {
+    /// A plain read: any key invalidation since `seen` vetoes.
+    Invalidations(u64),
+    /// A load: the flight being detached vetoes.
+    Flight(&'g FlightGuard),
+}
+
+impl Inner {
+    /// Validates a (namespace, key) pair and refuses calls on a closed cache.
+    pub(crate) fn checked_key<'k>(
+        &self,
+        namespace: &'k str,
+        key: &'k str,
+    ) -> Result<KeyRef<'k>, CacheError> {
+        self.check_open()?;
+        keys::validate_namespace(namespace)?;
+        keys::validate_key(key)?;
+        Ok(KeyRef { namespace, key })
+    }
+
+    /// Looks `key` up in L1, counting the outcome.
+    #[inline]
+    pub(crate) fn probe<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
+        let probe = self.probe_uncounted(key, now_ms);
+        match &probe {
+            Probe::Hit { stale, .. } => {
+                self.counters.l1_hits.incr();
+                if *stale {
+                    self.counters.stale_hits.incr();
+                }
+            }
+            Probe::Revalidate(_) | Probe::Miss => self.counters.l1_misses.incr(),
+        }
+        probe
+    }
+
+    #[inline]
+    fn probe_uncounted<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
+        let Some(entry) = self.l1.get(key) else {
+            return Probe::Miss;
+        };
+        let header = entry.header();
+        if !header.is_current() {
+            return Probe::Miss;
+        }
+        let freshness = header.meta.freshness(now_ms, self.config.enable_swr);
+        if freshness == Freshness::Expired {
+            return Probe::Miss;
+        }
+        if now_ms >= header.l1_until_ms {
+            return Probe::Revalidate(entry);
+        }
+        match l1::value_of::<T>(&*entry) {
+            Some(value) => Probe::Hit {
+                value: value.clone(),
+                stale: freshness == Freshness::Stale,
+            },
+            // Another type was stored under this key: let L2 (or the loader) decide.
+            None => Probe::Miss,
+        }
+    }
+
+    /// Reads and decodes `key` from L2. Foreign or undecodable bytes are a counted miss.
+    pub(crate) async fn read_l2<T: DeserializeOwned>(
+        &self,
+        key: KeyRef<'_>,
+        namespace: &NamespaceState,
+    ) -> L2Read<T> {
+        let Some(tier) = &self.l2 else {
+            return L2Read::Unavailable;
+        };
+        let now = self.stamps.now_ms();
+        let bytes = match tier.call(&self.counters, now, true, |b| b.get(key)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                self.counters.l2_misses.incr();
+                return L2Read::Miss;
+            }
+            Err(Skip::Failed(L2Error::Data(message))) => {
+                return self.undecodable(key, &message);
+            }
+            Err(_) => return L2Read::Unavailable,
+        };
+        let envelope = match envelope::decode(&bytes) {
+            Ok(envelope) => envelope,
+            Err(error) => return self.undecodable(key, &error.to_string()),
+        };
+        self.stamps.observe(envelope.meta.created);
+        if envelope.tombstone || namespace.was_cleared(envelope.meta.created) {
+            self.counters.l2_misses.incr();
+            return L2Read::Miss;
+        }
+        match envelope.value::<T>() {
+            Ok(value) => {
+                self.counters.l2_hits.incr();
+                L2Read::Hit(value, envelope.meta)
+            }
+            Err(DecodeError::TypeMismatch) => {
+                self.undecodable(key, "stored value is of another Rust type")
+            }
+            Err(error) => self.undecodable(key, &error.to_string()),
+        }
+    }
+
+    fn undecodable<T>(&self, key: KeyRef<'_>, reason: &str) -> L2Read<T> {
+        self.counters.l2_decode_errors.incr();
+        tracing::warn!(
+            namespace = key.namespace,
+            key = key.key,
+            reason,
+            "L2 holds bytes this cache cannot decode; treating as a miss (the next write replaces them)"
+        );
+        L2Read::Miss
+    }
+
+    /// The deadline after which an L1 copy must be checked against L2.
+    pub(crate) fn l1_deadline(&self, now_ms: u64, meta: &EntryMeta) -> u64 {
+        if self.l2.is_none() {
+            // Nothing to revalidate against: the entry's own timeline rules.
+            return u64::MAX;
+        }
+        let l1_ttl = crate::clock::duration_ms(self.config.l1_ttl);
+        now_ms.saturating_add(l1_ttl).min(meta.keep_until_ms)
+    }
+
+    /// Puts `value` into L1 unless `guard` says an invalidation raced it. Returns the entry.
+    pub(crate) fn fill_l1<T: Send + Sync + 'static>(
+        &self,
+        key: KeyRef<'_>,
+        value: T,
+        meta: EntryMeta,
+        epoch: u64,
+        namespace: &Arc<NamespaceState>,
+        guard: &FillGuard<'_>,
+    ) -> Entry {
+        let now = self.stamps.now_ms();
+        let header = Header::new(meta, self.l1_deadline(now, &meta), epoch, namespace.clone());
+        let entry = l1::entry(header, value);
+        if vetoed(self, guard) {
+            return entry;
+        }
+        self.l1
+            .insert(EntryKey::new(key.namespace, key.key), entry.clone());
+        // An invalidation that ran between the check and the insert has already removed what it
+        // could; look again and undo our insert.
+        if vetoed(self, guard) {
+            self.l1.remove_exact(key, &entry);
+        }
+        entry
+    }
+
+    /// L1 missed (or needs revalidation) and there is no loader: ask L2.
+    async fn get_slow<T>(self: Arc<Self>, key: KeyRef<'_>, fallback: Option<Entry>) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let namespace = self.namespaces.get(key.namespace);
+        let guard = FillGuard::Invalidations(self.invalidations.load(Ordering::SeqCst));
+        let epoch = namespace.epoch();
+        match self.read_l2::<T>(key, &namespace).await {
+            L2Read::Hit(value, meta) => {
+                let now = self.stamps.now_ms();
+                match meta.freshness(now, self.config.enable_swr) {
+                    Freshness::Expired => {
+                        self.counters.misses.incr();
+                        None
+                    }
+                    freshness => {
+                        if freshness == Freshness::Stale {
+                            self.counters.stale_hits.incr();
+                        }
+                        self.fill_l1(key, value.clone(), meta, epoch, &namespace, &guard);
+                        Some(value)
+                    }
+                }
+            }
+            L2Read::Miss => {
+                if let Some(stale_copy) = &fallback {
+                    self.l1.remove_exact(key, stale_copy);
+                }
+                self.counters.misses.incr();
+                None
+            }
+            L2Read::Unavailable => {
+                let value = fallback.as_deref().and_then(l1::value_of::<T>).cloned();
+                if value.is_none() {
+                    self.counters.misses.incr();
+                }
+                value
+            }
+        }
+    }
+}
+
+fn vetoed(inner: &Inner, guard: &FillGuard<'_>) -> bool {
+    match guard {
+        FillGuard::Invalidations(seen) => inner.invalidations.load(Ordering::SeqCst) != *seen,
+        FillGuard::Flight(flight) => flight.is_detached(),
+    }
+}
+
+/// A read of one key; `.await` it for `Result<Option<T>, CacheError>`.
+///
+/// Fresh and stale entries are returned; expired ones are a miss. Redis being down or holding
+/// undecodable bytes is a miss too, never an error. Errors are only for what the caller can
+/// fix: an invalid key or namespace, or a closed cache.
+#[must_use = "a read does nothing until awaited"]
+pub struct GetBuilder<'a, T> {
+    pub(crate) inner: &'a Arc<Inner>,
+    pub(crate) key: &'a str,
+    pub(crate) namespace: &'a str,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<'a, T> GetBuilder<'a, T> {
+    pub(crate) fn new(inner: &'a Arc<Inner>, key: &'a str) -> Self {
+        GetBuilder {
+            inner,
+            key,
+            namespace: DEFAULT_NAMESPACE,
+            _value: PhantomData,
+        }
+    }
+
+    /// Reads from `namespace` instead of `"default"`.
+    pub fn namespace(mut self, namespace: &'a str) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// Loads the value with `loader` on a miss, and refreshes it when stale: concurrent callers
+    /// share one loader call, stale entries are served at once while one background refresh runs.
+    ///
+    /// The loader must be `Send + 'static` because a background refresh outlives the caller;
+    /// move owned copies of its inputs into it.
+    pub fn refresh_with<F, Fut, E>(self, loader: F) -> LoadBuilder<'a, T, F>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        LoadBuilder::new(self, loader)
+    }
+}
+
+impl<'a, T> IntoFuture for GetBuilder<'a, T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Output = Result<Option<T>, CacheError>;
+    type IntoFuture = GetFuture<'a, T>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        GetFuture {
+            state: GetState::Start(self),
+        }
+    }
+}
+
+/// The future of a [`GetBuilder`]. An L1 hit completes on the first poll without allocating.
+#[must_use = "futures do nothing unless polled"]
+pub struct GetFuture<'a, T> {
+    state: GetState<'a, T>,
+}
+
+enum GetState<'a, T> {
+    Start(GetBuilder<'a, T>),
+    Slow(BoxFuture<'a, Option<T>>),
+    Done,
+}
+
+impl<'a, T> Future for GetFuture<'a, T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Output = Result<Option<T>, CacheError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, GetState::Done) {
+                GetState::Start(builder) => {
+                    let inner = builder.inner;
+                    let key = match inner.checked_key(builder.namespace, builder.key) {
+                        Ok(key) => key,
+                        Err(error) => return Poll::Ready(Err(error)),
+                    };
+                    let fallback = match inner.probe::<T>(key, inner.stamps.now_ms()) {
+                        Probe::Hit { value, .. } => return Poll::Ready(Ok(Some(value))),
+                        Probe::Revalidate(entry) => Some(entry),
+                        Probe::Miss => None,
+                    };
+                    this.state = GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback)));
+                }
+                GetState::Slow(mut slow) => {
+                    return match slow.as_mut().poll(cx) {
+                        Poll::Ready(value) => Poll::Ready(Ok(value)),
+                        Poll::Pending => {
+                            this.state = GetState::Slow(slow);
+                            Poll::Pending
+                        }
+                    };
+                }
+                GetState::Done => panic!("GetFuture polled after completion"),
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Keeps this instance's view of namespace clears in step with L2: read once at start (so a
+//! fresh instance never serves entries cleared before it started), then every `sync_interval`.
+
+use std::sync::{Arc, Weak};
+
+use super::Inner;
+use crate::keys;
+
+/// Pause between attempts of the first sync.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Reads the clear marks (retrying for up to `connect_timeout` while the first connection is
+/// made), then polls in the background.
+pub(super) async fn start(inner: &Arc<Inner>) {
+    let first_sync = async {
+        while !sync_once(inner).await {
+            tokio::time::sleep(RETRY_DELAY).await;
+        }
+    };
+    if tokio::time::timeout(inner.config.connect_timeout, first_sync)
+        .await
+        .is_err()
+    {
+        tracing::warn!("L2 did not answer at startup; serving from L1 until it does");
+    }
+    let weak = Arc::downgrade(inner);
+    let shutdown = inner.shutdown.clone();
+    let interval = inner.config.sync_interval;
+    inner.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            // Stop when every handle to the cache is gone.
+            let Some(inner) = Weak::upgrade(&weak) else {
+                return;
+            };
+            sync_once(&inner).await;
+        }
+    });
+}
+
+/// Fetches and applies the clear marks; marks L2 as usable on success.
+pub(super) async fn sync_once(inner: &Inner) -> bool {
+    let Some(tier) = &inner.l2 else {
+        return false;
+    };
+    let now = inner.stamps.now_ms();
+    let Ok(marks) = tier
+        .call(&inner.counters, now, false, |b| b.clear_marks())
+        .await
+    else {
+        return false;
+    };
+    inner.apply_clear(None, marks.all);
+    for (namespace, at) in &marks.namespaces {
+        if keys::validate_namespace(namespace).is_ok() {
+            inner.apply_clear(Some(namespace), *at);
+        }
+    }
+    if !tier.is_synced() {
+        tier.set_synced();
+        tracing::debug!(backend = %tier.backend.describe(), "L2 clear marks loaded; L2 in use");
+    }
+    true
+}

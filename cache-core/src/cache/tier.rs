@@ -1,0 +1,101 @@
+//! The engine's side of L2: every backend call bounded by `l2_timeout`, gated by the circuit
+//! breaker, and counted.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::breaker::{Breaker, Permit};
+use crate::l2::{L2Backend, L2Error};
+use crate::stats::Counters;
+
+pub(crate) struct L2Tier {
+    pub(crate) backend: Arc<dyn L2Backend>,
+    pub(crate) breaker: Breaker,
+    timeout: Duration,
+    /// False until the clear marks were read once: until then L2 reads could return entries
+    /// a clear already removed, so they are skipped.
+    synced: AtomicBool,
+}
+
+/// Why an L2 call produced nothing.
+#[derive(Debug)]
+pub(crate) enum Skip {
+    /// Not attempted (breaker open, or marks not yet synced).
+    NotTried,
+    /// Attempted and failed.
+    Failed(L2Error),
+}
+
+impl L2Tier {
+    pub(crate) fn new(backend: Arc<dyn L2Backend>, breaker: Breaker, timeout: Duration) -> Self {
+        L2Tier {
+            backend,
+            breaker,
+            timeout,
+            synced: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// Runs one backend operation under the breaker and the timeout.
+    ///
+    /// `needs_sync` operations (reads) are skipped until the clear marks have been read.
+    pub(crate) async fn call<'a, T, F>(
+        &'a self,
+        counters: &Counters,
+        now_ms: u64,
+        needs_sync: bool,
+        op: impl FnOnce(&'a dyn L2Backend) -> F,
+    ) -> Result<T, Skip>
+    where
+        F: Future<Output = Result<T, L2Error>> + 'a,
+    {
+        if needs_sync && !self.is_synced() {
+            counters.l2_skipped.incr();
+            return Err(Skip::NotTried);
+        }
+        if self.breaker.permit(now_ms) == Permit::Reject {
+            counters.l2_skipped.incr();
+            return Err(Skip::NotTried);
+        }
+        let result = match tokio::time::timeout(self.timeout, op(&*self.backend)).await {
+            Ok(result) => result,
+            Err(_) => Err(L2Error::Timeout),
+        };
+        match result {
+            Ok(value) => {
+                if self.breaker.record_success() {
+                    tracing::info!(backend = %self.backend.describe(), "L2 is back; circuit breaker closed");
+                }
+                Ok(value)
+            }
+            Err(error) if error.is_connectivity() => {
+                counters.l2_errors.incr();
+                if self.breaker.record_failure(now_ms) {
+                    tracing::warn!(
+                        backend = %self.backend.describe(),
+                        %error,
+                        "L2 keeps failing; circuit breaker open, serving from L1 and loaders"
+                    );
+                } else {
+                    tracing::warn!(%error, "L2 operation failed; carrying on without L2");
+                }
+                Err(Skip::Failed(error))
+            }
+            Err(error) => {
+                // The backend answered: it is healthy, the data is not.
+                self.breaker.record_success();
+                Err(Skip::Failed(error))
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Time: the wall clock the freshness model reads, and the hybrid logical stamps that order writes.
+//!
+//! Entries are read by other hosts, so their deadlines are wall-clock milliseconds. Ordering
+//! (which write is newer, which entries a clear removed) uses [`Stamp`]s: wall-clock
+//! milliseconds with a logical counter below them, so two events in the same millisecond (or
+//! under a paused test clock) still have a strict order, and an instance that learns of a newer
+//! remote stamp never stamps anything older afterwards.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Bits of a [`Stamp`] that hold the logical counter.
+const LOGICAL_BITS: u32 = 16;
+
+/// A hybrid logical timestamp: wall-clock milliseconds in the high 48 bits, a counter in the low 16.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp(u64);
+
+impl Stamp {
+    /// The stamp before every other stamp.
+    pub const ZERO: Stamp = Stamp(0);
+
+    /// A stamp from its raw 64-bit form (as stored in an envelope).
+    pub const fn from_raw(raw: u64) -> Self {
+        Stamp(raw)
+    }
+
+    /// The first stamp of a wall-clock millisecond.
+    pub const fn from_millis(ms: u64) -> Self {
+        Stamp(ms << LOGICAL_BITS)
+    }
+
+    /// The raw 64-bit form; big-endian bytes of it compare like the stamps do.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The wall-clock milliseconds part.
+    pub const fn millis(self) -> u64 {
+        self.0 >> LOGICAL_BITS
+    }
+}
+
+/// Where the cache reads the time from.
+///
+/// [`Clock::system`] is the default. Tests use [`Clock::tokio`] (follows a paused tokio clock)
+/// or [`Clock::manual`] (moves only when told).
+#[derive(Clone, Debug)]
+pub struct Clock {
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    System,
+    Manual(Arc<AtomicU64>),
+    Tokio {
+        base_ms: u64,
+        base: tokio::time::Instant,
+    },
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl Clock {
+    /// The operating system's wall clock.
+    pub fn system() -> Self {
+        Clock {
+            source: Source::System,
+        }
+    }
+
+    /// The wall clock at creation, advanced by tokio's clock since. Under
+    /// `tokio::time::pause()` it moves only with `tokio::time::advance` (or auto-advance), so
+    /// TTL logic can be tested without sleeping.
+    pub fn tokio() -> Self {
+        Clock {
+            source: Source::Tokio {
+                base_ms: system_millis(),
+                base: tokio::time::Instant::now(),
+            },
+        }
+    }
+
+    /// A clock that starts at `start_ms` (milliseconds since the Unix epoch) and moves only
+    /// through the returned [`ManualClock`].
+    pub fn manual(start_ms: u64) -> (Self, ManualClock) {
+        let now = Arc::new(AtomicU64::new(start_ms));
+        (
+            Clock {
+                source: Source::Manual(now.clone()),
+            },
+            ManualClock { now },
+        )
+    }
+
+    /// Milliseconds since the Unix epoch.
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        match &self.source {
+            Source::System => system_millis(),
+            Source::Manual(now) => now.load(Ordering::Acquire),
+            Source::Tokio { base_ms, base } => {
+                let elapsed = tokio::time::Instant::now().saturating_duration_since(*base);
+                base_ms.saturating_add(duration_ms(elapsed))
+            }
+        }
+    }
+}
+
+/// The handle that moves a [`Clock::manual`] clock.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    now: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.now.fetch_add(duration_ms(by), Ordering::AcqRel);
+    }
+
+    /// The current reading, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.now.load(Ordering::Acquire)
+    }
+}
+
+/// Whole milliseconds of a duration, saturating.
+pub(crate) fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn system_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, duration_ms)
+}
+
+/// Issues strictly increasing [`Stamp`]s from a [`Clock`] (a hybrid logical clock).
+#[derive(Debug)]
+pub(crate) struct StampSource {
+    clock: Clock,
+    last: AtomicU64,
+}
+
+impl StampSource {
+    pub(crate) fn new(clock: Clock) -> Self {
+        StampSource {
+            clock,
+            last: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// A stamp later than every stamp issued or observed so far.
+    pub(crate) fn next(&self) -> Stamp {
+        let physical = Stamp::from_millis(self.clock.now_ms()).raw();
+        let mut last = self.last.load(Ordering::Acquire);
+        loop {
+            let next = physical.max(last.saturating_add(1));
+            match self
+                .last
+                .compare_exchange_weak(last, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Stamp(next),
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// Records a stamp made elsewhere, so later local stamps order after it.
+    pub(crate) fn observe(&self, remote: Stamp) {
+        self.last.fetch_max(remote.raw(), Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_increase_within_one_millisecond() {
+        let (clock, _handle) = Clock::manual(1_000);
+        let source = StampSource::new(clock);
+        let a = source.next();
+        let b = source.next();
+        assert!(b > a);
+        assert_eq!(a.millis(), 1_000);
+        assert_eq!(b.millis(), 1_000);
+    }
+
+    #[test]
+    fn observed_remote_stamps_order_before_later_local_ones() {
+        let (clock, _handle) = Clock::manual(1_000);
+        let source = StampSource::new(clock);
+        let remote = Stamp::from_millis(5_000);
+        source.observe(remote);
+        assert!(source.next() > remote);
+    }
+
+    #[test]
+    fn stamp_bytes_compare_like_stamps() {
+        let a = Stamp::from_raw(0x00ff);
+        let b = Stamp::from_raw(0x0100);
+        assert!(a < b);
+        assert!(a.raw().to_be_bytes() < b.raw().to_be_bytes());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_paused_time() {
+        let clock = Clock::tokio();
+        let before = clock.now_ms();
+        tokio::time::advance(Duration::from_secs(240)).await;
+        assert_eq!(clock.now_ms() - before, 240_000);
+    }
+}

@@ -1,0 +1,382 @@
+//! [`CacheConfig`]: every knob, its default, and the validation that names the bad field.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::keys;
+use crate::redact::redact_url;
+
+/// The largest value the cache will store, whatever `max_value_size` says (Redis's own limit).
+const HARD_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
+
+/// Configuration of a [`TieredCache`](crate::TieredCache).
+///
+/// Build it with struct-update syntax so new fields keep your code compiling:
+///
+/// ```
+/// use std::time::Duration;
+/// use tiered_cache_core::CacheConfig;
+///
+/// let config = CacheConfig {
+///     l1_max_size: 10_000,
+///     l2_ttl: Duration::from_secs(600),
+///     redis_url: None, // L1 only
+///     ..Default::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// `Debug` output never shows the password of `redis_url`.
+#[derive(Clone)]
+pub struct CacheConfig {
+    /// Most entries the in-process tier (L1) holds. Default 1000.
+    pub l1_max_size: usize,
+    /// Longest time L1 keeps a copy before it asks L2 again, so that other processes' writes
+    /// become visible even without invalidation messages. Default 300 s.
+    pub l1_ttl: Duration,
+    /// Default lifetime of an entry (its ttl) when a call does not set one. Default 3600 s.
+    pub l2_ttl: Duration,
+    /// The last part of an entry's lifetime during which it is served stale while one refresh
+    /// runs. An entry with ttl `T` is fresh until `T - window`, stale until `T`. Default 60 s.
+    pub stale_while_revalidate_window: Duration,
+    /// With `false` an entry is fresh until its ttl, then a miss. Default `true`.
+    pub enable_swr: bool,
+    /// With `true` a stale read returns at once and refreshes in a background task; with
+    /// `false` a stale read that has a loader waits for the refresh. Default `true`.
+    pub background_refresh: bool,
+    /// The Redis L2: `redis://[user:pass@]host:port[/db]`, `rediss://...` (TLS),
+    /// `redis-cluster://host:port?node=host2:port2` (Cluster). `None` means L1 only.
+    /// Default `Some("redis://localhost:6379")`.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this cache writes; `clear_all` touches only keys under it.
+    /// Letters, digits, `_`, `-` and `.`. Default `"tc"`.
+    pub key_prefix: String,
+    /// Longest time one L2 operation may take before the cache treats it as failed and carries on
+    /// without L2. Default 250 ms.
+    pub l2_timeout: Duration,
+    /// Longest time to establish a Redis connection. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Redis connections (each pipelines many requests). Default 2.
+    pub redis_pool_size: usize,
+    /// Largest encoded value accepted; `set` refuses larger ones. Default 1 MiB.
+    pub max_value_size: usize,
+    /// Consecutive L2 failures that open the circuit breaker. Default 5.
+    pub circuit_breaker_threshold: u32,
+    /// How long an open breaker skips L2 before it lets one probe through. Default 2 s.
+    pub circuit_breaker_cooldown: Duration,
+    /// How often each instance reads the namespace clear marks from L2: the longest time before
+    /// another instance's `clear_namespace`/`clear_all` is seen. Default 1 s.
+    pub sync_interval: Duration,
+    /// How long an invalidation marker stays in L2, blocking any write from a load that started
+    /// before the invalidation. Default 60 s.
+    pub invalidation_tombstone_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            l1_max_size: 1000,
+            l1_ttl: Duration::from_secs(300),
+            l2_ttl: Duration::from_secs(3600),
+            stale_while_revalidate_window: Duration::from_secs(60),
+            enable_swr: true,
+            background_refresh: true,
+            redis_url: Some("redis://localhost:6379".to_owned()),
+            key_prefix: "tc".to_owned(),
+            l2_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(2),
+            redis_pool_size: 2,
+            max_value_size: 1024 * 1024,
+            circuit_breaker_threshold: 5,
+            circuit_breaker_cooldown: Duration::from_secs(2),
+            sync_interval: Duration::from_secs(1),
+            invalidation_tombstone_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheConfig")
+            .field("l1_max_size", &self.l1_max_size)
+            .field("l1_ttl", &self.l1_ttl)
+            .field("l2_ttl", &self.l2_ttl)
+            .field(
+                "stale_while_revalidate_window",
+                &self.stale_while_revalidate_window,
+            )
+            .field("enable_swr", &self.enable_swr)
+            .field("background_refresh", &self.background_refresh)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("key_prefix", &self.key_prefix)
+            .field("l2_timeout", &self.l2_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("redis_pool_size", &self.redis_pool_size)
+            .field("max_value_size", &self.max_value_size)
+            .field("circuit_breaker_threshold", &self.circuit_breaker_threshold)
+            .field("circuit_breaker_cooldown", &self.circuit_breaker_cooldown)
+            .field("sync_interval", &self.sync_interval)
+            .field(
+                "invalidation_tombstone_ttl",
+                &self.invalidation_tombstone_ttl,
+            )
+            .finish()
+    }
+}
+
+impl CacheConfig {
+    /// Checks every field; the error names the first bad one.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and saying what is wrong with it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive_count("l1_max_size", self.l1_max_size)?;
+        positive_duration("l1_ttl", self.l1_ttl)?;
+        positive_duration("l2_ttl", self.l2_ttl)?;
+        if self.enable_swr && self.stale_while_revalidate_window >= self.l2_ttl {
+            return Err(ConfigError::new(
+                "stale_while_revalidate_window",
+                format!(
+                    "must be shorter than l2_ttl ({:?}), got {:?}",
+                    self.l2_ttl, self.stale_while_revalidate_window
+                ),
+            ));
+        }
+        if let Some(url) = &self.redis_url {
+            check_url_shape(url)?;
+        }
+        keys::validate_prefix(&self.key_prefix)
+            .map_err(|reason| ConfigError::new("key_prefix", reason))?;
+        positive_duration("l2_timeout", self.l2_timeout)?;
+        positive_duration("connect_timeout", self.connect_timeout)?;
+        if !(1..=64).contains(&self.redis_pool_size) {
+            return Err(ConfigError::new(
+                "redis_pool_size",
+                format!("must be between 1 and 64, got {}", self.redis_pool_size),
+            ));
+        }
+        positive_count("max_value_size", self.max_value_size)?;
+        if self.max_value_size > HARD_MAX_VALUE_SIZE {
+            return Err(ConfigError::new(
+                "max_value_size",
+                format!(
+                    "must be at most {HARD_MAX_VALUE_SIZE} bytes (Redis's limit), got {}",
+                    self.max_value_size
+                ),
+            ));
+        }
+        if self.circuit_breaker_threshold == 0 {
+            return Err(ConfigError::new(
+                "circuit_breaker_threshold",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        positive_duration("circuit_breaker_cooldown", self.circuit_breaker_cooldown)?;
+        positive_duration("sync_interval", self.sync_interval)?;
+        positive_duration(
+            "invalidation_tombstone_ttl",
+            self.invalidation_tombstone_ttl,
+        )?;
+        Ok(())
+    }
+
+    /// The stale window an entry with this `ttl` gets when the call does not choose one:
+    /// the configured window, or a fifth of `ttl` when the configured window does not fit in it.
+    pub(crate) fn default_window_for(&self, ttl: Duration) -> Duration {
+        if self.stale_while_revalidate_window < ttl {
+            self.stale_while_revalidate_window
+        } else {
+            ttl / 5
+        }
+    }
+}
+
+fn positive_count(field: &'static str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(field, "must be greater than 0".to_owned()));
+    }
+    Ok(())
+}
+
+fn positive_duration(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.as_millis() == 0 {
+        return Err(ConfigError::new(
+            field,
+            format!("must be at least 1 ms, got {value:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The shape every backend needs: `scheme://host...`. The backend checks the rest.
+fn check_url_shape(url: &str) -> Result<(), ConfigError> {
+    let bad = |reason: &str| {
+        Err(ConfigError::new(
+            "redis_url",
+            format!("{reason}: `{}`", redact_url(url)),
+        ))
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad("expected `redis://host:port`");
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-".contains(c))
+    {
+        return bad("the scheme is not valid");
+    }
+    let host_part = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if host_part.is_empty() || host_part.starts_with(['/', '?', ':']) {
+        return bad("the host is missing");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(config: CacheConfig) -> &'static str {
+        config
+            .validate()
+            .expect_err("config should be invalid")
+            .field()
+    }
+
+    #[test]
+    fn defaults_are_the_seeds_and_valid() {
+        let c = CacheConfig::default();
+        assert_eq!(c.l1_max_size, 1000);
+        assert_eq!(c.l1_ttl, Duration::from_secs(300));
+        assert_eq!(c.l2_ttl, Duration::from_secs(3600));
+        assert_eq!(c.stale_while_revalidate_window, Duration::from_secs(60));
+        assert!(c.enable_swr && c.background_refresh);
+        assert_eq!(c.redis_url.as_deref(), Some("redis://localhost:6379"));
+        c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let base = CacheConfig::default;
+        assert_eq!(
+            field_of(CacheConfig {
+                l1_max_size: 0,
+                ..base()
+            }),
+            "l1_max_size"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                l1_ttl: Duration::ZERO,
+                ..base()
+            }),
+            "l1_ttl"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                l2_ttl: Duration::ZERO,
+                ..base()
+            }),
+            "l2_ttl"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                l2_ttl: Duration::from_secs(60),
+                stale_while_revalidate_window: Duration::from_secs(60),
+                ..base()
+            }),
+            "stale_while_revalidate_window"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                redis_url: Some("localhost:6379".into()),
+                ..base()
+            }),
+            "redis_url"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                redis_url: Some("redis://".into()),
+                ..base()
+            }),
+            "redis_url"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                key_prefix: "a:b".into(),
+                ..base()
+            }),
+            "key_prefix"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                redis_pool_size: 0,
+                ..base()
+            }),
+            "redis_pool_size"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                max_value_size: 0,
+                ..base()
+            }),
+            "max_value_size"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                circuit_breaker_threshold: 0,
+                ..base()
+            }),
+            "circuit_breaker_threshold"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                sync_interval: Duration::ZERO,
+                ..base()
+            }),
+            "sync_interval"
+        );
+    }
+
+    #[test]
+    fn a_window_as_long_as_the_ttl_is_fine_without_swr() {
+        let config = CacheConfig {
+            enable_swr: false,
+            l2_ttl: Duration::from_secs(10),
+            stale_while_revalidate_window: Duration::from_secs(60),
+            ..Default::default()
+        };
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_password() {
+        let config = CacheConfig {
+            redis_url: Some("redis://app:hunter2@127.0.0.1:6379".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let bad = CacheConfig {
+            redis_url: Some("hunter2@nohost".into()),
+            ..Default::default()
+        };
+        let message = bad.validate().expect_err("invalid").to_string();
+        assert!(message.contains("redis_url"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn a_short_ttl_gets_a_proportional_window() {
+        let config = CacheConfig::default();
+        assert_eq!(
+            config.default_window_for(Duration::from_secs(300)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            config.default_window_for(Duration::from_secs(30)),
+            Duration::from_secs(6)
+        );
+    }
+}

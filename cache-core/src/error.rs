@@ -1,0 +1,143 @@
+//! The errors a caller can see, and what each one means.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A configuration field that cannot be used. Returned by [`CacheConfig::validate`] and by
+/// cache construction.
+///
+/// [`CacheConfig::validate`]: crate::CacheConfig::validate
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cache config `{field}`: {reason}")]
+pub struct ConfigError {
+    field: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    /// An error for `field` (the `CacheConfig` field name) with a reason a human can act on.
+    /// The reason must not contain credentials.
+    pub fn new(field: &'static str, reason: String) -> Self {
+        ConfigError { field, reason }
+    }
+
+    /// The name of the offending `CacheConfig` field.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Why a cache operation was refused. Only problems the caller can fix are errors: Redis being
+/// down, slow or holding foreign bytes never is (the cache carries on without L2).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The namespace has characters or a length the cache does not accept.
+    #[error("invalid namespace `{namespace}`: {reason}")]
+    InvalidNamespace {
+        /// The namespace as given (truncated when long).
+        namespace: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The key is empty or too long.
+    #[error("invalid key `{key}`: {reason}")]
+    InvalidKey {
+        /// The key as given (truncated when long).
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A per-call option has a value the cache cannot use.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The builder method, e.g. `ttl`.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The encoded value is larger than `max_value_size`; it was stored in neither tier.
+    #[error("value of {size} bytes exceeds max_value_size ({max} bytes); not cached")]
+    ValueTooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The value could not be serialized; it was stored in neither tier.
+    #[error("value could not be serialized: {0}")]
+    Serialize(String),
+    /// The cache was closed with [`TieredCache::close`](crate::TieredCache::close).
+    #[error("the cache is closed")]
+    Closed,
+}
+
+/// Why a [`refresh_with`](crate::GetBuilder::refresh_with) read produced no value.
+///
+/// The loader's own error is shared by every caller that waited on the same load, hence the
+/// `Arc`. `LoadError<E>` implements [`std::error::Error`] when `E` does, so `?` turns it into
+/// `anyhow::Error` or `Box<dyn Error>`.
+#[non_exhaustive]
+pub enum LoadError<E> {
+    /// The loader returned this error. Nothing was cached.
+    Loader(Arc<E>),
+    /// The cache refused the call (bad key, bad namespace, closed cache).
+    Cache(CacheError),
+}
+
+impl<E> LoadError<E> {
+    /// The loader's error, when that is what this is.
+    pub fn loader_error(&self) -> Option<&E> {
+        match self {
+            LoadError::Loader(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E> Clone for LoadError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            LoadError::Loader(e) => LoadError::Loader(e.clone()),
+            LoadError::Cache(e) => LoadError::Cache(e.clone()),
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for LoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Loader(e) => f.debug_tuple("Loader").field(e).finish(),
+            LoadError::Cache(e) => f.debug_tuple("Cache").field(e).finish(),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for LoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Loader(e) => write!(f, "loader failed: {e}"),
+            LoadError::Cache(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Loader(e) => Some(&**e),
+            LoadError::Cache(e) => Some(e),
+        }
+    }
+}
+
+impl<E> From<CacheError> for LoadError<E> {
+    fn from(e: CacheError) -> Self {
+        LoadError::Cache(e)
+    }
+}

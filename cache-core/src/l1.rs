@@ -1,0 +1,214 @@
+//! L1: the bounded in-process tier on `quick_cache`.
+//!
+//! quick_cache has no TTL, so each value is stored with its timeline and checked on read. Values
+//! of any type share one cache: an entry is a [`Typed<T>`] behind `Arc<dyn Stored>`, one
+//! allocation, downcast on hit. A hit clones `T`; nothing is decoded.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+
+use crate::entry::EntryMeta;
+use crate::keys::{EntryKey, KeyRef};
+use crate::namespaces::NamespaceState;
+
+/// What every L1 entry carries besides its value.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) meta: EntryMeta,
+    /// After this (ms) the copy must be checked against L2 (`l1_ttl`).
+    pub(crate) l1_until_ms: u64,
+    epoch: u64,
+    namespace: Arc<NamespaceState>,
+}
+
+impl Header {
+    pub(crate) fn new(
+        meta: EntryMeta,
+        l1_until_ms: u64,
+        epoch: u64,
+        namespace: Arc<NamespaceState>,
+    ) -> Self {
+        Header {
+            meta,
+            l1_until_ms,
+            epoch,
+            namespace,
+        }
+    }
+
+    /// False once a clear of the namespace happened after the entry's load started.
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        self.epoch == self.namespace.epoch()
+    }
+}
+
+/// A type-erased L1 entry.
+pub(crate) trait Stored: Send + Sync + 'static {
+    fn header(&self) -> &Header;
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// An L1 entry holding a `T`.
+pub(crate) struct Typed<T> {
+    header: Header,
+    value: T,
+}
+
+impl<T: Send + Sync + 'static> Stored for Typed<T> {
+    #[inline]
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    #[inline]
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+pub(crate) type Entry = Arc<dyn Stored>;
+
+/// Wraps a value as an L1 entry.
+pub(crate) fn entry<T: Send + Sync + 'static>(header: Header, value: T) -> Entry {
+    Arc::new(Typed { header, value })
+}
+
+/// The value of an entry, when it holds a `T`.
+#[inline]
+pub(crate) fn value_of<T: 'static>(entry: &dyn Stored) -> Option<&T> {
+    entry
+        .as_any()
+        .downcast_ref::<Typed<T>>()
+        .map(|typed| &typed.value)
+}
+
+/// The bounded map from (namespace, key) to entries.
+pub(crate) struct L1 {
+    cache: Cache<EntryKey, Entry>,
+    capacity: usize,
+}
+
+impl L1 {
+    pub(crate) fn new(capacity: usize) -> Self {
+        L1 {
+            cache: Cache::new(capacity),
+            capacity,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<Entry> {
+        self.cache.get(&key)
+    }
+
+    pub(crate) fn insert(&self, key: EntryKey, entry: Entry) {
+        self.cache.insert(key, entry);
+    }
+
+    pub(crate) fn remove(&self, key: KeyRef<'_>) {
+        self.cache.remove(&key);
+    }
+
+    /// Removes `entry` if it is still the one stored under `key`.
+    pub(crate) fn remove_exact(&self, key: KeyRef<'_>, entry: &Entry) {
+        self.cache
+            .remove_if(&key, |stored| Arc::ptr_eq(stored, entry));
+    }
+
+    /// Drops every entry of `namespace` (memory only: the epoch already retired them).
+    pub(crate) fn remove_namespace(&self, namespace: &str) {
+        self.cache.retain(|key, _| key.namespace() != namespace);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.cache.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Stamp;
+    use std::time::Duration;
+
+    fn header(ns: &Arc<NamespaceState>) -> Header {
+        let meta = EntryMeta::new(
+            Stamp::ZERO,
+            0,
+            Duration::from_secs(10),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        Header::new(meta, 10_000, ns.epoch(), ns.clone())
+    }
+
+    #[test]
+    fn stores_values_of_different_types_and_checks_the_type() {
+        let l1 = L1::new(100);
+        let ns = Arc::new(NamespaceState::default());
+        l1.insert(EntryKey::new("n", "a"), entry(header(&ns), 5u32));
+        l1.insert(
+            EntryKey::new("n", "b"),
+            entry(header(&ns), "text".to_owned()),
+        );
+        let a = l1
+            .get(KeyRef {
+                namespace: "n",
+                key: "a",
+            })
+            .expect("present");
+        assert_eq!(value_of::<u32>(&*a), Some(&5));
+        assert_eq!(value_of::<String>(&*a), None);
+        let b = l1
+            .get(KeyRef {
+                namespace: "n",
+                key: "b",
+            })
+            .expect("present");
+        assert_eq!(value_of::<String>(&*b).map(String::as_str), Some("text"));
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let l1 = L1::new(100);
+        let ns = Arc::new(NamespaceState::default());
+        for i in 0..10_000 {
+            l1.insert(EntryKey::new("n", &i.to_string()), entry(header(&ns), i));
+        }
+        assert!(l1.len() <= 110, "len {}", l1.len());
+    }
+
+    #[test]
+    fn removes_one_namespace_only() {
+        let l1 = L1::new(100);
+        let ns = Arc::new(NamespaceState::default());
+        l1.insert(EntryKey::new("a", "k"), entry(header(&ns), 1));
+        l1.insert(EntryKey::new("b", "k"), entry(header(&ns), 2));
+        l1.remove_namespace("a");
+        assert!(
+            l1.get(KeyRef {
+                namespace: "a",
+                key: "k"
+            })
+            .is_none()
+        );
+        assert!(
+            l1.get(KeyRef {
+                namespace: "b",
+                key: "k"
+            })
+            .is_some()
+        );
+    }
+}

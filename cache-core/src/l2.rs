@@ -1,0 +1,125 @@
+//! The L2 contract: what a shared backend (Redis, in `tiered-cache-redis`) must do. The engine
+//! wraps every call in a timeout and the circuit breaker, so a backend only has to be correct.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::clock::Stamp;
+use crate::config::CacheConfig;
+use crate::error::ConfigError;
+use crate::keys::KeyRef;
+
+/// A boxed, sendable future: what the object-safe [`L2Backend`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A failed L2 operation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum L2Error {
+    /// The backend could not be reached or failed; counts toward the circuit breaker.
+    #[error("L2 unavailable: {0}")]
+    Unavailable(String),
+    /// The operation took longer than `l2_timeout`; counts toward the circuit breaker.
+    #[error("L2 operation timed out")]
+    Timeout,
+    /// The backend answered, but with data of the wrong kind (for example a Redis list under one
+    /// of our keys). Counted as a decode error; not a connectivity failure.
+    #[error("unexpected data in L2: {0}")]
+    Data(String),
+}
+
+impl L2Error {
+    /// Whether the failure says something about the backend's health.
+    pub fn is_connectivity(&self) -> bool {
+        matches!(self, L2Error::Unavailable(_) | L2Error::Timeout)
+    }
+}
+
+/// The result of a conditional write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The envelope is stored.
+    Written,
+    /// Not stored: the backend holds an entry (or invalidation) with a later created stamp.
+    Superseded,
+}
+
+/// The latest namespace clears recorded in L2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClearMarks {
+    /// The latest `clear_all`.
+    pub all: Stamp,
+    /// The latest `clear_namespace` of each namespace ever cleared.
+    pub namespaces: Vec<(String, Stamp)>,
+}
+
+/// A shared second tier.
+///
+/// Keys are given as (namespace, key); the backend lays them out, under the configured prefix.
+/// Values are opaque envelopes ([`crate::envelope`]) whose created stamp sits big-endian at
+/// [`crate::envelope::CREATED_OFFSET`].
+pub trait L2Backend: Send + Sync + 'static {
+    /// A description for health reports and logs, with credentials redacted.
+    fn describe(&self) -> String;
+
+    /// The stored envelope of `key`, if any.
+    fn get<'a>(&'a self, key: KeyRef<'a>) -> BoxFuture<'a, Result<Option<Bytes>, L2Error>>;
+
+    /// Stores `envelope` under `key` for `ttl_ms`, unless the stored envelope has a created
+    /// stamp later than `created`. Bytes that are not an envelope (or not a string) are replaced.
+    fn put<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        envelope: Bytes,
+        created: Stamp,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>>;
+
+    /// Records that `namespace` was cleared at `at` (keeping the later of two marks).
+    fn clear_namespace<'a>(
+        &'a self,
+        namespace: &'a str,
+        at: Stamp,
+    ) -> BoxFuture<'a, Result<(), L2Error>>;
+
+    /// Records that every namespace was cleared at `at` (keeping the later of two marks).
+    fn clear_all(&self, at: Stamp) -> BoxFuture<'_, Result<(), L2Error>>;
+
+    /// The clear marks recorded so far.
+    fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>>;
+
+    /// A round trip, for health checks.
+    fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>>;
+
+    /// Closes connections; later calls fail.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Builds the L2 a config asks for. [`NoL2`] builds none; the `tiered-cache` facade plugs in the
+/// Redis connector.
+pub trait L2Connector {
+    /// The backend for `config` (`Ok(None)` for L1 only). Must not wait for the backend to be
+    /// reachable: a down Redis is not a construction error.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the config cannot describe a backend (for example a malformed URL).
+    fn connect(config: &CacheConfig) -> Result<Option<Arc<dyn L2Backend>>, ConfigError>;
+}
+
+/// The connector of an L1-only cache.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoL2;
+
+impl L2Connector for NoL2 {
+    fn connect(config: &CacheConfig) -> Result<Option<Arc<dyn L2Backend>>, ConfigError> {
+        if config.redis_url.is_some() {
+            tracing::warn!(
+                "redis_url is set but this cache was built without an L2 connector; running L1 only"
+            );
+        }
+        Ok(None)
+    }
+}

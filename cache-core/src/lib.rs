@@ -1,0 +1,38 @@
+//! The engine of [`tiered-cache`](https://docs.rs/tiered-cache): configuration, the freshness
+//! model, the in-process L1, the L2 contract, the stored envelope, single-flight, statistics and
+//! health. It knows nothing of Redis; `tiered-cache-redis` implements [`L2Backend`] and the
+//! `tiered-cache` facade ties them together. Most users depend on the facade.
+//!
+//! An entry written with ttl `T` and stale window `W` is *fresh* until `T - W`, *stale* until
+//! `T` (served at once while one refresh runs), then *expired* (a miss). See [`entry`].
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+#![forbid(unsafe_code)]
+
+mod breaker;
+mod cache;
+pub mod clock;
+pub mod codec;
+mod config;
+pub mod entry;
+pub mod envelope;
+mod error;
+mod flight;
+mod health;
+pub mod keys;
+mod l1;
+pub mod l2;
+mod namespaces;
+mod redact;
+mod stats;
+
+pub use cache::{
+    CacheBuilder, GetBuilder, GetFuture, InvalidateBuilder, LoadBuilder, LoadFuture, SetBuilder,
+    TieredCache,
+};
+pub use clock::{Clock, ManualClock, Stamp};
+pub use config::CacheConfig;
+pub use error::{CacheError, ConfigError, LoadError};
+pub use health::{HealthReport, TierHealth, TierStatus};
+pub use l2::{L2Backend, L2Connector, L2Error, NoL2};
+pub use redact::redact_url;
+pub use stats::{CacheStats, L1Stats, L2Stats, OverallStats, SwrStats};

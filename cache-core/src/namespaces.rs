@@ -1,0 +1,134 @@
+//! Per-namespace clear state: a local epoch that retires L1 copies at once, and the latest clear
+//! stamp that L2 entries are checked against.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Stamp;
+
+/// The clear state of one namespace. L1 entries hold an `Arc` to it, so checking whether an
+/// entry survived a clear is one atomic load on the hit path.
+#[derive(Debug, Default)]
+pub(crate) struct NamespaceState {
+    /// Bumped by every clear this instance learns of; an L1 entry written under an older epoch
+    /// is gone.
+    epoch: AtomicU64,
+    /// The latest clear of this namespace or of all namespaces (raw [`Stamp`]); an L2 entry
+    /// created at or before it is gone.
+    cleared_at: AtomicU64,
+}
+
+impl NamespaceState {
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether an entry created at `created` was removed by a clear.
+    pub(crate) fn was_cleared(&self, created: Stamp) -> bool {
+        created.raw() <= self.cleared_at.load(Ordering::Acquire)
+    }
+
+    /// Records a clear at `at`; returns false when it was already known.
+    fn mark_cleared(&self, at: Stamp) -> bool {
+        let before = self.cleared_at.fetch_max(at.raw(), Ordering::AcqRel);
+        if before >= at.raw() {
+            return false;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+}
+
+/// Every namespace this instance has used, plus the latest clear of all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Namespaces {
+    map: RwLock<HashMap<Box<str>, Arc<NamespaceState>>>,
+    all_cleared_at: AtomicU64,
+}
+
+impl Namespaces {
+    /// The state of `namespace`, created on first use.
+    pub(crate) fn get(&self, namespace: &str) -> Arc<NamespaceState> {
+        if let Some(state) = self.read().get(namespace) {
+            return state.clone();
+        }
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(namespace.into())
+            .or_insert_with(|| {
+                // A namespace first seen now still honours a clear-all learned earlier.
+                let state = NamespaceState::default();
+                state.cleared_at.store(
+                    self.all_cleared_at.load(Ordering::Acquire),
+                    Ordering::Release,
+                );
+                Arc::new(state)
+            })
+            .clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<NamespaceState>>> {
+        // Nothing panics while holding this lock; recover rather than propagate poison.
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a clear of `namespace` at `at`; returns false when it was already known.
+    pub(crate) fn mark_cleared(&self, namespace: &str, at: Stamp) -> bool {
+        self.get(namespace).mark_cleared(at)
+    }
+
+    /// Records a clear of every namespace at `at`; returns false when it was already known.
+    pub(crate) fn mark_all_cleared(&self, at: Stamp) -> bool {
+        // Hold the write lock so a namespace created concurrently sees the new mark.
+        let map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = self.all_cleared_at.fetch_max(at.raw(), Ordering::AcqRel);
+        if before >= at.raw() {
+            return false;
+        }
+        for state in map.values() {
+            state.mark_cleared(at);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clear_retires_older_entries_and_bumps_the_epoch() {
+        let namespaces = Namespaces::default();
+        let users = namespaces.get("users");
+        let epoch = users.epoch();
+        assert!(!users.was_cleared(Stamp::from_raw(5)));
+        assert!(namespaces.mark_cleared("users", Stamp::from_raw(10)));
+        assert!(users.was_cleared(Stamp::from_raw(10)));
+        assert!(!users.was_cleared(Stamp::from_raw(11)));
+        assert_ne!(users.epoch(), epoch);
+        assert!(
+            !namespaces.mark_cleared("users", Stamp::from_raw(9)),
+            "older clears are known"
+        );
+        assert!(!namespaces.get("orders").was_cleared(Stamp::from_raw(1)));
+    }
+
+    #[test]
+    fn clear_all_reaches_existing_and_new_namespaces() {
+        let namespaces = Namespaces::default();
+        let users = namespaces.get("users");
+        assert!(namespaces.mark_all_cleared(Stamp::from_raw(20)));
+        assert!(users.was_cleared(Stamp::from_raw(20)));
+        assert!(namespaces.get("later").was_cleared(Stamp::from_raw(20)));
+        assert!(!namespaces.mark_all_cleared(Stamp::from_raw(20)));
+    }
+}

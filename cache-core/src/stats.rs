@@ -1,0 +1,250 @@
+//! Counters, and the [`CacheStats`] snapshot in the seed's JSON shape.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+const STRIPES: usize = 8;
+
+/// A counter split over cache-line-padded stripes, so threads counting hits on the hot path do
+/// not fight over one cache line.
+#[derive(Default)]
+pub(crate) struct Counter {
+    stripes: [Padded; STRIPES],
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    STRIPE.with(|s| {
+        let mut i = s.get();
+        if i == usize::MAX {
+            i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            s.set(i);
+        }
+        i
+    })
+}
+
+impl Counter {
+    #[inline]
+    pub(crate) fn incr(&self) {
+        self.stripes[stripe_index()]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Every event the cache counts.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) l1_hits: Counter,
+    pub(crate) l1_misses: Counter,
+    pub(crate) l2_hits: Counter,
+    pub(crate) l2_misses: Counter,
+    pub(crate) l2_errors: Counter,
+    pub(crate) l2_decode_errors: Counter,
+    pub(crate) l2_skipped: Counter,
+    pub(crate) l2_writes: Counter,
+    pub(crate) l2_write_errors: Counter,
+    pub(crate) l2_writes_superseded: Counter,
+    pub(crate) stale_hits: Counter,
+    pub(crate) background_refreshes: Counter,
+    pub(crate) refresh_failures: Counter,
+    pub(crate) loader_calls: Counter,
+    pub(crate) loader_errors: Counter,
+    pub(crate) coalesced_waits: Counter,
+    pub(crate) misses: Counter,
+}
+
+/// A snapshot of the cache's counters. Serializes to the seed's JSON shape:
+/// `{"l1_stats": {...}, "l2_stats": {...}, "swr_stats": {...}, "overall_stats": {...}}`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// The in-process tier.
+    pub l1_stats: L1Stats,
+    /// The Redis tier.
+    pub l2_stats: L2Stats,
+    /// Stale-while-revalidate.
+    pub swr_stats: SwrStats,
+    /// All reads together.
+    pub overall_stats: OverallStats,
+}
+
+/// L1 counters.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct L1Stats {
+    /// Reads answered from L1.
+    pub hits: u64,
+    /// Reads L1 could not answer.
+    pub misses: u64,
+    /// Entries held now (approximate; includes expired ones not yet evicted).
+    pub size: u64,
+    /// `l1_max_size`.
+    pub capacity: u64,
+    /// `size / capacity`.
+    pub utilization: f64,
+}
+
+/// L2 counters.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct L2Stats {
+    /// Whether an L2 is configured.
+    pub enabled: bool,
+    /// Reads answered from L2.
+    pub hits: u64,
+    /// Reads L2 had nothing for.
+    pub misses: u64,
+    /// Failed or timed-out L2 operations.
+    pub errors: u64,
+    /// Stored bytes that did not decode (foreign, truncated, other version or type): each was
+    /// treated as a miss.
+    pub decode_errors: u64,
+    /// Operations not sent because the circuit breaker was open.
+    pub skipped: u64,
+    /// Entries written.
+    pub writes: u64,
+    /// Writes that failed (the value stayed in L1 only).
+    pub write_errors: u64,
+    /// Writes not applied because L2 held a newer entry (or a newer invalidation).
+    pub writes_superseded: u64,
+    /// `closed`, `open` or `half_open`.
+    pub circuit_breaker: &'static str,
+}
+
+/// Stale-while-revalidate counters.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct SwrStats {
+    /// Stale values served.
+    pub stale_hits: u64,
+    /// Refreshes started in the background.
+    pub background_refreshes: u64,
+    /// Background refreshes that failed (error or panic); the stale value stayed.
+    pub refresh_failures: u64,
+}
+
+/// Totals.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct OverallStats {
+    /// Reads answered from either tier, over all reads.
+    pub hit_rate: f64,
+    /// All reads.
+    pub total_requests: u64,
+    /// Loader (origin) calls.
+    pub loader_calls: u64,
+    /// Loader calls that returned an error.
+    pub loader_errors: u64,
+    /// Callers that waited for another caller's load instead of calling the loader.
+    pub coalesced: u64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(
+        &self,
+        l1_size: u64,
+        l1_capacity: u64,
+        l2_enabled: bool,
+        circuit_breaker: &'static str,
+    ) -> CacheStats {
+        let l1_hits = self.l1_hits.get();
+        let l2_hits = self.l2_hits.get();
+        let total_requests = l1_hits + self.l1_misses.get();
+        let misses = self.misses.get();
+        let hits = total_requests.saturating_sub(misses);
+        let ratio = |num: u64, den: u64| {
+            if den == 0 {
+                0.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
+        CacheStats {
+            l1_stats: L1Stats {
+                hits: l1_hits,
+                misses: self.l1_misses.get(),
+                size: l1_size,
+                capacity: l1_capacity,
+                utilization: ratio(l1_size, l1_capacity),
+            },
+            l2_stats: L2Stats {
+                enabled: l2_enabled,
+                hits: l2_hits,
+                misses: self.l2_misses.get(),
+                errors: self.l2_errors.get(),
+                decode_errors: self.l2_decode_errors.get(),
+                skipped: self.l2_skipped.get(),
+                writes: self.l2_writes.get(),
+                write_errors: self.l2_write_errors.get(),
+                writes_superseded: self.l2_writes_superseded.get(),
+                circuit_breaker,
+            },
+            swr_stats: SwrStats {
+                stale_hits: self.stale_hits.get(),
+                background_refreshes: self.background_refreshes.get(),
+                refresh_failures: self.refresh_failures.get(),
+            },
+            overall_stats: OverallStats {
+                hit_rate: ratio(hits, total_requests),
+                total_requests,
+                loader_calls: self.loader_calls.get(),
+                loader_errors: self.loader_errors.get(),
+                coalesced: self.coalesced_waits.get(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_across_threads() {
+        let counter = std::sync::Arc::new(Counter::default());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = counter.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| c.incr()))
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(counter.get(), 4000);
+    }
+
+    #[test]
+    fn serializes_in_the_seed_shape() {
+        let counters = Counters::default();
+        counters.l1_hits.incr();
+        counters.l1_misses.incr();
+        counters.misses.incr();
+        let json = serde_json::to_value(counters.snapshot(1, 10, false, "closed")).expect("json");
+        for section in ["l1_stats", "l2_stats", "swr_stats", "overall_stats"] {
+            assert!(json.get(section).is_some(), "{section} missing in {json}");
+        }
+        assert_eq!(json["overall_stats"]["total_requests"], 2);
+        assert_eq!(json["overall_stats"]["hit_rate"], 0.5);
+        assert_eq!(json["l1_stats"]["utilization"], 0.1);
+    }
+}

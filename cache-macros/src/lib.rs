@@ -1,0 +1,1 @@
+//! The `#[cached]` attribute macro of `tiered-cache`. Use it through the `tiered-cache` crate.

@@ -1,0 +1,1 @@
+//! Redis L2 backend.
