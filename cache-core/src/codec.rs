@@ -59,10 +59,13 @@ impl Codec for Bincode {
         const KIB_64: usize = 64 * 1024;
         const MIB_4: usize = 4 * 1024 * 1024;
         const MIB_512: usize = 512 * 1024 * 1024;
-        match bytes.len() {
-            0..=KIB_64 => bincode_decode::<T, KIB_64>(bytes),
-            ..=MIB_4 => bincode_decode::<T, MIB_4>(bytes),
-            _ => bincode_decode::<T, MIB_512>(bytes),
+        let len = bytes.len();
+        if len <= KIB_64 {
+            bincode_decode::<T, KIB_64>(bytes)
+        } else if len <= MIB_4 {
+            bincode_decode::<T, MIB_4>(bytes)
+        } else {
+            bincode_decode::<T, MIB_512>(bytes)
         }
     }
 }

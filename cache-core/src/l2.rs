@@ -65,6 +65,10 @@ pub trait L2Backend: Send + Sync + 'static {
     /// A description for health reports and logs, with credentials redacted.
     fn describe(&self) -> String;
 
+    /// Resolves once the backend can take commands. The engine waits for it at startup, bounded
+    /// by `connect_timeout`, then carries on either way.
+    fn ready(&self) -> BoxFuture<'_, ()>;
+
     /// The stored envelope of `key`, if any.
     fn get<'a>(&'a self, key: KeyRef<'a>) -> BoxFuture<'a, Result<Option<Bytes>, L2Error>>;
 

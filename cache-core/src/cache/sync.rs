@@ -13,6 +13,9 @@ const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
 /// made), then polls in the background.
 pub(super) async fn start(inner: &Arc<Inner>) {
     let first_sync = async {
+        if let Some(tier) = &inner.l2 {
+            tier.backend.ready().await;
+        }
         while !sync_once(inner).await {
             tokio::time::sleep(RETRY_DELAY).await;
         }

@@ -1,0 +1,100 @@
+//! Building the fred pool from a [`CacheConfig`]: URL forms, timeouts, reconnection.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::config::UnresponsiveConfig;
+use tiered_cache_core::{CacheConfig, ConfigError, redact_url};
+
+/// Schemes accepted in `redis_url`.
+const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "valkey",
+    "valkeys",
+    "valkey-cluster",
+    "valkeys-cluster",
+];
+
+fn bad_url(url: &str, reason: &str) -> ConfigError {
+    ConfigError::new("redis_url", format!("{reason}: `{}`", redact_url(url)))
+}
+
+/// Parses `url` into a fred config, refusing what this crate cannot connect to.
+pub(crate) fn parse_url(url: &str) -> Result<Config, ConfigError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    if !SCHEMES.contains(&scheme) {
+        return Err(bad_url(
+            url,
+            "expected a redis://, rediss://, redis-cluster:// or rediss-cluster:// URL",
+        ));
+    }
+    if scheme.ends_with('s') || scheme.contains("s-") {
+        #[cfg(not(feature = "tls"))]
+        return Err(bad_url(
+            url,
+            "TLS URLs need the `tls` feature of tiered-cache",
+        ));
+    }
+    let mut config = Config::from_url(url).map_err(|e| bad_url(url, e.details()))?;
+    // A Redis that is down at startup is retried like one that went down later.
+    config.fail_fast = false;
+    Ok(config)
+}
+
+/// Builds (but does not wait for) a connection pool.
+pub(crate) fn build_pool(url: &str, cache: &CacheConfig) -> Result<Pool, ConfigError> {
+    let config = parse_url(url)?;
+    let connect_timeout = cache.connect_timeout;
+    let l2_timeout = cache.l2_timeout;
+    let pool = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = connect_timeout;
+            c.internal_command_timeout = connect_timeout;
+            // The cache has its own fallbacks; a command is tried once.
+            c.max_command_attempts = 1;
+            // A stalled server (SIGSTOP, network black hole) is noticed and the connection
+            // replaced, instead of commands waiting on a dead socket.
+            c.unresponsive = UnresponsiveConfig {
+                max_timeout: Some((l2_timeout * 4).max(Duration::from_millis(500))),
+                interval: (l2_timeout).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            };
+        })
+        .with_performance_config(|p| p.default_command_timeout = l2_timeout)
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+        .build_pool(cache.redis_pool_size)
+        .map_err(|e| bad_url(url, e.details()))?;
+    pool.connect_pool();
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_forms() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://user:pass@127.0.0.1:6379/2",
+            "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002",
+        ] {
+            assert!(parse_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_others_with_a_redacted_message() {
+        for url in [
+            "http://u:hunter2@host",
+            "redis://u:hunter2@:6379",
+            "memcached://host",
+        ] {
+            let err = parse_url(url).expect_err(url);
+            assert_eq!(err.field(), "redis_url");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Where things live in Redis. Every key starts with the configured prefix, so `clear_all` and
+//! operators (`redis-cli --scan --pattern 'tc:*'`) find exactly this cache's keys.
+//!
+//! ```text
+//! tc:users:user:123     an entry: prefix, namespace, user key (spread over cluster slots by
+//!                       the whole key; a user key with `{...}` picks its own slot)
+//! tc:#clears            hash of clear marks: field `*` (clear_all) and `ns:<namespace>`
+//! ```
+//! Namespaces and prefixes cannot contain `:` or `#`, so no entry key collides with another or
+//! with the bookkeeping keys.
+
+/// Builds the Redis keys of one cache.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    prefix: String,
+}
+
+/// The clear-marks hash field of `clear_all`.
+pub(crate) const ALL_FIELD: &str = "*";
+/// The clear-marks hash field prefix of `clear_namespace`.
+pub(crate) const NAMESPACE_FIELD_PREFIX: &str = "ns:";
+
+impl Layout {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Layout {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The key of an entry.
+    pub(crate) fn entry(&self, namespace: &str, key: &str) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + namespace.len() + key.len() + 2);
+        out.push_str(&self.prefix);
+        out.push(':');
+        out.push_str(namespace);
+        out.push(':');
+        out.push_str(key);
+        out
+    }
+
+    /// The hash holding clear marks.
+    pub(crate) fn clears(&self) -> String {
+        format!("{}:#clears", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_readable_and_unambiguous() {
+        let layout = Layout::new("tc");
+        assert_eq!(
+            layout.entry("products", "product:42"),
+            "tc:products:product:42"
+        );
+        assert_ne!(layout.entry("a", "b:c"), layout.entry("b", "c"));
+        assert_eq!(layout.clears(), "tc:#clears");
+    }
+}

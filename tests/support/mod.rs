@@ -1,0 +1,386 @@
+//! Real Redis servers for tests: standalone servers and 3-master clusters on free loopback
+//! ports, which a test can kill, pause (SIGSTOP), resume and restart. Every server is killed when
+//! its handle drops, and by a watchdog if the test process dies first.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tiered_cache::{CacheConfig, Clock, TieredCache};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A name no other test (or earlier run against a shared `REDIS_URL`) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Sends one inline command and returns the raw reply (enough for PING and CLUSTER INFO).
+pub fn raw_command(port: u16, command: &str) -> Option<String> {
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+            .ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+    let mut buf = [0u8; 8192];
+    let n = stream.read(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// One `redis-server` process on a loopback port.
+pub struct RedisServer {
+    port: u16,
+    cluster_port: Option<u16>,
+    password: Option<String>,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a standalone server on a free port.
+    pub fn start() -> Self {
+        Self::start_on(free_port(), None, None)
+    }
+
+    /// Starts a standalone server on `port` (for a test that first ran without one).
+    pub fn start_on_port(port: u16) -> Self {
+        Self::start_on(port, None, None)
+    }
+
+    /// Starts a standalone server that requires `password`.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_on(free_port(), None, Some(password.to_owned()))
+    }
+
+    fn start_on(port: u16, cluster_port: Option<u16>, password: Option<String>) -> Self {
+        let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
+        std::fs::create_dir_all(&dir).expect("create a server directory");
+        let mut server = RedisServer {
+            port,
+            cluster_port,
+            password,
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        if let Some(cluster_port) = self.cluster_port {
+            command.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &cluster_port.to_string(),
+                "--cluster-config-file",
+                &format!("nodes-{}.conf", self.port),
+                "--cluster-node-timeout",
+                "2000",
+            ]);
+        }
+        let child = command
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        watchdog(child.id(), self.port);
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Any reply (PONG, or NOAUTH with a password) means it listens.
+        while raw_command(self.port, "PING").is_none_or(|reply| reply.is_empty()) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to go.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("server is running");
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Starts the server again on the same port (empty: it keeps nothing on disk).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            // A paused server must be woken to die cleanly on some kernels; SIGKILL works anyway.
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Kills `pid` (if it is still our redis-server on `port`) once this test process is gone.
+fn watchdog(pid: u32, port: u16) {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
+         grep -q -- '{port}' /proc/{pid}/cmdline 2>/dev/null && kill -9 {pid}",
+        parent = std::process::id(),
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+/// A Redis Cluster of three masters (no replicas) on loopback.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled servers, splits the slots among them and waits for
+    /// `cluster_state:ok` on every node.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| RedisServer::start_on(free_port(), Some(free_port()), None))
+            .collect();
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (node, (first, last)) in nodes.iter().zip(ranges) {
+            redis_cli(
+                node.port,
+                &[
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    &first.to_string(),
+                    &last.to_string(),
+                ],
+            );
+        }
+        for node in &nodes[1..] {
+            let bus = node.cluster_port.expect("cluster node").to_string();
+            redis_cli(
+                nodes[0].port,
+                &["CLUSTER", "MEET", "127.0.0.1", &node.port.to_string(), &bus],
+            );
+        }
+        let cluster = RedisCluster { nodes };
+        cluster.wait_ok();
+        cluster
+    }
+
+    fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let all_ok = self.nodes.iter().all(|node| {
+                raw_command(node.port, "CLUSTER INFO").is_some_and(|info| {
+                    info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+                })
+            });
+            if all_ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not reach cluster_state:ok"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=127.0.0.1:<p3>`.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self.nodes[1..]
+            .iter()
+            .map(|n| format!("node=127.0.0.1:{}", n.port))
+            .collect();
+        format!(
+            "redis-cluster://127.0.0.1:{}?{}",
+            self.nodes[0].port,
+            seeds.join("&")
+        )
+    }
+
+    /// The node that holds `key`.
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        let slot: u16 = redis_cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot number");
+        let index = match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        };
+        &self.nodes[index]
+    }
+}
+
+/// Runs `redis-cli -p <port> <args>` and returns its stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The Redis a test without fault injection uses: `REDIS_URL` when it points at loopback,
+/// otherwise a server of its own.
+pub enum TestRedis {
+    External(String),
+    Own(RedisServer),
+}
+
+impl TestRedis {
+    pub fn url(&self) -> String {
+        match self {
+            TestRedis::External(url) => url.clone(),
+            TestRedis::Own(server) => server.url(),
+        }
+    }
+}
+
+/// See [`TestRedis`]. A `REDIS_URL` that is not on 127.0.0.1 or ::1 is refused.
+pub fn test_redis() -> TestRedis {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            let host = url.split("://").nth(1).unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            assert!(
+                host.starts_with("127.0.0.1")
+                    || host.starts_with("[::1]")
+                    || host.starts_with("localhost"),
+                "REDIS_URL must point at a loopback address for tests, got host `{host}`"
+            );
+            TestRedis::External(url)
+        }
+        _ => TestRedis::Own(RedisServer::start()),
+    }
+}
+
+/// A config for tests: the given Redis, a unique key prefix, short timeouts.
+pub fn config(url: &str) -> CacheConfig {
+    CacheConfig {
+        redis_url: Some(url.to_owned()),
+        key_prefix: unique("t").replace('-', "_"),
+        l2_timeout: Duration::from_millis(200),
+        connect_timeout: Duration::from_secs(2),
+        circuit_breaker_cooldown: Duration::from_millis(200),
+        sync_interval: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
+/// A cache on `config`, with the system clock.
+pub async fn cache(config: CacheConfig) -> TieredCache {
+    TieredCache::new(config).await.expect("valid test config")
+}
+
+/// A cache on `config` whose clock the test moves.
+pub async fn cache_with_clock(config: CacheConfig, clock: Clock) -> TieredCache {
+    TieredCache::builder(config)
+        .clock(clock)
+        .build()
+        .await
+        .expect("valid test config")
+}
+
+/// Polls `check` every 10 ms until it holds or `within` passes; returns whether it held.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
