@@ -384,3 +384,19 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// One cluster shared by every test of a test binary (each test uses its own key prefix). It is
+/// killed by the watchdog when the binary exits.
+pub fn shared_cluster() -> &'static RedisCluster {
+    static CLUSTER: std::sync::OnceLock<RedisCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(RedisCluster::start)
+}
+
+/// A plain fred client on `url`, for reading and planting raw bytes the way another program would.
+pub async fn raw_client(url: &str) -> fred::clients::Client {
+    use fred::interfaces::ClientLike;
+    let config = fred::types::config::Config::from_url(url).expect("test URL parses");
+    let client = fred::types::Builder::from_config(config).build().expect("client builds");
+    client.init().await.expect("test Redis answers");
+    client
+}

@@ -1,0 +1,163 @@
+//! Redis failures while the cache is in use: killed under load, restarted on the same port,
+//! paused with SIGSTOP. Callers never see an error or a hang; the cache uses Redis again on its
+//! own once Redis is back.
+//!
+//! Stated bounds (test config: `l2_timeout` 200 ms, breaker cool-down 200 ms):
+//! - a read while Redis hangs returns within `l2_timeout` (+ scheduling margin);
+//! - after Redis comes back, the cache writes to it again within the reconnect back-off
+//!   (at most 1 s) + one breaker cool-down + one `l2_timeout`: under 3 s here.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fred::interfaces::KeysInterface;
+use support::{RedisServer, cache, config, eventually, raw_client};
+use tiered_cache::{CacheConfig, TieredCache};
+
+const RECOVERY_BOUND: Duration = Duration::from_secs(3);
+
+fn fault_config(server: &RedisServer) -> CacheConfig {
+    CacheConfig {
+        l2_timeout: Duration::from_millis(200),
+        circuit_breaker_threshold: 3,
+        circuit_breaker_cooldown: Duration::from_millis(200),
+        ..config(&server.url())
+    }
+}
+
+/// Whether a value written now by `cache` lands in Redis (checked with a plain client).
+async fn writes_reach_redis(cache: &TieredCache, url: &str) -> bool {
+    let probe = support::unique("probe");
+    if cache.set(&probe, &1u8).await.is_err() {
+        return false;
+    }
+    let Ok(raw) = tokio::time::timeout(Duration::from_millis(500), raw_client(url)).await else {
+        return false;
+    };
+    let key = format!("{}:default:{probe}", cache.config().key_prefix);
+    let stored: Result<Option<Bytes>, _> = raw.get(key).await;
+    matches!(stored, Ok(Some(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_under_load_then_restarted() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let cache = cache(fault_config(&server)).await;
+    let loads = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let workers: Vec<_> = (0..100)
+        .map(|worker| {
+            let (cache, loads, errors, stop) = (cache.clone(), loads.clone(), errors.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let key = format!("k{}", (worker * 7 + i) % 40);
+                    let ok = if i % 3 == 0 {
+                        cache.set(&key, &i).ttl(Duration::from_millis(50)).await.is_ok()
+                    } else {
+                        let loads = loads.clone();
+                        cache
+                            .get(&key)
+                            .refresh_with(move || async move {
+                                loads.fetch_add(1, Ordering::SeqCst);
+                                Ok::<_, String>(i)
+                            })
+                            .ttl(Duration::from_millis(50))
+                            .await
+                            .is_ok()
+                    };
+                    if !ok {
+                        errors.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(writes_reach_redis(&cache, &url).await, "Redis is in use before the kill");
+    server.kill();
+    let loads_at_kill = loads.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(loads.load(Ordering::SeqCst) > loads_at_kill, "loaders keep running while Redis is down");
+    assert!(cache.stats().l2_stats.errors > 0, "the failures were counted");
+
+    server.restart();
+    let restarted = Instant::now();
+    let back = eventually(RECOVERY_BOUND, || writes_reach_redis(&cache, &url)).await;
+    assert!(back, "the cache did not use Redis again within {RECOVERY_BOUND:?}");
+    eprintln!("L2 in use again {:?} after the restart", restarted.elapsed());
+
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.expect("no worker panicked");
+    }
+    assert_eq!(errors.load(Ordering::SeqCst), 0, "no caller saw an error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_redis_costs_at_most_the_timeout_then_the_breaker_opens_and_recovers() {
+    let server = RedisServer::start();
+    let url = server.url();
+    // A cool-down longer than the reads below, so the breaker is seen open.
+    let config = CacheConfig { circuit_breaker_cooldown: Duration::from_secs(1), ..fault_config(&server) };
+    let cache = cache(config.clone()).await;
+    cache.set("warm", &1u8).await.expect("set");
+
+    server.pause();
+    let bound = config.l2_timeout + Duration::from_millis(300);
+    for i in 0..config.circuit_breaker_threshold {
+        let started = Instant::now();
+        let value = cache.get::<u8>(&format!("cold{i}")).await.expect("a miss, not an error");
+        assert_eq!(value, None);
+        assert!(started.elapsed() < bound, "a read took {:?} with Redis paused", started.elapsed());
+    }
+    // "half_open" once a cool-down passed without a probe yet; either way not "closed".
+    assert_ne!(cache.stats().l2_stats.circuit_breaker, "closed");
+    let skipped_before = cache.stats().l2_stats.skipped;
+    assert_eq!(cache.get::<u8>("cold-x").await.expect("get"), None);
+    assert!(cache.stats().l2_stats.skipped > skipped_before, "an open breaker skips L2");
+    assert_eq!(cache.get::<u8>("warm").await.expect("get"), Some(1), "L1 still serves");
+    let loaded = cache
+        .get("load-while-paused")
+        .refresh_with(|| async { Ok::<_, String>(5u8) })
+        .await
+        .expect("loaders run");
+    assert_eq!(loaded, 5);
+
+    server.resume();
+    let closed = eventually(RECOVERY_BOUND, || async {
+        let _ = cache.get::<u8>(&support::unique("probe")).await;
+        cache.stats().l2_stats.circuit_breaker == "closed"
+    })
+    .await;
+    assert!(closed, "the breaker did not close within {RECOVERY_BOUND:?} of SIGCONT");
+    assert!(writes_reach_redis(&cache, &url).await);
+}
+
+#[tokio::test]
+async fn the_breaker_recovers_without_traffic() {
+    let mut server = RedisServer::start();
+    let cache = cache(fault_config(&server)).await;
+    server.kill();
+    for i in 0..5 {
+        let _ = cache.get::<u8>(&format!("k{i}")).await;
+    }
+    assert_ne!(cache.stats().l2_stats.circuit_breaker, "closed");
+    server.restart();
+    // Only the background sync talks to Redis now; it doubles as the breaker's probe.
+    let closed = eventually(RECOVERY_BOUND, || async {
+        cache.stats().l2_stats.circuit_breaker == "closed"
+    })
+    .await;
+    assert!(closed);
+}
