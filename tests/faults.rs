@@ -54,14 +54,19 @@ async fn killed_under_load_then_restarted() {
 
     let workers: Vec<_> = (0..100)
         .map(|worker| {
-            let (cache, loads, errors, stop) = (cache.clone(), loads.clone(), errors.clone(), stop.clone());
+            let (cache, loads, errors, stop) =
+                (cache.clone(), loads.clone(), errors.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let key = format!("k{}", (worker * 7 + i) % 40);
                     let ok = if i % 3 == 0 {
-                        cache.set(&key, &i).ttl(Duration::from_millis(50)).await.is_ok()
+                        cache
+                            .set(&key, &i)
+                            .ttl(Duration::from_millis(50))
+                            .await
+                            .is_ok()
                     } else {
                         let loads = loads.clone();
                         cache
@@ -84,18 +89,33 @@ async fn killed_under_load_then_restarted() {
         .collect();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(writes_reach_redis(&cache, &url).await, "Redis is in use before the kill");
+    assert!(
+        writes_reach_redis(&cache, &url).await,
+        "Redis is in use before the kill"
+    );
     server.kill();
     let loads_at_kill = loads.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(loads.load(Ordering::SeqCst) > loads_at_kill, "loaders keep running while Redis is down");
-    assert!(cache.stats().l2_stats.errors > 0, "the failures were counted");
+    assert!(
+        loads.load(Ordering::SeqCst) > loads_at_kill,
+        "loaders keep running while Redis is down"
+    );
+    assert!(
+        cache.stats().l2_stats.errors > 0,
+        "the failures were counted"
+    );
 
     server.restart();
     let restarted = Instant::now();
     let back = eventually(RECOVERY_BOUND, || writes_reach_redis(&cache, &url)).await;
-    assert!(back, "the cache did not use Redis again within {RECOVERY_BOUND:?}");
-    eprintln!("L2 in use again {:?} after the restart", restarted.elapsed());
+    assert!(
+        back,
+        "the cache did not use Redis again within {RECOVERY_BOUND:?}"
+    );
+    eprintln!(
+        "L2 in use again {:?} after the restart",
+        restarted.elapsed()
+    );
 
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -109,7 +129,10 @@ async fn paused_redis_costs_at_most_the_timeout_then_the_breaker_opens_and_recov
     let server = RedisServer::start();
     let url = server.url();
     // A cool-down longer than the reads below, so the breaker is seen open.
-    let config = CacheConfig { circuit_breaker_cooldown: Duration::from_secs(1), ..fault_config(&server) };
+    let config = CacheConfig {
+        circuit_breaker_cooldown: Duration::from_secs(1),
+        ..fault_config(&server)
+    };
     let cache = cache(config.clone()).await;
     cache.set("warm", &1u8).await.expect("set");
 
@@ -117,16 +140,30 @@ async fn paused_redis_costs_at_most_the_timeout_then_the_breaker_opens_and_recov
     let bound = config.l2_timeout + Duration::from_millis(300);
     for i in 0..config.circuit_breaker_threshold {
         let started = Instant::now();
-        let value = cache.get::<u8>(&format!("cold{i}")).await.expect("a miss, not an error");
+        let value = cache
+            .get::<u8>(&format!("cold{i}"))
+            .await
+            .expect("a miss, not an error");
         assert_eq!(value, None);
-        assert!(started.elapsed() < bound, "a read took {:?} with Redis paused", started.elapsed());
+        assert!(
+            started.elapsed() < bound,
+            "a read took {:?} with Redis paused",
+            started.elapsed()
+        );
     }
     // "half_open" once a cool-down passed without a probe yet; either way not "closed".
     assert_ne!(cache.stats().l2_stats.circuit_breaker, "closed");
     let skipped_before = cache.stats().l2_stats.skipped;
     assert_eq!(cache.get::<u8>("cold-x").await.expect("get"), None);
-    assert!(cache.stats().l2_stats.skipped > skipped_before, "an open breaker skips L2");
-    assert_eq!(cache.get::<u8>("warm").await.expect("get"), Some(1), "L1 still serves");
+    assert!(
+        cache.stats().l2_stats.skipped > skipped_before,
+        "an open breaker skips L2"
+    );
+    assert_eq!(
+        cache.get::<u8>("warm").await.expect("get"),
+        Some(1),
+        "L1 still serves"
+    );
     let loaded = cache
         .get("load-while-paused")
         .refresh_with(|| async { Ok::<_, String>(5u8) })
@@ -140,7 +177,10 @@ async fn paused_redis_costs_at_most_the_timeout_then_the_breaker_opens_and_recov
         cache.stats().l2_stats.circuit_breaker == "closed"
     })
     .await;
-    assert!(closed, "the breaker did not close within {RECOVERY_BOUND:?} of SIGCONT");
+    assert!(
+        closed,
+        "the breaker did not close within {RECOVERY_BOUND:?} of SIGCONT"
+    );
     assert!(writes_reach_redis(&cache, &url).await);
 }
 

@@ -65,23 +65,60 @@ async fn every_method_works(url: &str) {
     let b = cache(config).await;
     let raw = raw_client(url).await;
 
-    a.set("user:1", &"Ada".to_owned()).namespace("users").await.expect("set");
-    let stored: Option<Bytes> = raw.get(redis_key(&a, "users", "user:1")).await.expect("raw get");
-    assert!(stored.is_some_and(|bytes| bytes.starts_with(&envelope::MAGIC)), "a readable key holds an envelope");
-    assert_eq!(b.get::<String>("user:1").namespace("users").await.expect("get").as_deref(), Some("Ada"));
+    a.set("user:1", &"Ada".to_owned())
+        .namespace("users")
+        .await
+        .expect("set");
+    let stored: Option<Bytes> = raw
+        .get(redis_key(&a, "users", "user:1"))
+        .await
+        .expect("raw get");
+    assert!(
+        stored.is_some_and(|bytes| bytes.starts_with(&envelope::MAGIC)),
+        "a readable key holds an envelope"
+    );
+    assert_eq!(
+        b.get::<String>("user:1")
+            .namespace("users")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("Ada")
+    );
 
     let calls = Arc::new(AtomicUsize::new(0));
     assert_eq!(loader_value(&a, "loaded", &calls, 7).await, 7);
-    assert_eq!(loader_value(&b, "loaded", &calls, 8).await, 7, "B is served from L2");
+    assert_eq!(
+        loader_value(&b, "loaded", &calls, 8).await,
+        7,
+        "B is served from L2"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    a.invalidate("loaded").namespace("n").await.expect("invalidate");
+    a.invalidate("loaded")
+        .namespace("n")
+        .await
+        .expect("invalidate");
     let fresh_b = cache(b.config().clone()).await;
-    assert_eq!(fresh_b.get::<u64>("loaded").namespace("n").await.expect("get"), None);
+    assert_eq!(
+        fresh_b
+            .get::<u64>("loaded")
+            .namespace("n")
+            .await
+            .expect("get"),
+        None
+    );
 
     a.clear_namespace("users").await.expect("clear namespace");
     let fresh = cache(a.config().clone()).await;
-    assert_eq!(fresh.get::<String>("user:1").namespace("users").await.expect("get"), None);
+    assert_eq!(
+        fresh
+            .get::<String>("user:1")
+            .namespace("users")
+            .await
+            .expect("get"),
+        None
+    );
     a.set("k", &1u8).await.expect("set");
     a.clear_all().await.expect("clear all");
     let fresh = cache(a.config().clone()).await;
@@ -100,8 +137,15 @@ async fn every_method_works(url: &str) {
 async fn ttl_in_redis_matches_the_entry(url: &str) {
     let cache = cache(config(url)).await;
     let raw = raw_client(url).await;
-    cache.set("k", &1u8).ttl(Duration::from_secs(300)).await.expect("set");
-    let pttl: i64 = raw.pttl(redis_key(&cache, "default", "k")).await.expect("pttl");
+    cache
+        .set("k", &1u8)
+        .ttl(Duration::from_secs(300))
+        .await
+        .expect("set");
+    let pttl: i64 = raw
+        .pttl(redis_key(&cache, "default", "k"))
+        .await
+        .expect("pttl");
     assert!((299_000..=300_000).contains(&pttl), "PTTL {pttl}");
 
     cache
@@ -110,12 +154,18 @@ async fn ttl_in_redis_matches_the_entry(url: &str) {
         .ttl(Duration::from_secs(42))
         .await
         .expect("loads");
-    let pttl: i64 = raw.pttl(redis_key(&cache, "default", "loaded")).await.expect("pttl");
+    let pttl: i64 = raw
+        .pttl(redis_key(&cache, "default", "loaded"))
+        .await
+        .expect("pttl");
     assert!((41_000..=42_000).contains(&pttl), "PTTL {pttl}");
 
     // The default ttl is l2_ttl.
     cache.set("default-ttl", &1u8).await.expect("set");
-    let ttl: i64 = raw.ttl(redis_key(&cache, "default", "default-ttl")).await.expect("ttl");
+    let ttl: i64 = raw
+        .ttl(redis_key(&cache, "default", "default-ttl"))
+        .await
+        .expect("ttl");
     assert!((3599..=3600).contains(&ttl), "TTL {ttl}");
 }
 
@@ -139,7 +189,8 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
     huge.extend_from_slice(&(1u64 << 62).to_le_bytes());
     huge.extend_from_slice(b"abc");
 
-    let mut newer_format = envelope::encode_value(&"x".to_owned(), &meta, &[], 1024).expect("encodes");
+    let mut newer_format =
+        envelope::encode_value(&"x".to_owned(), &meta, &[], 1024).expect("encodes");
     newer_format[2] = 99;
 
     let planted: Vec<(&str, Bytes)> = vec![
@@ -150,16 +201,43 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
         ("newer", Bytes::from(newer_format)),
     ];
     for (name, bytes) in &planted {
-        let _: () = raw.set(key(name), bytes.clone(), None, None, false).await.expect("plant");
+        let _: () = raw
+            .set(key(name), bytes.clone(), None, None, false)
+            .await
+            .expect("plant");
     }
-    let _: () = raw.hset(key("hash"), ("field", "value")).await.expect("plant hash");
+    let _: () = raw
+        .hset(key("hash"), ("field", "value"))
+        .await
+        .expect("plant hash");
     let _: () = raw.rpush(key("list"), "item").await.expect("plant list");
-    cache.set("typed", &5u32).namespace("n").await.expect("set a u32");
+    cache
+        .set("typed", &5u32)
+        .namespace("n")
+        .await
+        .expect("set a u32");
 
-    let names = ["garbage", "empty", "huge", "truncated", "newer", "hash", "list", "typed"];
+    let names = [
+        "garbage",
+        "empty",
+        "huge",
+        "truncated",
+        "newer",
+        "hash",
+        "list",
+        "typed",
+    ];
     for (i, name) in names.iter().enumerate() {
         let fresh = support::cache(cache.config().clone()).await;
-        assert_eq!(fresh.get::<String>(name).namespace("n").await.expect("a miss, not an error"), None, "{name}");
+        assert_eq!(
+            fresh
+                .get::<String>(name)
+                .namespace("n")
+                .await
+                .expect("a miss, not an error"),
+            None,
+            "{name}"
+        );
         assert_eq!(fresh.stats().l2_stats.decode_errors, 1, "{name} is counted");
         // The loader runs and its value replaces the bytes.
         let calls = Arc::new(AtomicUsize::new(0));
@@ -179,7 +257,12 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         let other = support::cache(cache.config().clone()).await;
         assert_eq!(
-            other.get::<String>(name).namespace("n").await.expect("get").as_deref(),
+            other
+                .get::<String>(name)
+                .namespace("n")
+                .await
+                .expect("get")
+                .as_deref(),
             Some(format!("fixed {i}").as_str()),
             "{name} was overwritten with a good envelope"
         );
@@ -190,7 +273,10 @@ async fn clear_all_leaves_foreign_keys_alone(url: &str) {
     let cache = cache(config(url)).await;
     let raw = raw_client(url).await;
     let foreign = format!("other-app:{}", support::unique("k"));
-    let _: () = raw.set(&foreign, "theirs", None, None, false).await.expect("plant");
+    let _: () = raw
+        .set(&foreign, "theirs", None, None, false)
+        .await
+        .expect("plant");
     cache.set("mine", &1u8).await.expect("set");
     cache.clear_all().await.expect("clear all");
     let theirs: Option<String> = raw.get(&foreign).await.expect("get");
@@ -208,30 +294,52 @@ async fn another_instance_sees_a_clear_within_the_sync_bound(url: &str) {
     for key in &keys {
         a.set(key, &1u8).namespace("catalog").await.expect("set");
         a.set(key, &2u8).namespace("kept").await.expect("set");
-        assert_eq!(b.get::<u8>(key).namespace("catalog").await.expect("get"), Some(1), "B's L1 holds it");
+        assert_eq!(
+            b.get::<u8>(key).namespace("catalog").await.expect("get"),
+            Some(1),
+            "B's L1 holds it"
+        );
     }
     a.clear_namespace("catalog").await.expect("clear");
     let bound = config.sync_interval * 2 + Duration::from_millis(400);
     let cleared = eventually(bound, || async {
         let mut all_gone = true;
         for key in &keys {
-            all_gone &= b.get::<u8>(key).namespace("catalog").await.expect("get").is_none();
+            all_gone &= b
+                .get::<u8>(key)
+                .namespace("catalog")
+                .await
+                .expect("get")
+                .is_none();
         }
         all_gone
     })
     .await;
     assert!(cleared, "B still served cleared entries after {bound:?}");
     for key in &keys {
-        assert_eq!(b.get::<u8>(key).namespace("kept").await.expect("get"), Some(2));
+        assert_eq!(
+            b.get::<u8>(key).namespace("kept").await.expect("get"),
+            Some(2)
+        );
     }
 }
 
 async fn oversized_values_stay_out_of_redis(url: &str) {
-    let cache = cache(CacheConfig { max_value_size: 1024, ..config(url) }).await;
+    let cache = cache(CacheConfig {
+        max_value_size: 1024,
+        ..config(url)
+    })
+    .await;
     let raw = raw_client(url).await;
-    let err = cache.set("big", &vec![0u8; 4096]).await.expect_err("refused");
+    let err = cache
+        .set("big", &vec![0u8; 4096])
+        .await
+        .expect_err("refused");
     assert!(matches!(err, CacheError::ValueTooLarge { .. }), "{err}");
-    let exists: i64 = raw.exists(redis_key(&cache, "default", "big")).await.expect("exists");
+    let exists: i64 = raw
+        .exists(redis_key(&cache, "default", "big"))
+        .await
+        .expect("exists");
     assert_eq!(exists, 0);
     assert_eq!(cache.get::<Vec<u8>>("big").await.expect("get"), None);
 }
@@ -257,7 +365,10 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
     backend.ready().await;
     let outcome = backend
         .put(
-            tiered_cache::engine::keys::KeyRef { namespace: "default", key: "k" },
+            tiered_cache::engine::keys::KeyRef {
+                namespace: "default",
+                key: "k",
+            },
             Bytes::from(older),
             older_meta.created,
             60_000,
@@ -266,7 +377,10 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
         .expect("put");
     assert_eq!(outcome, tiered_cache::engine::l2::WriteOutcome::Superseded);
     let other = support::cache(cache.config().clone()).await;
-    assert_eq!(other.get::<String>("k").await.expect("get").as_deref(), Some("new"));
+    assert_eq!(
+        other.get::<String>("k").await.expect("get").as_deref(),
+        Some("new")
+    );
 }
 
 #[tokio::test]
@@ -280,14 +394,25 @@ async fn cluster_keys_spread_over_every_master_and_clears_reach_them_all() {
         a.set(key, &1u32).namespace("products").await.expect("set");
         let stored = redis_key(&a, "products", key);
         let node = cluster.node_of(&stored);
-        assert_eq!(support::redis_cli(node.port(), &["EXISTS", &stored]).trim(), "1", "{stored} on its master");
+        assert_eq!(
+            support::redis_cli(node.port(), &["EXISTS", &stored]).trim(),
+            "1",
+            "{stored} on its master"
+        );
         masters.insert(node.port());
     }
-    assert_eq!(masters.len(), 3, "one namespace spreads over all three masters");
+    assert_eq!(
+        masters.len(),
+        3,
+        "one namespace spreads over all three masters"
+    );
     a.clear_namespace("products").await.expect("clear");
     let b = cache(config).await;
     for key in &keys {
-        assert_eq!(b.get::<u32>(key).namespace("products").await.expect("get"), None);
+        assert_eq!(
+            b.get::<u32>(key).namespace("products").await.expect("get"),
+            None
+        );
     }
 }
 

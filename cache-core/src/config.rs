@@ -49,6 +49,9 @@ pub struct CacheConfig {
     /// `redis-cluster://host:port?node=host2:port2` (Cluster). `None` means L1 only.
     /// Default `Some("redis://localhost:6379")`.
     pub redis_url: Option<String>,
+    /// A PEM file of CA certificates to trust for `rediss://` (besides the system's), for Redis
+    /// behind a private CA. Default `None`.
+    pub redis_tls_ca_file: Option<std::path::PathBuf>,
     /// Prefix of every Redis key this cache writes; `clear_all` touches only keys under it.
     /// Letters, digits, `_`, `-` and `.`. Default `"tc"`.
     pub key_prefix: String,
@@ -83,6 +86,7 @@ impl Default for CacheConfig {
             enable_swr: true,
             background_refresh: true,
             redis_url: Some("redis://localhost:6379".to_owned()),
+            redis_tls_ca_file: None,
             key_prefix: "tc".to_owned(),
             l2_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(2),
@@ -109,6 +113,7 @@ impl fmt::Debug for CacheConfig {
             .field("enable_swr", &self.enable_swr)
             .field("background_refresh", &self.background_refresh)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_tls_ca_file", &self.redis_tls_ca_file)
             .field("key_prefix", &self.key_prefix)
             .field("l2_timeout", &self.l2_timeout)
             .field("connect_timeout", &self.connect_timeout)

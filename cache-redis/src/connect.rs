@@ -44,9 +44,81 @@ pub(crate) fn parse_url(url: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// Applies `redis_tls_ca_file`: trust its CAs (and the system's) for a `rediss://` URL.
+fn apply_ca_file(config: &mut Config, url: &str, cache: &CacheConfig) -> Result<(), ConfigError> {
+    let Some(path) = &cache.redis_tls_ca_file else {
+        return Ok(());
+    };
+    if config.tls.is_none() {
+        return Err(ConfigError::new(
+            "redis_tls_ca_file",
+            format!(
+                "is set but redis_url is not a TLS URL: `{}`",
+                redact_url(url)
+            ),
+        ));
+    }
+    #[cfg(feature = "tls")]
+    {
+        config.tls = Some(tls::with_ca_file(path)?);
+        Ok(())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = path;
+        Err(ConfigError::new(
+            "redis_tls_ca_file",
+            "needs the `tls` feature of tiered-cache".to_owned(),
+        ))
+    }
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use fred::rustls::pki_types::CertificateDer;
+    use fred::rustls::pki_types::pem::PemObject;
+    use fred::rustls::{ClientConfig, RootCertStore};
+    use fred::types::config::{TlsConfig, TlsConnector};
+    use tiered_cache_core::ConfigError;
+
+    fn bad(path: &Path, reason: impl std::fmt::Display) -> ConfigError {
+        ConfigError::new("redis_tls_ca_file", format!("{}: {reason}", path.display()))
+    }
+
+    /// A rustls (ring) client config trusting the system roots plus the CAs in `path`.
+    pub(super) fn with_ca_file(path: &Path) -> Result<TlsConfig, ConfigError> {
+        let mut roots = RootCertStore::empty();
+        for cert in fred::rustls_native_certs::load_native_certs().certs {
+            // A system certificate rustls cannot use is skipped, as rustls-native-certs advises.
+            let _ = roots.add(cert);
+        }
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(path, e))? {
+            roots
+                .add(cert.map_err(|e| bad(path, e))?)
+                .map_err(|e| bad(path, e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad(path, "no PEM certificate in the file"));
+        }
+        let provider = Arc::new(fred::rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(path, e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsConnector::from(config).into())
+    }
+}
+
 /// Builds (but does not wait for) a connection pool.
 pub(crate) fn build_pool(url: &str, cache: &CacheConfig) -> Result<Pool, ConfigError> {
-    let config = parse_url(url)?;
+    let mut config = parse_url(url)?;
+    apply_ca_file(&mut config, url, cache)?;
     let connect_timeout = cache.connect_timeout;
     let l2_timeout = cache.l2_timeout;
     let pool = Builder::from_config(config)
@@ -80,6 +152,10 @@ mod tests {
             "redis://127.0.0.1:6379",
             "redis://user:pass@127.0.0.1:6379/2",
             "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002",
+            #[cfg(feature = "tls")]
+            "rediss://user:pass@127.0.0.1:6380",
+            #[cfg(feature = "tls")]
+            "rediss-cluster://127.0.0.1:7000?node=127.0.0.1:7001",
         ] {
             assert!(parse_url(url).is_ok(), "{url}");
         }

@@ -50,6 +50,8 @@ pub struct RedisServer {
     port: u16,
     cluster_port: Option<u16>,
     password: Option<String>,
+    /// The certificate directory of a TLS-only server (see [`TlsFiles`]).
+    tls: Option<PathBuf>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -77,6 +79,7 @@ impl RedisServer {
             port,
             cluster_port,
             password,
+            tls: None,
             dir,
             child: None,
         };
@@ -102,6 +105,23 @@ impl RedisServer {
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(certs) = &self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &self.port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(certs.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(certs.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(certs.join("ca.pem"));
+        }
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
@@ -124,7 +144,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         // Any reply (PONG, or NOAUTH with a password) means it listens.
-        while raw_command(self.port, "PING").is_none_or(|reply| reply.is_empty()) {
+        while !self.answers() {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}",
@@ -134,6 +154,41 @@ impl RedisServer {
         }
     }
 
+    fn answers(&self) -> bool {
+        match &self.tls {
+            None => raw_command(self.port, "PING").is_some_and(|reply| !reply.is_empty()),
+            Some(certs) => {
+                let ca = certs.join("ca.pem");
+                let args = ["--tls", "--cacert", ca.to_str().unwrap_or_default(), "PING"];
+                redis_cli(self.port, &args).contains("PONG")
+            }
+        }
+    }
+
+    /// Starts a TLS-only server whose certificate (for IP 127.0.0.1) is signed by a fresh CA;
+    /// the CA is at `ca_file()`.
+    pub fn start_tls() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("tiered-cache-redis-tls"));
+        std::fs::create_dir_all(&dir).expect("create a server directory");
+        make_certificates(&dir);
+        let mut server = RedisServer {
+            port,
+            cluster_port: None,
+            password: None,
+            tls: Some(dir.clone()),
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// The CA certificate of a TLS server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls.as_ref().expect("a TLS server").join("ca.pem")
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -141,6 +196,9 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
+        if self.tls.is_some() {
+            return format!("rediss://127.0.0.1:{}", self.port);
+        }
         match &self.password {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
             None => format!("redis://127.0.0.1:{}", self.port),
@@ -196,6 +254,65 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes `ca.pem`, `server.pem` (SAN IP:127.0.0.1) and `server.key` into `dir` with openssl.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=tiered-cache test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("write ext.cnf");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 /// Kills `pid` (if it is still our redis-server on `port`) once this test process is gone.
@@ -396,7 +513,9 @@ pub fn shared_cluster() -> &'static RedisCluster {
 pub async fn raw_client(url: &str) -> fred::clients::Client {
     use fred::interfaces::ClientLike;
     let config = fred::types::config::Config::from_url(url).expect("test URL parses");
-    let client = fred::types::Builder::from_config(config).build().expect("client builds");
+    let client = fred::types::Builder::from_config(config)
+        .build()
+        .expect("client builds");
     client.init().await.expect("test Redis answers");
     client
 }
