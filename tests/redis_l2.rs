@@ -372,6 +372,7 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
             Bytes::from(older),
             older_meta.created,
             60_000,
+            None,
         )
         .await
         .expect("put");

@@ -65,8 +65,10 @@ async fn a_loaded_value_reaches_both_tiers() {
 #[tokio::test]
 async fn l1_copies_are_rechecked_against_l2_after_l1_ttl() {
     let redis = test_redis();
+    // Without the backplane, l1_ttl is what bounds another instance's staleness.
     let config = CacheConfig {
         l1_ttl: Duration::from_secs(10),
+        backplane: false,
         ..config(&redis.url())
     };
     let (clock, hand) = Clock::manual(now_ms());

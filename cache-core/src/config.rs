@@ -74,6 +74,40 @@ pub struct CacheConfig {
     /// How long an invalidation marker stays in L2, blocking any write from a load that started
     /// before the invalidation. Default 60 s.
     pub invalidation_tombstone_ttl: Duration,
+    /// Publish every write, invalidation and clear on Redis pub/sub so other instances drop
+    /// their L1 copies within milliseconds. With `false`, `l1_ttl` bounds how stale another
+    /// instance's L1 can be. Default `true`.
+    pub backplane: bool,
+    /// Coordinate loads across instances with Redis locks: one instance refreshes a stale
+    /// entry per stale period, and on a cold miss one instance loads while the others wait up to
+    /// `lock_wait` for its result. Default `true`.
+    pub distributed_locks: bool,
+    /// Longest a lock outlives an owner that died. Default 10 s.
+    pub lock_ttl: Duration,
+    /// Longest an instance waits for another instance's load on a cold miss before loading
+    /// itself. Default 2 s.
+    pub lock_wait: Duration,
+    /// Serve a stale (or, within `fail_safe_max_stale`, expired) value instead of a loader's
+    /// error or timeout. Default `true`.
+    pub fail_safe: bool,
+    /// How long past its ttl an entry is kept (in both tiers) as a fail-safe fallback.
+    /// Default 0 (only values still within their ttl stand in).
+    pub fail_safe_max_stale: Duration,
+    /// After a loader failed and a fallback was served, how long the fallback is served as
+    /// fresh before the loader is tried again. Default 30 s.
+    pub fail_safe_throttle: Duration,
+    /// If a loader runs longer than this and a fallback value exists, return the fallback now
+    /// and let the loader finish in the background. Default `None`.
+    pub soft_timeout: Option<Duration>,
+    /// Give up on a loader after this long: its result is dropped, its key released, and the
+    /// caller gets a fallback (fail-safe) or `LoadError::TimedOut`. Default `None`.
+    pub hard_timeout: Option<Duration>,
+    /// Random extra ttl, as a fraction of the ttl (0.1 adds up to 10%), so entries written
+    /// together do not expire together. Default 0.
+    pub ttl_jitter: f64,
+    /// How long a tag invalidation is remembered; entries that carry tags live at most this
+    /// long (ttl plus fail-safe grace). Default 24 h.
+    pub tag_ttl: Duration,
 }
 
 impl Default for CacheConfig {
@@ -96,6 +130,17 @@ impl Default for CacheConfig {
             circuit_breaker_cooldown: Duration::from_secs(2),
             sync_interval: Duration::from_secs(1),
             invalidation_tombstone_ttl: Duration::from_secs(60),
+            backplane: true,
+            distributed_locks: true,
+            lock_ttl: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(2),
+            fail_safe: true,
+            fail_safe_max_stale: Duration::ZERO,
+            fail_safe_throttle: Duration::from_secs(30),
+            soft_timeout: None,
+            hard_timeout: None,
+            ttl_jitter: 0.0,
+            tag_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -126,6 +171,17 @@ impl fmt::Debug for CacheConfig {
                 "invalidation_tombstone_ttl",
                 &self.invalidation_tombstone_ttl,
             )
+            .field("backplane", &self.backplane)
+            .field("distributed_locks", &self.distributed_locks)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("lock_wait", &self.lock_wait)
+            .field("fail_safe", &self.fail_safe)
+            .field("fail_safe_max_stale", &self.fail_safe_max_stale)
+            .field("fail_safe_throttle", &self.fail_safe_throttle)
+            .field("soft_timeout", &self.soft_timeout)
+            .field("hard_timeout", &self.hard_timeout)
+            .field("ttl_jitter", &self.ttl_jitter)
+            .field("tag_ttl", &self.tag_ttl)
             .finish()
     }
 }
@@ -183,6 +239,30 @@ impl CacheConfig {
             "invalidation_tombstone_ttl",
             self.invalidation_tombstone_ttl,
         )?;
+        positive_duration("lock_ttl", self.lock_ttl)?;
+        positive_duration("fail_safe_throttle", self.fail_safe_throttle)?;
+        positive_duration("tag_ttl", self.tag_ttl)?;
+        if let Some(soft) = self.soft_timeout {
+            positive_duration("soft_timeout", soft)?;
+        }
+        if let Some(hard) = self.hard_timeout {
+            positive_duration("hard_timeout", hard)?;
+            if self.soft_timeout.is_some_and(|soft| soft >= hard) {
+                return Err(ConfigError::new(
+                    "soft_timeout",
+                    format!("must be shorter than hard_timeout ({hard:?})"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.ttl_jitter) {
+            return Err(ConfigError::new(
+                "ttl_jitter",
+                format!(
+                    "must be a fraction between 0 and 1, got {}",
+                    self.ttl_jitter
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -342,6 +422,35 @@ mod tests {
                 ..base()
             }),
             "sync_interval"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                ttl_jitter: 1.5,
+                ..base()
+            }),
+            "ttl_jitter"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                ttl_jitter: f64::NAN,
+                ..base()
+            }),
+            "ttl_jitter"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                soft_timeout: Some(Duration::from_secs(2)),
+                hard_timeout: Some(Duration::from_secs(1)),
+                ..base()
+            }),
+            "soft_timeout"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                lock_ttl: Duration::ZERO,
+                ..base()
+            }),
+            "lock_ttl"
         );
     }
 

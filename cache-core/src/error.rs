@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A configuration field that cannot be used. Returned by [`CacheConfig::validate`] and by
 /// cache construction.
@@ -88,6 +89,8 @@ pub enum LoadError<E> {
     Loader(Arc<E>),
     /// The cache refused the call (bad key, bad namespace, closed cache).
     Cache(CacheError),
+    /// The loader ran past `hard_timeout` and no fallback value could stand in.
+    TimedOut(Duration),
 }
 
 impl<E> LoadError<E> {
@@ -105,6 +108,7 @@ impl<E> Clone for LoadError<E> {
         match self {
             LoadError::Loader(e) => LoadError::Loader(e.clone()),
             LoadError::Cache(e) => LoadError::Cache(e.clone()),
+            LoadError::TimedOut(d) => LoadError::TimedOut(*d),
         }
     }
 }
@@ -114,6 +118,7 @@ impl<E: fmt::Debug> fmt::Debug for LoadError<E> {
         match self {
             LoadError::Loader(e) => f.debug_tuple("Loader").field(e).finish(),
             LoadError::Cache(e) => f.debug_tuple("Cache").field(e).finish(),
+            LoadError::TimedOut(d) => f.debug_tuple("TimedOut").field(d).finish(),
         }
     }
 }
@@ -123,6 +128,7 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
         match self {
             LoadError::Loader(e) => write!(f, "loader failed: {e}"),
             LoadError::Cache(e) => e.fmt(f),
+            LoadError::TimedOut(d) => write!(f, "loader timed out after {d:?}"),
         }
     }
 }
@@ -132,6 +138,7 @@ impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
         match self {
             LoadError::Loader(e) => Some(&**e),
             LoadError::Cache(e) => Some(e),
+            LoadError::TimedOut(_) => None,
         }
     }
 }

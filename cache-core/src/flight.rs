@@ -10,6 +10,7 @@ use std::any::Any;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -25,6 +26,8 @@ pub(crate) enum Outcome {
     Value(Entry),
     /// The loader's error, an `Arc<E>` behind `Any`.
     Failed(Arc<dyn Any + Send + Sync>),
+    /// The load hit the hard timeout.
+    TimedOut(Duration),
 }
 
 struct Flight {
@@ -157,6 +160,11 @@ impl FlightGuard {
     /// True once an invalidation or clear made this load's result obsolete.
     pub(crate) fn is_detached(&self) -> bool {
         self.flight.detached.load(Ordering::SeqCst)
+    }
+
+    /// Gives the waiters so far an interim outcome (a fallback) while the load goes on.
+    pub(crate) fn publish(&self, outcome: Outcome) {
+        self.flight.outcome.send_replace(Some(outcome));
     }
 
     /// Publishes the outcome to every waiter and ends the flight.

@@ -6,12 +6,14 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
 
 use crate::entry::EntryMeta;
 use crate::keys::{EntryKey, KeyRef};
 use crate::namespaces::NamespaceState;
+use crate::tags::TagRef;
 
 /// What every L1 entry carries besides its value.
 #[derive(Debug)]
@@ -21,6 +23,10 @@ pub(crate) struct Header {
     pub(crate) l1_until_ms: u64,
     epoch: u64,
     namespace: Arc<NamespaceState>,
+    tags: Box<[TagRef]>,
+    /// No background refresh before this (ms): another instance holds the refresh lock, or
+    /// the last refresh failed (fail-safe throttle).
+    refresh_after_ms: AtomicU64,
 }
 
 impl Header {
@@ -29,19 +35,50 @@ impl Header {
         l1_until_ms: u64,
         epoch: u64,
         namespace: Arc<NamespaceState>,
+        tags: Box<[TagRef]>,
     ) -> Self {
         Header {
             meta,
             l1_until_ms,
             epoch,
             namespace,
+            tags,
+            refresh_after_ms: AtomicU64::new(0),
         }
     }
 
-    /// False once a clear of the namespace happened after the entry's load started.
+    /// False once a clear of the namespace, or an invalidation of one of its tags, happened
+    /// after the entry's load started.
     #[inline]
     pub(crate) fn is_current(&self) -> bool {
         self.epoch == self.namespace.epoch()
+            && self.tags.iter().all(|tag| tag.epoch == tag.state.epoch())
+    }
+
+    /// The namespace epoch the entry was stored under.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The state of the entry's namespace.
+    pub(crate) fn namespace(&self) -> &Arc<NamespaceState> {
+        &self.namespace
+    }
+
+    /// The tags of the entry, with their states.
+    pub(crate) fn tags(&self) -> &[TagRef] {
+        &self.tags
+    }
+
+    /// Whether a background refresh may start at `now_ms`.
+    #[inline]
+    pub(crate) fn may_refresh(&self, now_ms: u64) -> bool {
+        now_ms >= self.refresh_after_ms.load(Ordering::Relaxed)
+    }
+
+    /// Holds background refreshes off until `until_ms`.
+    pub(crate) fn defer_refresh(&self, until_ms: u64) {
+        self.refresh_after_ms.fetch_max(until_ms, Ordering::Relaxed);
     }
 }
 
@@ -150,7 +187,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
         );
-        Header::new(meta, 10_000, ns.epoch(), ns.clone())
+        Header::new(meta, 10_000, ns.epoch(), ns.clone(), Box::new([]))
     }
 
     #[test]

@@ -56,11 +56,24 @@ pub struct ClearMarks {
     pub namespaces: Vec<(String, Stamp)>,
 }
 
+/// What the backplane delivers to a [`BusSink`].
+#[derive(Clone, Debug)]
+pub enum BusEvent {
+    /// A notice published by some instance (possibly this one).
+    Notice(Bytes),
+    /// The subscription was (re)established after a disconnect: notices may have been missed.
+    Gap,
+}
+
+/// Receives backplane events; called from the backend's own task, so it must be quick.
+pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
+
 /// A shared second tier.
 ///
 /// Keys are given as (namespace, key); the backend lays them out, under the configured prefix.
 /// Values are opaque envelopes ([`crate::envelope`]) whose created stamp sits big-endian at
-/// [`crate::envelope::CREATED_OFFSET`].
+/// [`crate::envelope::CREATED_OFFSET`]. A `notice`, when given, is published on the backplane
+/// if (and only if) the operation took effect, after it took effect.
 pub trait L2Backend: Send + Sync + 'static {
     /// A description for health reports and logs, with credentials redacted.
     fn describe(&self) -> String;
@@ -80,6 +93,7 @@ pub trait L2Backend: Send + Sync + 'static {
         envelope: Bytes,
         created: Stamp,
         ttl_ms: u64,
+        notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>>;
 
     /// Records that `namespace` was cleared at `at` (keeping the later of two marks).
@@ -87,13 +101,59 @@ pub trait L2Backend: Send + Sync + 'static {
         &'a self,
         namespace: &'a str,
         at: Stamp,
+        notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<(), L2Error>>;
 
     /// Records that every namespace was cleared at `at` (keeping the later of two marks).
-    fn clear_all(&self, at: Stamp) -> BoxFuture<'_, Result<(), L2Error>>;
+    fn clear_all(&self, at: Stamp, notice: Option<Bytes>) -> BoxFuture<'_, Result<(), L2Error>>;
 
     /// The clear marks recorded so far.
     fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>>;
+
+    /// Records that every entry carrying `tag` and created at or before `at` is invalid,
+    /// remembered for `ttl_ms` (keeping the later of two marks).
+    fn invalidate_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        at: Stamp,
+        ttl_ms: u64,
+        notice: Option<Bytes>,
+    ) -> BoxFuture<'a, Result<(), L2Error>>;
+
+    /// The invalidation mark of each tag, in order (`None` for a tag never invalidated).
+    fn tag_marks<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<Stamp>>, L2Error>>;
+
+    /// Takes the load lock of `key` for `ttl_ms` if nobody holds it. A backend without locks
+    /// answers `true` (no cross-instance coordination).
+    fn try_lock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, L2Error>> {
+        let _ = (key, token, ttl_ms);
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Releases the load lock of `key` if `token` still holds it.
+    fn unlock<'a>(&'a self, key: KeyRef<'a>, token: u64) -> BoxFuture<'a, Result<(), L2Error>> {
+        let _ = (key, token);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Starts delivering backplane events to `sink`, resubscribing after disconnects (each
+    /// reported as [`BusEvent::Gap`]). A backend without a backplane returns an error.
+    fn subscribe(&self, sink: BusSink) -> BoxFuture<'_, Result<(), L2Error>> {
+        let _ = sink;
+        Box::pin(async {
+            Err(L2Error::Unavailable(
+                "this backend has no backplane".to_owned(),
+            ))
+        })
+    }
 
     /// A round trip, for health checks.
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>>;

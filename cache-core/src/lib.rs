@@ -22,8 +22,11 @@ pub mod keys;
 mod l1;
 pub mod l2;
 mod namespaces;
+pub mod notice;
 mod redact;
+mod rng;
 mod stats;
+mod tags;
 
 pub use cache::{
     CacheBuilder, GetBuilder, GetFuture, InvalidateBuilder, LoadBuilder, LoadFuture, SetBuilder,

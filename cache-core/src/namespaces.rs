@@ -83,6 +83,13 @@ impl Namespaces {
         self.get(namespace).mark_cleared(at)
     }
 
+    /// Retires every L1 entry of every namespace (no clear mark: L2 entries stay valid).
+    pub(crate) fn retire_all(&self) {
+        for state in self.read().values() {
+            state.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Records a clear of every namespace at `at`; returns false when it was already known.
     pub(crate) fn mark_all_cleared(&self, at: Stamp) -> bool {
         // Hold the write lock so a namespace created concurrently sees the new mark.

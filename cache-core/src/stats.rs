@@ -70,6 +70,13 @@ pub(crate) struct Counters {
     pub(crate) loader_errors: Counter,
     pub(crate) coalesced_waits: Counter,
     pub(crate) misses: Counter,
+    pub(crate) fail_safe_activations: Counter,
+    pub(crate) soft_timeouts: Counter,
+    pub(crate) hard_timeouts: Counter,
+    pub(crate) lock_waits: Counter,
+    pub(crate) refreshes_skipped: Counter,
+    pub(crate) notices_received: Counter,
+    pub(crate) backplane_gaps: Counter,
 }
 
 /// A snapshot of the cache's counters. Serializes to the seed's JSON shape:
@@ -128,6 +135,12 @@ pub struct L2Stats {
     pub writes_superseded: u64,
     /// `closed`, `open` or `half_open`.
     pub circuit_breaker: &'static str,
+    /// Backplane notices received from other instances.
+    pub notices_received: u64,
+    /// Backplane reconnections after which L1 was dropped (notices may have been missed).
+    pub backplane_gaps: u64,
+    /// Cold misses that waited for another instance's load (distributed lock held elsewhere).
+    pub lock_waits: u64,
 }
 
 /// Stale-while-revalidate counters.
@@ -140,6 +153,8 @@ pub struct SwrStats {
     pub background_refreshes: u64,
     /// Background refreshes that failed (error or panic); the stale value stayed.
     pub refresh_failures: u64,
+    /// Refreshes not run because another instance held the refresh lock.
+    pub refreshes_skipped: u64,
 }
 
 /// Totals.
@@ -156,6 +171,12 @@ pub struct OverallStats {
     pub loader_errors: u64,
     /// Callers that waited for another caller's load instead of calling the loader.
     pub coalesced: u64,
+    /// Loader failures or timeouts answered with a previous value (fail-safe).
+    pub fail_safe_activations: u64,
+    /// Loads that ran past `soft_timeout` while a fallback was served.
+    pub soft_timeouts: u64,
+    /// Loads abandoned at `hard_timeout`.
+    pub hard_timeouts: u64,
 }
 
 impl Counters {
@@ -197,11 +218,15 @@ impl Counters {
                 write_errors: self.l2_write_errors.get(),
                 writes_superseded: self.l2_writes_superseded.get(),
                 circuit_breaker,
+                notices_received: self.notices_received.get(),
+                backplane_gaps: self.backplane_gaps.get(),
+                lock_waits: self.lock_waits.get(),
             },
             swr_stats: SwrStats {
                 stale_hits: self.stale_hits.get(),
                 background_refreshes: self.background_refreshes.get(),
                 refresh_failures: self.refresh_failures.get(),
+                refreshes_skipped: self.refreshes_skipped.get(),
             },
             overall_stats: OverallStats {
                 hit_rate: ratio(hits, total_requests),
@@ -209,6 +234,9 @@ impl Counters {
                 loader_calls: self.loader_calls.get(),
                 loader_errors: self.loader_errors.get(),
                 coalesced: self.coalesced_waits.get(),
+                fail_safe_activations: self.fail_safe_activations.get(),
+                soft_timeouts: self.soft_timeouts.get(),
+                hard_timeouts: self.hard_timeouts.get(),
             },
         }
     }

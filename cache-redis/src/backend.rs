@@ -1,14 +1,16 @@
 //! [`RedisL2`]: the [`L2Backend`] on a fred pool.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use fred::clients::WithOptions;
 use fred::prelude::*;
 use fred::types::scripts::Script;
+use fred::types::{Expiration, SetOptions};
 use tiered_cache_core::keys::KeyRef;
-use tiered_cache_core::l2::{BoxFuture, ClearMarks, L2Backend, L2Error, WriteOutcome};
+use tiered_cache_core::l2::{BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, WriteOutcome};
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
 
 use crate::connect;
@@ -22,7 +24,12 @@ pub struct RedisL2 {
     options: Options,
     put_script: Script,
     mark_script: Script,
+    tag_script: Script,
+    unlock_script: Script,
     description: String,
+    url: String,
+    config: CacheConfig,
+    subscriber: Mutex<Option<(Client, tokio::task::JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for RedisL2 {
@@ -56,12 +63,17 @@ impl RedisL2 {
                 ..Default::default()
             },
             put_script: Script::from_lua(scripts::PUT_IF_NEWER),
-            mark_script: Script::from_lua(scripts::MARK_CLEARED),
+            mark_script: Script::from_lua(scripts::mark_cleared()),
+            tag_script: Script::from_lua(scripts::mark_tag()),
+            unlock_script: Script::from_lua(scripts::UNLOCK),
             description: format!(
                 "{} ({topology}, {} connections)",
                 redact_url(url),
                 config.redis_pool_size
             ),
+            url: url.to_owned(),
+            config: config.clone(),
+            subscriber: Mutex::new(None),
         })
     }
 
@@ -91,17 +103,34 @@ impl RedisL2 {
         }
     }
 
-    async fn mark(&self, field: String, at: Stamp) -> Result<(), L2Error> {
-        let stamp = format!("{:016x}", at.raw());
-        self.eval::<i64>(
-            &self.mark_script,
-            vec![self.layout.clears()],
-            vec![field.into(), stamp.into()],
-        )
-        .await
-        .map(|_| ())
-        .map_err(map_error)
+    /// The channel and notice arguments of a publishing script.
+    fn notice_args(&self, notice: Option<Bytes>) -> [Value; 2] {
+        [
+            Value::from(self.layout.bus()),
+            Value::Bytes(notice.unwrap_or_default()),
+        ]
     }
+
+    async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
+        let mut args = vec![field.into(), hex(at).into()];
+        args.extend(self.notice_args(notice));
+        self.eval::<i64>(&self.mark_script, vec![self.layout.clears()], args)
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
+}
+
+fn hex(stamp: Stamp) -> String {
+    format!("{:016x}", stamp.raw())
+}
+
+fn parse_stamp(hex: &str) -> Option<Stamp> {
+    u64::from_str_radix(hex, 16).ok().map(Stamp::from_raw)
+}
+
+fn millis(ms: u64) -> i64 {
+    i64::try_from(ms.max(1)).unwrap_or(i64::MAX)
 }
 
 /// Maps a fred error to what the engine needs to know: connectivity, timeout, or bad data.
@@ -114,10 +143,6 @@ fn map_error(error: Error) -> L2Error {
         ErrorKind::Timeout => L2Error::Timeout,
         _ => L2Error::Unavailable(format!("{:?}: {details}", error.kind())),
     }
-}
-
-fn parse_stamp(hex: &str) -> Option<Stamp> {
-    u64::from_str_radix(hex, 16).ok().map(Stamp::from_raw)
 }
 
 impl L2Backend for RedisL2 {
@@ -147,14 +172,15 @@ impl L2Backend for RedisL2 {
         envelope: Bytes,
         created: Stamp,
         ttl_ms: u64,
+        notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>> {
         Box::pin(async move {
-            let px = i64::try_from(ttl_ms.max(1)).unwrap_or(i64::MAX);
-            let args = vec![
+            let mut args = vec![
                 Value::Bytes(envelope),
                 Value::Bytes(Bytes::copy_from_slice(&created.raw().to_be_bytes())),
-                Value::Integer(px),
+                Value::Integer(millis(ttl_ms)),
             ];
+            args.extend(self.notice_args(notice));
             let written: i64 = self
                 .eval(
                     &self.put_script,
@@ -175,12 +201,13 @@ impl L2Backend for RedisL2 {
         &'a self,
         namespace: &'a str,
         at: Stamp,
+        notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<(), L2Error>> {
-        Box::pin(self.mark(format!("{NAMESPACE_FIELD_PREFIX}{namespace}"), at))
+        Box::pin(self.mark(format!("{NAMESPACE_FIELD_PREFIX}{namespace}"), at, notice))
     }
 
-    fn clear_all(&self, at: Stamp) -> BoxFuture<'_, Result<(), L2Error>> {
-        Box::pin(self.mark(ALL_FIELD.to_owned(), at))
+    fn clear_all(&self, at: Stamp, notice: Option<Bytes>) -> BoxFuture<'_, Result<(), L2Error>> {
+        Box::pin(self.mark(ALL_FIELD.to_owned(), at, notice))
     }
 
     fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
@@ -205,6 +232,95 @@ impl L2Backend for RedisL2 {
         })
     }
 
+    fn invalidate_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        at: Stamp,
+        ttl_ms: u64,
+        notice: Option<Bytes>,
+    ) -> BoxFuture<'a, Result<(), L2Error>> {
+        Box::pin(async move {
+            let mut args = vec![hex(at).into(), Value::Integer(millis(ttl_ms))];
+            args.extend(self.notice_args(notice));
+            self.eval::<i64>(&self.tag_script, vec![self.layout.tag(tag)], args)
+                .await
+                .map(|_| ())
+                .map_err(map_error)
+        })
+    }
+
+    fn tag_marks<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<Stamp>>, L2Error>> {
+        Box::pin(async move {
+            // One GET per tag (tags live in different cluster slots); fred pipelines them.
+            let client = self.client();
+            let reads = tags
+                .iter()
+                .map(|tag| client.get::<Option<String>, _>(self.layout.tag(tag)));
+            let marks = futures::future::try_join_all(reads)
+                .await
+                .map_err(map_error)?;
+            Ok(marks
+                .into_iter()
+                .map(|mark| mark.as_deref().and_then(parse_stamp))
+                .collect())
+        })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, L2Error>> {
+        Box::pin(async move {
+            let taken: Option<String> = self
+                .client()
+                .set(
+                    self.layout.lock(key.namespace, key.key),
+                    token.to_string(),
+                    Some(Expiration::PX(millis(ttl_ms))),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn unlock<'a>(&'a self, key: KeyRef<'a>, token: u64) -> BoxFuture<'a, Result<(), L2Error>> {
+        Box::pin(async move {
+            self.eval::<i64>(
+                &self.unlock_script,
+                vec![self.layout.lock(key.namespace, key.key)],
+                vec![token.to_string().into()],
+            )
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+        })
+    }
+
+    fn subscribe(&self, sink: BusSink) -> BoxFuture<'_, Result<(), L2Error>> {
+        Box::pin(async move {
+            let client = connect::build_subscriber(&self.url, &self.config)
+                .map_err(|e| L2Error::Unavailable(e.to_string()))?;
+            let task = tokio::spawn(crate::bus::run(client.clone(), self.layout.bus(), sink));
+            let mut slot = self
+                .subscriber
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((old, handle)) = slot.replace((client, task)) {
+                handle.abort();
+                drop(old);
+            }
+            Ok(())
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>> {
         Box::pin(async move {
             self.client()
@@ -217,6 +333,15 @@ impl L2Backend for RedisL2 {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            let subscriber = self
+                .subscriber
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some((client, task)) = subscriber {
+                task.abort();
+                let _ = tokio::time::timeout(Duration::from_secs(1), client.quit()).await;
+            }
             let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.quit()).await;
         })
     }

@@ -45,6 +45,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Config, ConfigError> {
 }
 
 /// Applies `redis_tls_ca_file`: trust its CAs (and the system's) for a `rediss://` URL.
+#[cfg(feature = "tls")]
 fn apply_ca_file(config: &mut Config, url: &str, cache: &CacheConfig) -> Result<(), ConfigError> {
     let Some(path) = &cache.redis_tls_ca_file else {
         return Ok(());
@@ -58,19 +59,19 @@ fn apply_ca_file(config: &mut Config, url: &str, cache: &CacheConfig) -> Result<
             ),
         ));
     }
-    #[cfg(feature = "tls")]
-    {
-        config.tls = Some(tls::with_ca_file(path)?);
-        Ok(())
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = path;
-        Err(ConfigError::new(
+    config.tls = Some(tls::with_ca_file(path)?);
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn apply_ca_file(_: &mut Config, _: &str, cache: &CacheConfig) -> Result<(), ConfigError> {
+    if cache.redis_tls_ca_file.is_some() {
+        return Err(ConfigError::new(
             "redis_tls_ca_file",
             "needs the `tls` feature of tiered-cache".to_owned(),
-        ))
+        ));
     }
+    Ok(())
 }
 
 #[cfg(feature = "tls")]
@@ -113,6 +114,23 @@ mod tls {
             .with_no_client_auth();
         Ok(TlsConnector::from(config).into())
     }
+}
+
+/// Builds (but does not connect) the dedicated client of the backplane subscription.
+pub(crate) fn build_subscriber(url: &str, cache: &CacheConfig) -> Result<Client, ConfigError> {
+    let mut config = parse_url(url)?;
+    apply_ca_file(&mut config, url, cache)?;
+    let connect_timeout = cache.connect_timeout;
+    Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = connect_timeout;
+            c.internal_command_timeout = connect_timeout;
+        })
+        // Room for bursts of notices; a lagging receiver is treated as a gap.
+        .with_performance_config(|p| p.broadcast_channel_capacity = 4096)
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+        .build()
+        .map_err(|e| bad_url(url, e.details()))
 }
 
 /// Builds (but does not wait for) a connection pool.

@@ -5,6 +5,9 @@
 //! tc:users:user:123     an entry: prefix, namespace, user key (spread over cluster slots by
 //!                       the whole key; a user key with `{...}` picks its own slot)
 //! tc:#clears            hash of clear marks: field `*` (clear_all) and `ns:<namespace>`
+//! tc:#tag:<tag>         the invalidation mark of a tag (expires after `tag_ttl`)
+//! tc:#lock:<ns>:<key>   the load lock of an entry (expires after `lock_ttl`)
+//! tc:#bus               the pub/sub channel of the backplane
 //! ```
 //! Namespaces and prefixes cannot contain `:` or `#`, so no entry key collides with another or
 //! with the bookkeeping keys.
@@ -42,6 +45,21 @@ impl Layout {
     pub(crate) fn clears(&self) -> String {
         format!("{}:#clears", self.prefix)
     }
+
+    /// The invalidation mark of a tag.
+    pub(crate) fn tag(&self, tag: &str) -> String {
+        format!("{}:#tag:{tag}", self.prefix)
+    }
+
+    /// The load lock of an entry.
+    pub(crate) fn lock(&self, namespace: &str, key: &str) -> String {
+        format!("{}:#lock:{namespace}:{key}", self.prefix)
+    }
+
+    /// The backplane channel.
+    pub(crate) fn bus(&self) -> String {
+        format!("{}:#bus", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -57,5 +75,8 @@ mod tests {
         );
         assert_ne!(layout.entry("a", "b:c"), layout.entry("b", "c"));
         assert_eq!(layout.clears(), "tc:#clears");
+        assert_eq!(layout.tag("team:1"), "tc:#tag:team:1");
+        assert_eq!(layout.lock("products", "p:1"), "tc:#lock:products:p:1");
+        assert_eq!(layout.bus(), "tc:#bus");
     }
 }

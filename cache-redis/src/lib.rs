@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod bus;
 mod connect;
 mod layout;
 mod scripts;

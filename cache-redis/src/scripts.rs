@@ -1,9 +1,12 @@
-//! The Lua scripts that make L2 writes and clear marks monotonic: a write never replaces an
-//! entry with a later created stamp; a clear mark never moves backwards.
+//! The Lua scripts that make L2 writes and marks monotonic (a write never replaces an entry
+//! with a later created stamp; a mark never moves backwards) and that publish the backplane
+//! notice of a change in the same step, after it took effect, so a reader woken by the notice
+//! always finds the change in Redis.
 
 /// `KEYS[1]` entry key; `ARGV[1]` envelope, `ARGV[2]` its created stamp (8 bytes, big-endian),
-/// `ARGV[3]` PX in ms. Returns 1 when written, 0 when a newer entry (or invalidation) is stored.
-/// Anything that is not one of our envelopes (foreign bytes, another type) is overwritten.
+/// `ARGV[3]` PX in ms, `ARGV[4]` backplane channel, `ARGV[5]` notice (empty: none).
+/// Returns 1 when written, 0 when a newer entry (or invalidation) is stored. Anything that is
+/// not one of our envelopes (foreign bytes, another type) is overwritten.
 pub(crate) const PUT_IF_NEWER: &str = r"
 local current = redis.pcall('GET', KEYS[1])
 if type(current) == 'string' and string.len(current) >= 13
@@ -19,22 +22,54 @@ if type(current) == 'string' and string.len(current) >= 13
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 ";
 
-/// `KEYS[1]` clear-marks hash; `ARGV[1]` field, `ARGV[2]` stamp as 16 lowercase hex digits.
-/// Keeps the later of the stored and the given mark.
-pub(crate) const MARK_CLEARED: &str = r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and string.len(current) == 16 then
+/// Compares two stamps written as 16 lowercase hex digits; true when `a` is later than `b`.
+const LATER_HEX: &str = r"
+local function later(a, b)
+  if not a or string.len(a) ~= 16 then return false end
   for i = 1, 16 do
-    local a, b = string.byte(current, i), string.byte(ARGV[2], i)
-    if a ~= b then
-      if a > b then return 0 end
-      break
-    end
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
   end
+  return false
 end
+";
+
+/// `KEYS[1]` clear-marks hash; `ARGV[1]` field, `ARGV[2]` stamp (16 hex digits), `ARGV[3]`
+/// channel, `ARGV[4]` notice. Keeps the later of the stored and the given mark.
+pub(crate) fn mark_cleared() -> String {
+    format!(
+        "{LATER_HEX}
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if later(current, ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1
+"
+    )
+}
+
+/// `KEYS[1]` tag-mark key; `ARGV[1]` stamp (16 hex digits), `ARGV[2]` PX, `ARGV[3]` channel,
+/// `ARGV[4]` notice. Keeps the later mark; the mark expires after PX.
+pub(crate) fn mark_tag() -> String {
+    format!(
+        "{LATER_HEX}
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'string' and later(current, ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+"
+    )
+}
+
+/// `KEYS[1]` lock key; `ARGV[1]` token. Deletes the lock only if the token still holds it.
+pub(crate) const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 ";

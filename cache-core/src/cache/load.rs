@@ -1,11 +1,15 @@
-//! Reads with a loader: single-flight misses, stale-while-revalidate, background refresh.
+//! Reads with a loader: single-flight misses, stale-while-revalidate, background refresh,
+//! cross-instance coordination, fail-safe and timeouts.
 //!
 //! ```text
 //! L1 fresh ─────────────► value
 //! L1 stale ─────────────► value, and one background refresh (or an inline one)
 //! L1 miss ─► join flight ─► leader: L2 fresh/stale ─► value (+ refresh when stale)
-//!                   │               L2 miss ───────► loader ─► L2 (conditional) ─► L1 ─► value
+//!                   │               L2 miss ─► lock? ─► loader ─► L2 (conditional) ─► L1 ─► value
+//!                   │                          └─ held elsewhere: wait for that load (≤ lock_wait)
 //!                   └─► waiter: the leader's outcome (or retry when the leader vanished)
+//! loader error / hard timeout ─► fail-safe: a stale or kept value if there is one, else the error
+//! soft timeout with a fallback ─► the fallback now; the load finishes in the background
 //! ```
 
 use std::any::Any;
@@ -21,13 +25,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
-use super::read::{FillGuard, GetBuilder, L2Read, Probe};
-use super::write::{Lifetime, WriteOptions};
+use super::lock::{HeldLock, LockAttempt};
+use super::read::{FillGuard, Found, GetBuilder, L2Read, Probe};
+use super::write::{Lifetime, WriteOptions, check_ttl};
+use crate::clock::{Stamp, duration_ms};
 use crate::entry::{EntryMeta, Freshness};
 use crate::error::LoadError;
 use crate::flight::{FlightGuard, Join, Outcome};
 use crate::keys::{EntryKey, KeyRef};
-use crate::l1::{self, Entry};
+use crate::l1::{self, Entry, Header};
 use crate::l2::BoxFuture;
 use crate::namespaces::NamespaceState;
 
@@ -35,12 +41,54 @@ use crate::namespaces::NamespaceState;
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
 
+/// How often an instance waiting for another instance's load looks for its result.
+const PEER_POLL: Duration = Duration::from_millis(10);
+/// Longest an instance defers its refresh while another instance holds the refresh lock.
+const PEER_REFRESH_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Negative caching: the ttl of "not found" values, and how to recognise one.
+type Negative<T> = Option<(Duration, fn(&T) -> bool)>;
+
+/// How a loaded value will be stored.
+pub(crate) struct Plan<T> {
+    lifetime: Lifetime,
+    /// A shorter ttl for "not found" values.
+    negative: Negative<T>,
+}
+
+impl<T> Clone for Plan<T> {
+    fn clone(&self) -> Self {
+        Plan {
+            lifetime: self.lifetime.clone(),
+            negative: self.negative,
+        }
+    }
+}
+
+impl<T> Plan<T> {
+    fn lifetime_for(&self, value: &T, inner: &Inner) -> Lifetime {
+        match self.negative {
+            Some((ttl, is_absent)) if is_absent(value) => Lifetime {
+                ttl,
+                window: if inner.config.enable_swr {
+                    inner.config.default_window_for(ttl)
+                } else {
+                    Duration::ZERO
+                },
+                ..self.lifetime.clone()
+            },
+            _ => self.lifetime.clone(),
+        }
+    }
+}
+
 /// A read that loads misses and refreshes stale entries; `.await` it for `Result<T, LoadError<E>>`.
 #[must_use = "a read does nothing until awaited"]
 pub struct LoadBuilder<'a, T, F> {
     get: GetBuilder<'a, T>,
     loader: F,
-    options: WriteOptions<'a>,
+    options: WriteOptions,
+    negative: Negative<T>,
 }
 
 impl<'a, T, F> LoadBuilder<'a, T, F> {
@@ -49,6 +97,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
             get,
             loader,
             options: WriteOptions::default(),
+            negative: None,
         }
     }
 
@@ -68,6 +117,25 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
     /// Reads from `namespace` instead of `"default"`.
     pub fn namespace(mut self, namespace: &'a str) -> Self {
         self.get = self.get.namespace(namespace);
+        self
+    }
+
+    /// Tags a loaded entry (see [`SetBuilder::tags`](crate::SetBuilder::tags)).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl<'a, U, F> LoadBuilder<'a, Option<U>, F> {
+    /// Negative caching: a loaded `None` ("not found") is cached for `ttl` instead of the
+    /// entry's normal ttl. Without it, `None` is cached like any other value.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative = Some((ttl, Option::is_none));
         self
     }
 }
@@ -153,37 +221,86 @@ where
         get,
         loader,
         options,
+        negative,
     } = builder;
     let inner = get.inner;
-    let key = inner
-        .checked_key(get.namespace, get.key)
-        .map_err(|e| Started::Failed(e.into()))?;
-    let lifetime = options
-        .resolve(&inner.config)
-        .map_err(|e| Started::Failed(e.into()))?;
-    let fallback = match inner.probe::<T>(key, inner.stamps.now_ms()) {
+    let fail = |e: crate::CacheError| Started::Failed(e.into());
+    let key = inner.checked_key(get.namespace, get.key).map_err(fail)?;
+    let lifetime = options.resolve(&inner.config).map_err(fail)?;
+    if let Some((ttl, _)) = negative {
+        check_ttl("negative_ttl", ttl).map_err(fail)?;
+    }
+    let plan = Plan { lifetime, negative };
+    let now = inner.stamps.now_ms();
+    let l1_copy = match inner.probe::<T>(key, now) {
         Probe::Hit {
             value,
             stale: false,
+            ..
         } => return Ok(value),
-        Probe::Hit { value, stale: true } if inner.config.background_refresh => {
-            inner.spawn_refresh(key, inner.namespaces.get(key.namespace), lifetime, loader);
+        Probe::Hit {
+            value,
+            stale: true,
+            entry,
+        } if inner.config.background_refresh => {
+            if entry.header().may_refresh(now) {
+                inner.spawn_refresh(key, plan, loader, entry);
+            }
             return Ok(value);
         }
-        // A stale hit without background refresh refreshes inline.
-        Probe::Hit { .. } | Probe::Miss => None,
-        Probe::Revalidate(entry) => Some(entry),
+        // A stale hit without background refresh refreshes inline, the copy standing by.
+        Probe::Hit { entry, .. } | Probe::Revalidate(entry) | Probe::Kept(entry) => Some(entry),
+        Probe::Miss => None,
     };
     Err(Started::Slow(Box::pin(
-        inner.clone().load(key, lifetime, loader, fallback),
+        inner.clone().load(key, plan, loader, l1_copy),
     )))
 }
 
-/// A value found in a tier while leading a load.
-struct Found<T> {
-    value: T,
-    meta: EntryMeta,
-    entry: Entry,
+/// What a load produced.
+enum Loaded<T, E> {
+    Value(T),
+    Failed(E),
+    TimedOut(Duration),
+}
+
+/// Awaits a load, giving up after `hard` when set.
+async fn bounded<T, E, Fut>(load: Fut, hard: Option<Duration>) -> Loaded<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let result = match hard {
+        Some(hard) => match tokio::time::timeout(hard, load).await {
+            Ok(result) => result,
+            Err(_) => return Loaded::TimedOut(hard),
+        },
+        None => load.await,
+    };
+    match result {
+        Ok(value) => Loaded::Value(value),
+        Err(error) => Loaded::Failed(error),
+    }
+}
+
+/// Where a load writes: its namespace, the epoch and stamp taken when it started, its plan.
+struct LoadCtx<T> {
+    namespace: Arc<NamespaceState>,
+    epoch: u64,
+    started: Stamp,
+    plan: Plan<T>,
+}
+
+impl<T> Clone for Found<T>
+where
+    T: Clone,
+{
+    fn clone(&self) -> Self {
+        Found {
+            value: self.value.clone(),
+            meta: self.meta,
+            entry: self.entry.clone(),
+        }
+    }
 }
 
 impl Inner {
@@ -191,9 +308,9 @@ impl Inner {
     async fn load<T, F, Fut, E>(
         self: Arc<Self>,
         key: KeyRef<'_>,
-        lifetime: Lifetime,
+        plan: Plan<T>,
         loader: F,
-        fallback: Option<Entry>,
+        l1_copy: Option<Entry>,
     ) -> Result<T, LoadError<E>>
     where
         T: Cacheable,
@@ -223,16 +340,17 @@ impl Inner {
                 }
             }
         };
-        self.lead(guard, lifetime, loader, fallback).await
+        self.lead(guard, plan, loader, l1_copy).await
     }
 
-    /// Runs one load of `guard`'s key: L2 first, then the loader.
+    /// Runs one load of `guard`'s key: L2 first, then (coordinated with other instances) the
+    /// loader.
     async fn lead<T, F, Fut, E>(
         self: Arc<Self>,
         guard: FlightGuard,
-        lifetime: Lifetime,
+        plan: Plan<T>,
         loader: F,
-        fallback: Option<Entry>,
+        l1_copy: Option<Entry>,
     ) -> Result<T, LoadError<E>>
     where
         T: Cacheable,
@@ -242,42 +360,40 @@ impl Inner {
     {
         let key = guard.key();
         let namespace = self.namespaces.get(key.namespace);
-        let epoch = namespace.epoch();
-        let started = self.stamps.next();
-        let found = match self.read_l2::<T>(key, &namespace).await {
-            L2Read::Hit(value, meta) => {
+        let ctx = LoadCtx {
+            epoch: namespace.epoch(),
+            started: self.stamps.next(),
+            namespace,
+            plan,
+        };
+        let found = match self.read_l2::<T>(key, &ctx.namespace).await {
+            L2Read::Hit(value, meta, tags) => {
+                let fill = FillGuard::Flight(&guard);
                 let entry = self.fill_l1(
                     key,
                     value.clone(),
                     meta,
-                    epoch,
-                    &namespace,
-                    &FillGuard::Flight(&guard),
+                    ctx.epoch,
+                    &ctx.namespace,
+                    tags,
+                    &fill,
                 );
                 Some(Found { value, meta, entry })
             }
             L2Read::Miss => {
                 // L2 is the shared truth: an L1 copy it no longer has is gone.
-                if let Some(copy) = &fallback {
+                if let Some(copy) = &l1_copy {
                     self.l1.remove_exact(key, copy);
                 }
                 None
             }
-            // L2 cannot answer: the L1 copy past `l1_ttl` is the best we have.
-            L2Read::Unavailable => fallback.and_then(|entry| {
-                let value = l1::value_of::<T>(&*entry)?.clone();
-                Some(Found {
-                    value,
-                    meta: entry.header().meta,
-                    entry,
-                })
-            }),
+            // L2 cannot answer: the L1 copy is the best we have.
+            L2Read::Unavailable => l1_copy.and_then(Found::from_entry),
         };
+        let now = self.stamps.now_ms();
+        let mut fallback = None;
         if let Some(found) = found {
-            match found
-                .meta
-                .freshness(self.stamps.now_ms(), self.config.enable_swr)
-            {
+            match found.meta.freshness(now, self.config.enable_swr) {
                 Freshness::Fresh => {
                     guard.complete(Outcome::Value(found.entry));
                     return Ok(found.value);
@@ -285,69 +401,240 @@ impl Inner {
                 Freshness::Stale if self.config.background_refresh => {
                     self.counters.stale_hits.incr();
                     let owned = EntryKey::new(key.namespace, key.key);
-                    guard.complete(Outcome::Value(found.entry));
-                    self.spawn_refresh(owned.as_ref(), namespace, lifetime, loader);
+                    guard.complete(Outcome::Value(found.entry.clone()));
+                    if found.entry.header().may_refresh(now) {
+                        self.spawn_refresh(owned.as_ref(), ctx.plan, loader, found.entry);
+                    }
                     return Ok(found.value);
                 }
-                // Stale with inline refresh, or expired: load.
-                Freshness::Stale | Freshness::Expired => {}
+                Freshness::Stale => fallback = Some(found),
+                Freshness::Expired if self.config.fail_safe && found.meta.is_kept(now) => {
+                    fallback = Some(found)
+                }
+                Freshness::Expired => {}
             }
         }
+        let lock = match self.try_lock(key).await {
+            LockAttempt::Acquired(lock) => Some(lock),
+            LockAttempt::NotCoordinated => None,
+            LockAttempt::HeldElsewhere => match self.wait_for_peer::<T>(&guard, &ctx).await {
+                Peer::Loaded(found) => {
+                    guard.complete(Outcome::Value(found.entry));
+                    return Ok(found.value);
+                }
+                Peer::Gone(lock) => lock,
+            },
+        };
         self.counters.misses.incr();
-        self.run_loader(guard, namespace, epoch, started, lifetime, loader)
-            .await
+        self.counters.loader_calls.incr();
+        let load = Box::pin(loader());
+        self.run_loader(guard, ctx, load, fallback, lock).await
     }
 
-    /// Calls the loader as leader of `guard` and publishes the outcome.
-    async fn run_loader<T, F, Fut, E>(
-        &self,
+    /// Another instance holds the load lock: poll L2 for its result for up to `lock_wait`,
+    /// taking the lock if it is released without a result.
+    async fn wait_for_peer<T: Cacheable>(&self, guard: &FlightGuard, ctx: &LoadCtx<T>) -> Peer<T> {
+        self.counters.lock_waits.incr();
+        let key = guard.key();
+        let deadline = tokio::time::Instant::now() + self.config.lock_wait;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(PEER_POLL).await;
+            if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
+                if meta.freshness(self.stamps.now_ms(), self.config.enable_swr)
+                    != Freshness::Expired
+                {
+                    let fill = FillGuard::Flight(guard);
+                    let entry = self.fill_l1(
+                        key,
+                        value.clone(),
+                        meta,
+                        ctx.epoch,
+                        &ctx.namespace,
+                        tags,
+                        &fill,
+                    );
+                    return Peer::Loaded(Found { value, meta, entry });
+                }
+            }
+            match self.try_lock(key).await {
+                LockAttempt::Acquired(lock) => return Peer::Gone(Some(lock)),
+                LockAttempt::NotCoordinated => return Peer::Gone(None),
+                LockAttempt::HeldElsewhere => {}
+            }
+        }
+        tracing::debug!(
+            namespace = key.namespace,
+            key = key.key,
+            "waited lock_wait for another instance; loading"
+        );
+        Peer::Gone(None)
+    }
+
+    /// Runs a load as leader of `guard` under the soft and hard timeouts, then stores and
+    /// publishes the outcome.
+    async fn run_loader<T, Fut, E>(
+        self: &Arc<Self>,
         guard: FlightGuard,
-        namespace: Arc<NamespaceState>,
-        epoch: u64,
-        started: crate::clock::Stamp,
-        lifetime: Lifetime,
-        loader: F,
+        ctx: LoadCtx<T>,
+        mut load: Pin<Box<Fut>>,
+        fallback: Option<Found<T>>,
+        lock: Option<HeldLock>,
     ) -> Result<T, LoadError<E>>
     where
         T: Cacheable,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        self.counters.loader_calls.incr();
-        match loader().await {
-            Ok(value) => {
+        let hard = self.config.hard_timeout;
+        let loaded = match (self.config.soft_timeout, &fallback) {
+            (Some(soft), Some(stand_in)) => {
+                let first = tokio::select! {
+                    loaded = bounded(&mut load, hard) => Some(loaded),
+                    () = tokio::time::sleep(soft) => None,
+                };
+                match first {
+                    Some(loaded) => loaded,
+                    None => {
+                        // Answer with the fallback now; the load finishes in the background.
+                        self.counters.soft_timeouts.incr();
+                        guard.publish(Outcome::Value(stand_in.entry.clone()));
+                        let value = stand_in.value.clone();
+                        let inner = self.clone();
+                        let remaining = hard.map(|hard| hard.saturating_sub(soft));
+                        let shutdown = self.shutdown.clone();
+                        self.tasks.spawn(async move {
+                            let finish = async {
+                                let loaded = bounded(load, remaining).await;
+                                let _ = inner
+                                    .finish::<T, E>(guard, &ctx, loaded, fallback, lock)
+                                    .await;
+                            };
+                            tokio::select! {
+                                () = shutdown.cancelled() => {}
+                                _ = AssertUnwindSafe(finish).catch_unwind() => {}
+                            }
+                        });
+                        return Ok(value);
+                    }
+                }
+            }
+            _ => bounded(load, hard).await,
+        };
+        self.finish(guard, &ctx, loaded, fallback, lock).await
+    }
+
+    /// Stores a loaded value, or handles a failure (fail-safe), and completes the flight.
+    async fn finish<T, E>(
+        &self,
+        guard: FlightGuard,
+        ctx: &LoadCtx<T>,
+        loaded: Loaded<T, E>,
+        fallback: Option<Found<T>>,
+        lock: Option<HeldLock>,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+    {
+        let result = match loaded {
+            Loaded::Value(value) => {
+                let lifetime = ctx.plan.lifetime_for(&value, self);
+                let fill = FillGuard::Flight(&guard);
                 let entry = self
                     .store(
                         guard.key(),
                         value.clone(),
-                        started,
-                        epoch,
-                        &namespace,
+                        ctx.started,
+                        ctx.epoch,
+                        &ctx.namespace,
                         &lifetime,
-                        &FillGuard::Flight(&guard),
+                        &fill,
                     )
                     .await;
                 guard.complete(Outcome::Value(entry));
                 Ok(value)
             }
-            Err(error) => {
+            Loaded::Failed(error) => {
                 self.counters.loader_errors.incr();
-                let error = Arc::new(error);
+                self.fail(guard, Failure::Loader(Arc::new(error)), fallback)
+            }
+            Loaded::TimedOut(after) => {
+                self.counters.hard_timeouts.incr();
+                self.fail(guard, Failure::TimedOut(after), fallback)
+            }
+        };
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        result
+    }
+
+    /// A load failed: serve the fallback (fail-safe) or hand the error to every waiter.
+    fn fail<T: Cacheable, E: Send + Sync + 'static>(
+        &self,
+        guard: FlightGuard,
+        failure: Failure<E>,
+        fallback: Option<Found<T>>,
+    ) -> Result<T, LoadError<E>> {
+        if let Some(stand_in) = fallback.filter(|_| self.config.fail_safe) {
+            let entry = self.throttle_with(guard.key(), &stand_in);
+            guard.complete(Outcome::Value(entry));
+            return Ok(stand_in.value);
+        }
+        match failure {
+            Failure::Loader(error) => {
                 guard.complete(Outcome::Failed(error.clone()));
                 Err(LoadError::Loader(error))
+            }
+            Failure::TimedOut(after) => {
+                guard.complete(Outcome::TimedOut(after));
+                Err(LoadError::TimedOut(after))
             }
         }
     }
 
+    /// Fail-safe: keeps serving `stand_in` as fresh for `fail_safe_throttle` (L1 only), so the
+    /// failing origin is not called again meanwhile.
+    fn throttle_with<T: Cacheable>(&self, key: KeyRef<'_>, stand_in: &Found<T>) -> Entry {
+        self.counters.fail_safe_activations.incr();
+        let now = self.stamps.now_ms();
+        let until = now.saturating_add(duration_ms(self.config.fail_safe_throttle));
+        tracing::warn!(
+            namespace = key.namespace,
+            key = key.key,
+            throttle = ?self.config.fail_safe_throttle,
+            "loader failed; serving the previous value (fail-safe)"
+        );
+        let meta = EntryMeta {
+            fresh_until_ms: until,
+            expires_at_ms: until,
+            keep_until_ms: stand_in.meta.keep_until_ms.max(until),
+            ..stand_in.meta
+        };
+        let header = stand_in.entry.header();
+        let throttled = Header::new(
+            meta,
+            self.l1_deadline(now, &meta),
+            header.epoch(),
+            header.namespace().clone(),
+            header.tags().into(),
+        );
+        let entry = l1::entry(throttled, stand_in.value.clone());
+        if header.is_current() {
+            self.l1
+                .insert(EntryKey::new(key.namespace, key.key), entry.clone());
+        }
+        entry
+    }
+
     /// Starts one background refresh of `key` unless one is running. The task owns its inputs;
-    /// `close()` cancels it, and a cancelled or panicking refresh releases the key.
+    /// `close()` cancels it, and a cancelled or panicking refresh releases the key and its lock.
     pub(crate) fn spawn_refresh<T, F, Fut, E>(
         self: &Arc<Self>,
         key: KeyRef<'_>,
-        namespace: Arc<NamespaceState>,
-        lifetime: Lifetime,
+        plan: Plan<T>,
         loader: F,
+        stale: Entry,
     ) where
         T: Cacheable,
         F: FnOnce() -> Fut + Send + 'static,
@@ -360,33 +647,96 @@ impl Inner {
         let Some(guard) = self.flights.try_lead(key) else {
             return;
         };
-        self.counters.background_refreshes.incr();
         let inner = self.clone();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
-            let epoch = namespace.epoch();
-            let started = inner.stamps.next();
-            let refresh = inner.run_loader::<T, F, Fut, E>(guard, namespace, epoch, started, lifetime, loader);
+            let refresh = inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale);
             tokio::select! {
-                // Dropping the refresh drops its flight guard: the key is free again.
+                // Dropping the refresh drops its flight guard and lock: the key is free again.
                 () = shutdown.cancelled() => {}
-                outcome = AssertUnwindSafe(refresh).catch_unwind() => match outcome {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) => {
-                        inner.counters.refresh_failures.incr();
-                        tracing::warn!(
-                            error_type = std::any::type_name::<E>(),
-                            "background refresh failed; the stale value stays until it expires"
-                        );
-                    }
-                    Err(_) => {
-                        inner.counters.refresh_failures.incr();
-                        tracing::error!("background refresh panicked; the stale value stays until it expires");
-                    }
+                outcome = AssertUnwindSafe(refresh).catch_unwind() => if outcome.is_err() {
+                    inner.counters.refresh_failures.incr();
+                    tracing::error!("background refresh panicked; the stale value stays");
                 },
             }
         });
     }
+
+    /// The body of a background refresh.
+    async fn refresh<T, F, Fut, E>(
+        self: &Arc<Self>,
+        guard: FlightGuard,
+        plan: Plan<T>,
+        loader: F,
+        stale: Entry,
+    ) where
+        T: Cacheable,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let key = guard.key();
+        let namespace = self.namespaces.get(key.namespace);
+        let ctx = LoadCtx {
+            epoch: namespace.epoch(),
+            started: self.stamps.next(),
+            namespace,
+            plan,
+        };
+        // Another instance may have refreshed it already.
+        if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
+            if meta.freshness(self.stamps.now_ms(), self.config.enable_swr) == Freshness::Fresh {
+                let fill = FillGuard::Flight(&guard);
+                let entry = self.fill_l1(key, value, meta, ctx.epoch, &ctx.namespace, tags, &fill);
+                guard.complete(Outcome::Value(entry));
+                return;
+            }
+        }
+        // One refresh per stale period across instances.
+        let lock = match self.try_lock(key).await {
+            LockAttempt::Acquired(lock) => Some(lock),
+            LockAttempt::NotCoordinated => None,
+            LockAttempt::HeldElsewhere => {
+                self.counters.refreshes_skipped.incr();
+                let backoff = self.config.lock_ttl.min(PEER_REFRESH_BACKOFF);
+                stale
+                    .header()
+                    .defer_refresh(self.stamps.now_ms().saturating_add(duration_ms(backoff)));
+                guard.complete(Outcome::Value(stale));
+                return;
+            }
+        };
+        self.counters.background_refreshes.incr();
+        self.counters.loader_calls.incr();
+        let fallback = Found::from_entry(stale.clone());
+        let loaded = bounded(loader(), self.config.hard_timeout).await;
+        if !matches!(loaded, Loaded::Value(_)) {
+            self.counters.refresh_failures.incr();
+            tracing::warn!(
+                namespace = key.namespace,
+                key = key.key,
+                error_type = std::any::type_name::<E>(),
+                "background refresh failed; the stale value stays"
+            );
+        }
+        let _ = self
+            .finish::<T, E>(guard, &ctx, loaded, fallback, lock)
+            .await;
+    }
+}
+
+/// Why a load produced no value.
+enum Failure<E> {
+    Loader(Arc<E>),
+    TimedOut(Duration),
+}
+
+/// What waiting for another instance's load produced.
+enum Peer<T> {
+    /// Its value appeared in L2.
+    Loaded(Found<T>),
+    /// It is gone (released without a value, or waited too long): load, with the lock if taken.
+    Gone(Option<HeldLock>),
 }
 
 /// A flight outcome, typed for one waiter.
@@ -406,5 +756,6 @@ fn shared<T: Clone + 'static, E: Send + Sync + 'static>(outcome: Outcome) -> Sha
             Ok(error) => Shared::Error(LoadError::Loader(error)),
             Err(_) => Shared::OtherType,
         },
+        Outcome::TimedOut(after) => Shared::Error(LoadError::TimedOut(after)),
     }
 }

@@ -1,7 +1,9 @@
 //! [`TieredCache`]: construction, shutdown, stats and health. Reads live in `read`/`load`,
 //! writes and invalidation in `write`, L2 plumbing in `tier` and `sync`.
 
+mod bus;
 mod load;
+mod lock;
 mod read;
 mod sync;
 mod tier;
@@ -29,6 +31,7 @@ use crate::l1::L1;
 use crate::l2::{L2Backend, L2Connector, NoL2};
 use crate::namespaces::Namespaces;
 use crate::stats::{CacheStats, Counters};
+use crate::tags::Tags;
 use tier::L2Tier;
 
 /// A two-tier cache: a bounded in-process L1 in front of a shared L2 (Redis), with
@@ -78,6 +81,9 @@ pub(crate) struct Inner {
     pub(crate) l1: L1,
     pub(crate) flights: Arc<Flights>,
     pub(crate) namespaces: Namespaces,
+    pub(crate) tags: Tags,
+    /// This instance's id on the backplane (it ignores its own notices).
+    pub(crate) origin: u64,
     pub(crate) l2: Option<L2Tier>,
     pub(crate) counters: Counters,
     /// Bumped by every key invalidation, so a plain read that raced one does not refill L1.
@@ -136,6 +142,8 @@ impl<C: L2Connector> CacheBuilder<C> {
             l1: L1::new(config.l1_max_size),
             flights: Arc::default(),
             namespaces: Namespaces::default(),
+            tags: Tags::default(),
+            origin: crate::rng::next_u64(),
             l2,
             counters: Counters::default(),
             invalidations: AtomicU64::new(0),
@@ -145,6 +153,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             config,
         });
         if inner.l2.is_some() {
+            bus::start(&inner).await;
             sync::start(&inner).await;
         }
         Ok(TieredCache {
@@ -190,6 +199,15 @@ impl<C> TieredCache<C> {
     /// Removes `key` from both tiers; a load of it that is running will not write back.
     pub fn invalidate<'a>(&'a self, key: &'a str) -> InvalidateBuilder<'a> {
         InvalidateBuilder::new(&self.inner, key)
+    }
+
+    /// Invalidates every entry carrying `tag` (see [`SetBuilder::tags`]), in every namespace and
+    /// instance, without scanning Redis.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidOption`] for an empty or overlong tag, or [`CacheError::Closed`].
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
+        self.inner.invalidate_tag(tag).await
     }
 
     /// Removes every entry of `namespace`, in this instance at once and in every instance within

@@ -20,20 +20,39 @@ use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::{BoxFuture, L2Error};
 use crate::namespaces::NamespaceState;
+use crate::tags::TagRef;
 
 /// What L1 holds for a key.
 pub(crate) enum Probe<T> {
     /// A usable copy; `stale` says whether it is in its stale window.
-    Hit { value: T, stale: bool },
+    Hit { value: T, stale: bool, entry: Entry },
     /// A copy older than `l1_ttl`: ask L2, fall back to this copy when L2 cannot answer.
     Revalidate(Entry),
+    /// An expired copy still kept as a fail-safe fallback.
+    Kept(Entry),
     /// Nothing usable.
     Miss,
 }
 
+/// A value found in a tier, with its timeline and its L1 entry.
+pub(crate) struct Found<T> {
+    pub(crate) value: T,
+    pub(crate) meta: EntryMeta,
+    pub(crate) entry: Entry,
+}
+
+impl<T: Clone + 'static> Found<T> {
+    /// The value of an L1 entry, when it holds a `T`.
+    pub(crate) fn from_entry(entry: Entry) -> Option<Self> {
+        let value = l1::value_of::<T>(&*entry)?.clone();
+        let meta = entry.header().meta;
+        Some(Found { value, meta, entry })
+    }
+}
+
 /// What L2 holds for a key.
 pub(crate) enum L2Read<T> {
-    Hit(T, EntryMeta),
+    Hit(T, EntryMeta, Box<[TagRef]>),
     Miss,
     /// No L2, or it could not answer.
     Unavailable,
@@ -71,7 +90,7 @@ impl Inner {
                     self.counters.stale_hits.incr();
                 }
             }
-            Probe::Revalidate(_) | Probe::Miss => self.counters.l1_misses.incr(),
+            Probe::Revalidate(_) | Probe::Kept(_) | Probe::Miss => self.counters.l1_misses.incr(),
         }
         probe
     }
@@ -87,7 +106,11 @@ impl Inner {
         }
         let freshness = header.meta.freshness(now_ms, self.config.enable_swr);
         if freshness == Freshness::Expired {
-            return Probe::Miss;
+            return if self.config.fail_safe && header.meta.is_kept(now_ms) {
+                Probe::Kept(entry)
+            } else {
+                Probe::Miss
+            };
         }
         if now_ms >= header.l1_until_ms {
             return Probe::Revalidate(entry);
@@ -96,6 +119,7 @@ impl Inner {
             Some(value) => Probe::Hit {
                 value: value.clone(),
                 stale: freshness == Freshness::Stale,
+                entry,
             },
             // Another type was stored under this key: let L2 (or the loader) decide.
             None => Probe::Miss,
@@ -132,16 +156,70 @@ impl Inner {
             self.counters.l2_misses.incr();
             return L2Read::Miss;
         }
-        match envelope.value::<T>() {
+        let value = envelope.value::<T>();
+        let meta = envelope.meta;
+        let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
+        drop(bytes);
+        let Some(tags) = self.current_tags(&tag_names, meta.created).await else {
+            // A tag of this entry was invalidated after it was written.
+            self.counters.l2_misses.incr();
+            return L2Read::Miss;
+        };
+        match value {
             Ok(value) => {
                 self.counters.l2_hits.incr();
-                L2Read::Hit(value, envelope.meta)
+                L2Read::Hit(value, meta, tags)
             }
             Err(DecodeError::TypeMismatch) => {
                 self.undecodable(key, "stored value is of another Rust type")
             }
             Err(error) => self.undecodable(key, &error.to_string()),
         }
+    }
+
+    /// The states of `names` for an entry created at `created`, with marks read from L2 where
+    /// they are not known to be current; `None` when one of the tags invalidated the entry.
+    pub(crate) async fn current_tags(
+        &self,
+        names: &[String],
+        created: crate::clock::Stamp,
+    ) -> Option<Box<[TagRef]>> {
+        if names.is_empty() {
+            return Some(Box::new([]));
+        }
+        let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
+        let now = self.stamps.now_ms();
+        let interval = crate::clock::duration_ms(self.config.sync_interval);
+        if let Some(tier) = &self.l2 {
+            if states.iter().any(|state| state.needs_check(now, interval)) {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                // When L2 cannot tell, go by what this instance knows.
+                if let Ok(marks) = tier
+                    .call(&self.counters, now, false, |b| b.tag_marks(&names))
+                    .await
+                {
+                    for (state, mark) in states.iter().zip(marks) {
+                        if let Some(mark) = mark {
+                            self.stamps.observe(mark);
+                            state.mark(mark);
+                        }
+                        state.verified(now);
+                    }
+                }
+            }
+        }
+        // Epochs first, then marks: an invalidation stores its mark before moving the epoch.
+        let refs: Box<[TagRef]> = states
+            .into_iter()
+            .map(|state| TagRef {
+                epoch: state.epoch(),
+                state,
+            })
+            .collect();
+        if refs.iter().any(|tag| tag.state.invalidates(created)) {
+            return None;
+        }
+        Some(refs)
     }
 
     fn undecodable<T>(&self, key: KeyRef<'_>, reason: &str) -> L2Read<T> {
@@ -166,6 +244,7 @@ impl Inner {
     }
 
     /// Puts `value` into L1 unless `guard` says an invalidation raced it. Returns the entry.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill_l1<T: Send + Sync + 'static>(
         &self,
         key: KeyRef<'_>,
@@ -173,10 +252,17 @@ impl Inner {
         meta: EntryMeta,
         epoch: u64,
         namespace: &Arc<NamespaceState>,
+        tags: Box<[TagRef]>,
         guard: &FillGuard<'_>,
     ) -> Entry {
         let now = self.stamps.now_ms();
-        let header = Header::new(meta, self.l1_deadline(now, &meta), epoch, namespace.clone());
+        let header = Header::new(
+            meta,
+            self.l1_deadline(now, &meta),
+            epoch,
+            namespace.clone(),
+            tags,
+        );
         let entry = l1::entry(header, value);
         if vetoed(self, guard) {
             return entry;
@@ -200,7 +286,7 @@ impl Inner {
         let guard = FillGuard::Invalidations(self.invalidations.load(Ordering::SeqCst));
         let epoch = namespace.epoch();
         match self.read_l2::<T>(key, &namespace).await {
-            L2Read::Hit(value, meta) => {
+            L2Read::Hit(value, meta, tags) => {
                 let now = self.stamps.now_ms();
                 match meta.freshness(now, self.config.enable_swr) {
                     Freshness::Expired => {
@@ -211,7 +297,7 @@ impl Inner {
                         if freshness == Freshness::Stale {
                             self.counters.stale_hits.incr();
                         }
-                        self.fill_l1(key, value.clone(), meta, epoch, &namespace, &guard);
+                        self.fill_l1(key, value.clone(), meta, epoch, &namespace, tags, &guard);
                         Some(value)
                     }
                 }
@@ -329,7 +415,8 @@ where
                     let fallback = match inner.probe::<T>(key, inner.stamps.now_ms()) {
                         Probe::Hit { value, .. } => return Poll::Ready(Ok(Some(value))),
                         Probe::Revalidate(entry) => Some(entry),
-                        Probe::Miss => None,
+                        // A plain read has no loader to fail: an expired copy is a miss.
+                        Probe::Kept(_) | Probe::Miss => None,
                     };
                     this.state = GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback)));
                 }

@@ -40,6 +40,7 @@ pub(super) async fn start(inner: &Arc<Inner>) {
                 return;
             };
             sync_once(&inner).await;
+            inner.tags.prune();
         }
     });
 }

@@ -1,8 +1,9 @@
-//! Writes: `set`, the store step of loads, `invalidate`, and namespace clears.
+//! Writes: `set`, the store step of loads, `invalidate`, tag invalidation and namespace clears.
 //!
 //! Every L2 write is conditional on its created stamp (see [`crate::l2::L2Backend::put`]), so
 //! an older write (a slow load, a set that lost a race) never replaces a newer entry or an
-//! invalidation, on any instance.
+//! invalidation, on any instance. Each write that takes effect publishes a notice on the
+//! backplane so other instances drop their L1 copies.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -17,38 +18,37 @@ use super::read::FillGuard;
 use crate::clock::{Stamp, duration_ms};
 use crate::config::CacheConfig;
 use crate::entry::EntryMeta;
-use crate::envelope;
+use crate::envelope::{self, MAX_TAGS};
 use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::{BoxFuture, WriteOutcome};
 use crate::namespaces::NamespaceState;
+use crate::notice::{Change, Notice};
+use crate::tags;
 
 /// Per-call write options, shared by `set` and loads.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct WriteOptions<'a> {
+pub(crate) struct WriteOptions {
     pub(crate) ttl: Option<Duration>,
     pub(crate) stale: Option<Duration>,
-    pub(crate) _tags: std::marker::PhantomData<&'a str>,
+    pub(crate) tags: Vec<String>,
 }
 
-/// The resolved timeline parameters of one write.
-#[derive(Clone, Copy, Debug)]
+/// The resolved parameters of one write.
+#[derive(Clone, Debug)]
 pub(crate) struct Lifetime {
     pub(crate) ttl: Duration,
     pub(crate) window: Duration,
     pub(crate) grace: Duration,
+    pub(crate) tags: Vec<String>,
 }
 
-impl WriteOptions<'_> {
+impl WriteOptions {
+    /// Validates the options against `config` and draws the ttl jitter.
     pub(crate) fn resolve(&self, config: &CacheConfig) -> Result<Lifetime, CacheError> {
         let ttl = self.ttl.unwrap_or(config.l2_ttl);
-        if duration_ms(ttl) == 0 {
-            return Err(CacheError::InvalidOption {
-                option: "ttl",
-                reason: format!("must be at least 1 ms, got {ttl:?}"),
-            });
-        }
+        check_ttl("ttl", ttl)?;
         let window = match self.stale {
             Some(window) if window >= ttl => {
                 return Err(CacheError::InvalidOption {
@@ -59,17 +59,53 @@ impl WriteOptions<'_> {
             Some(window) => window,
             None => config.default_window_for(ttl),
         };
-        let window = if config.enable_swr {
-            window
-        } else {
-            Duration::ZERO
+        if self.tags.len() > MAX_TAGS {
+            return Err(CacheError::InvalidOption {
+                option: "tags",
+                reason: format!("at most {MAX_TAGS} tags per entry, got {}", self.tags.len()),
+            });
+        }
+        for tag in &self.tags {
+            tags::validate_tag(tag)?;
+        }
+        let mut lifetime = Lifetime {
+            ttl: jittered(ttl, config.ttl_jitter),
+            window: if config.enable_swr {
+                window
+            } else {
+                Duration::ZERO
+            },
+            grace: if config.fail_safe {
+                config.fail_safe_max_stale
+            } else {
+                Duration::ZERO
+            },
+            tags: self.tags.clone(),
         };
-        Ok(Lifetime {
-            ttl,
-            window,
-            grace: Duration::ZERO,
-        })
+        if !lifetime.tags.is_empty() {
+            // A tag mark must outlive every entry that carries the tag.
+            lifetime.ttl = lifetime.ttl.min(config.tag_ttl);
+            lifetime.grace = lifetime.grace.min(config.tag_ttl - lifetime.ttl);
+        }
+        Ok(lifetime)
     }
+}
+
+pub(crate) fn check_ttl(option: &'static str, ttl: Duration) -> Result<(), CacheError> {
+    if duration_ms(ttl) == 0 {
+        return Err(CacheError::InvalidOption {
+            option,
+            reason: format!("must be at least 1 ms, got {ttl:?}"),
+        });
+    }
+    Ok(())
+}
+
+fn jittered(ttl: Duration, jitter: f64) -> Duration {
+    if jitter <= 0.0 {
+        return ttl;
+    }
+    ttl + ttl.mul_f64(jitter * crate::rng::unit())
 }
 
 /// What became of an L2 write.
@@ -81,7 +117,43 @@ pub(crate) enum L2Write {
     NoL2,
 }
 
+impl Lifetime {
+    /// The timeline of an entry created at `created` and written at `now_ms`.
+    pub(crate) fn meta(&self, created: Stamp, now_ms: u64) -> EntryMeta {
+        EntryMeta::new(created, now_ms, self.ttl, self.window, self.grace)
+    }
+
+    fn tag_strs(&self) -> Vec<&str> {
+        self.tags.iter().map(String::as_str).collect()
+    }
+}
+
 impl Inner {
+    /// The backplane notice of `change`, when the backplane is on.
+    pub(crate) fn notice(&self, change: Change, stamp: Stamp) -> Option<Bytes> {
+        if !self.config.backplane {
+            return None;
+        }
+        Some(
+            Notice {
+                origin: self.origin,
+                stamp,
+                change,
+            }
+            .encode(),
+        )
+    }
+
+    fn key_notice(&self, key: KeyRef<'_>, stamp: Stamp) -> Option<Bytes> {
+        self.notice(
+            Change::Key {
+                namespace: key.namespace.to_owned(),
+                key: key.key.to_owned(),
+            },
+            stamp,
+        )
+    }
+
     /// Writes `bytes` (an envelope with `meta`) to L2, counting the outcome.
     pub(crate) async fn write_l2(
         &self,
@@ -95,9 +167,10 @@ impl Inner {
         let now = self.stamps.now_ms();
         let ttl_ms = meta.remaining_keep_ms(now);
         let bytes = Bytes::from(bytes);
+        let notice = self.key_notice(key, meta.created);
         match tier
             .call(&self.counters, now, false, |b| {
-                b.put(key, bytes, meta.created, ttl_ms)
+                b.put(key, bytes, meta.created, ttl_ms, notice)
             })
             .await
         {
@@ -117,7 +190,8 @@ impl Inner {
     }
 
     /// Stores a loaded value in both tiers (L2 first, so an L2 that holds something newer keeps
-    /// it out of L1). A value that cannot be encoded is returned uncached.
+    /// it out of L1). A value that cannot be encoded, or whose tag was invalidated while it
+    /// loaded, is returned uncached.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn store<T: Serialize + Send + Sync + 'static>(
         &self,
@@ -130,26 +204,45 @@ impl Inner {
         guard: &FillGuard<'_>,
     ) -> Entry {
         let now = self.stamps.now_ms();
-        let meta = EntryMeta::new(created, now, lifetime.ttl, lifetime.window, lifetime.grace);
-        let outcome = match envelope::encode_value(&value, &meta, &[], self.config.max_value_size) {
-            Ok(bytes) => self.write_l2(key, bytes, &meta).await,
+        let meta = lifetime.meta(created, now);
+        let uncached = |value| {
+            l1::entry(
+                Header::new(meta, 0, epoch, namespace.clone(), Box::new([])),
+                value,
+            )
+        };
+        let Some(tags) = self.current_tags(&lifetime.tags, created).await else {
+            return uncached(value);
+        };
+        let bytes = match envelope::encode_value(
+            &value,
+            &meta,
+            &lifetime.tag_strs(),
+            self.config.max_value_size,
+        ) {
+            Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(namespace = key.namespace, key = key.key, %error, "loaded value not cached");
-                return l1::entry(Header::new(meta, 0, epoch, namespace.clone()), value);
+                return uncached(value);
             }
         };
-        if outcome == L2Write::Superseded {
+        if self.write_l2(key, bytes, &meta).await == L2Write::Superseded {
             self.l1.remove(key);
-            return l1::entry(Header::new(meta, 0, epoch, namespace.clone()), value);
+            return uncached(value);
         }
-        self.fill_l1(key, value, meta, epoch, namespace, guard)
+        self.fill_l1(key, value, meta, epoch, namespace, tags, guard)
+    }
+
+    /// Drops `key` from this instance: L1 copy, and the result of a load running now.
+    pub(crate) fn evict_local(&self, key: KeyRef<'_>) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.flights.detach(key);
+        self.l1.remove(key);
     }
 
     /// Removes `key` everywhere and blocks older in-flight writes of it.
     async fn invalidate(&self, key: KeyRef<'_>) {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.flights.detach(key);
-        self.l1.remove(key);
+        self.evict_local(key);
         if self.l2.is_none() {
             return;
         }
@@ -166,6 +259,42 @@ impl Inner {
             .await;
     }
 
+    /// Invalidates every entry carrying `tag`, in every namespace and instance.
+    pub(crate) async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
+        self.check_open()?;
+        tags::validate_tag(tag)?;
+        let at = self.stamps.next();
+        self.tags.get(tag).mark(at);
+        let Some(tier) = &self.l2 else {
+            return Ok(());
+        };
+        let now = self.stamps.now_ms();
+        let ttl_ms = duration_ms(self.config.tag_ttl);
+        let notice = self.notice(Change::Tag(tag.to_owned()), at);
+        if tier
+            .call(&self.counters, now, false, |b| {
+                b.invalidate_tag(tag, at, ttl_ms, notice)
+            })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tag,
+                "tag invalidation applied locally but not recorded in L2"
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies a tag invalidation learned from another instance.
+    pub(crate) fn apply_tag(&self, tag: &str, at: Stamp) {
+        self.stamps.observe(at);
+        // Only tags some L1 entry or load holds matter here; others are read from L2 on use.
+        if let Some(state) = self.tags.existing(tag) {
+            state.mark(at);
+        }
+    }
+
     /// Clears one namespace, or all of them.
     pub(crate) async fn clear(&self, namespace: Option<&str>) -> Result<(), CacheError> {
         self.check_open()?;
@@ -180,11 +309,15 @@ impl Inner {
         let now = self.stamps.now_ms();
         let recorded = match namespace {
             Some(ns) => {
-                tier.call(&self.counters, now, false, |b| b.clear_namespace(ns, at))
-                    .await
+                let notice = self.notice(Change::Namespace(ns.to_owned()), at);
+                tier.call(&self.counters, now, false, |b| {
+                    b.clear_namespace(ns, at, notice)
+                })
+                .await
             }
             None => {
-                tier.call(&self.counters, now, false, |b| b.clear_all(at))
+                let notice = self.notice(Change::All, at);
+                tier.call(&self.counters, now, false, |b| b.clear_all(at, notice))
                     .await
             }
         };
@@ -223,7 +356,7 @@ pub struct SetBuilder<'a, T> {
     key: &'a str,
     value: &'a T,
     namespace: &'a str,
-    options: WriteOptions<'a>,
+    options: WriteOptions,
 }
 
 impl<'a, T> SetBuilder<'a, T> {
@@ -254,6 +387,17 @@ impl<'a, T> SetBuilder<'a, T> {
         self.options.stale = Some(window);
         self
     }
+
+    /// Tags the entry; [`TieredCache::invalidate_tag`](crate::TieredCache::invalidate_tag)
+    /// removes every entry with a tag, across namespaces and instances.
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 impl<'a, T> IntoFuture for SetBuilder<'a, T>
@@ -275,17 +419,31 @@ where
             let epoch = namespace.epoch();
             let seen = FillGuard::Invalidations(inner.invalidations.load(Ordering::SeqCst));
             let created = inner.stamps.next();
-            let now = inner.stamps.now_ms();
-            let meta = EntryMeta::new(created, now, lifetime.ttl, lifetime.window, lifetime.grace);
-            let bytes =
-                envelope::encode_value(self.value, &meta, &[], inner.config.max_value_size)?;
+            let meta = lifetime.meta(created, inner.stamps.now_ms());
+            let bytes = envelope::encode_value(
+                self.value,
+                &meta,
+                &lifetime.tag_strs(),
+                inner.config.max_value_size,
+            )?;
             // A load of this key that is running started before this write: keep it out.
             inner.flights.detach(key);
+            let Some(tags) = inner.current_tags(&lifetime.tags, created).await else {
+                return Ok(());
+            };
             if inner.write_l2(key, bytes, &meta).await == L2Write::Superseded {
                 inner.l1.remove(key);
                 return Ok(());
             }
-            inner.fill_l1(key, self.value.clone(), meta, epoch, &namespace, &seen);
+            inner.fill_l1(
+                key,
+                self.value.clone(),
+                meta,
+                epoch,
+                &namespace,
+                tags,
+                &seen,
+            );
             Ok(())
         })
     }

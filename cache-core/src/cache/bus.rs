@@ -1,0 +1,76 @@
+//! The receiving side of the backplane: other instances' notices evict L1 copies here, and a
+//! reconnection (notices may have been missed) drops all of L1.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Inner;
+use crate::keys::{self, KeyRef};
+use crate::l2::{BusEvent, BusSink};
+use crate::notice::{Change, Notice};
+
+/// Subscribes to the backplane, when it is on.
+pub(super) async fn start(inner: &Arc<Inner>) {
+    let Some(tier) = &inner.l2 else {
+        return;
+    };
+    if !inner.config.backplane {
+        return;
+    }
+    // The backend holds the sink; a weak handle keeps it from keeping the cache alive.
+    let weak = Arc::downgrade(inner);
+    let sink: BusSink = Arc::new(move |event| {
+        if let Some(inner) = weak.upgrade() {
+            inner.on_bus(event);
+        }
+    });
+    if let Err(error) = tier.backend.subscribe(sink).await {
+        tracing::warn!(%error, "backplane unavailable; other instances' writes reach this L1 within l1_ttl");
+    }
+}
+
+impl Inner {
+    fn on_bus(&self, event: BusEvent) {
+        let bytes = match event {
+            BusEvent::Gap => return self.after_gap(),
+            BusEvent::Notice(bytes) => bytes,
+        };
+        let Some(notice) = Notice::decode(&bytes) else {
+            tracing::debug!("ignoring a backplane message this build does not read");
+            return;
+        };
+        if notice.origin == self.origin {
+            return;
+        }
+        self.counters.notices_received.incr();
+        self.stamps.observe(notice.stamp);
+        match notice.change {
+            Change::Key { namespace, key } => {
+                if keys::validate_namespace(&namespace).is_ok() {
+                    self.evict_local(KeyRef {
+                        namespace: &namespace,
+                        key: &key,
+                    });
+                }
+            }
+            Change::Namespace(namespace) => {
+                if keys::validate_namespace(&namespace).is_ok() {
+                    self.apply_clear(Some(&namespace), notice.stamp);
+                }
+            }
+            Change::All => self.apply_clear(None, notice.stamp),
+            Change::Tag(tag) => self.apply_tag(&tag, notice.stamp),
+        }
+    }
+
+    /// Notices may have been missed while the subscription was down: stop trusting L1.
+    fn after_gap(&self) {
+        self.counters.backplane_gaps.incr();
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.namespaces.retire_all();
+        self.tags.distrust_all();
+        self.flights.detach_where(None);
+        self.l1.clear();
+        tracing::warn!("backplane reconnected; dropped L1 copies written before the gap");
+    }
+}
