@@ -1,6 +1,7 @@
 //! The Redis L2 against real servers, standalone and a 3-master cluster: every operation, the
 //! stored format, TTLs, corrupt data, namespace clears across instances and masters.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -12,24 +13,6 @@ use fred::interfaces::{HashesInterface, KeysInterface, ListInterface};
 use support::{cache, config, eventually, raw_client};
 use tiered_cache::engine::envelope;
 use tiered_cache::{CacheConfig, CacheError, TieredCache};
-
-/// Runs an `async fn(url)` test once on a standalone server and once on the shared cluster.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn standalone() {
-                let redis = super::support::test_redis();
-                super::$name(&redis.url()).await;
-            }
-
-            #[tokio::test]
-            async fn cluster() {
-                super::$name(&super::support::shared_cluster().url()).await;
-            }
-        }
-    )*};
-}
 
 on_both!(
     every_method_works,

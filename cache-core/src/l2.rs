@@ -61,7 +61,8 @@ pub struct ClearMarks {
 pub enum BusEvent {
     /// A notice published by some instance (possibly this one).
     Notice(Bytes),
-    /// The subscription was (re)established after a disconnect: notices may have been missed.
+    /// The subscription was (re)established: notices sent before it (while it was down, or
+    /// before it first started) were missed.
     Gap,
 }
 
@@ -145,7 +146,9 @@ pub trait L2Backend: Send + Sync + 'static {
     }
 
     /// Starts delivering backplane events to `sink`, resubscribing after disconnects (each
-    /// reported as [`BusEvent::Gap`]). A backend without a backplane returns an error.
+    /// subscription, the first included, reported as [`BusEvent::Gap`]). Resolves once the first
+    /// subscription is active, or with an error when it is not yet (it keeps trying in the
+    /// background). A backend without a backplane returns an error.
     fn subscribe(&self, sink: BusSink) -> BoxFuture<'_, Result<(), L2Error>> {
         let _ = sink;
         Box::pin(async {

@@ -308,16 +308,30 @@ impl L2Backend for RedisL2 {
         Box::pin(async move {
             let client = connect::build_subscriber(&self.url, &self.config)
                 .map_err(|e| L2Error::Unavailable(e.to_string()))?;
-            let task = tokio::spawn(crate::bus::run(client.clone(), self.layout.bus(), sink));
-            let mut slot = self
-                .subscriber
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((old, handle)) = slot.replace((client, task)) {
-                handle.abort();
-                drop(old);
+            let (live, is_live) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(crate::bus::run(
+                client.clone(),
+                self.layout.bus(),
+                sink,
+                live,
+            ));
+            {
+                let mut slot = self
+                    .subscriber
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some((_, old)) = slot.replace((client, task)) {
+                    old.abort();
+                }
             }
-            Ok(())
+            // Return once notices flow, so a cache that was just built misses none; a Redis
+            // that is down does not hold construction up beyond connect_timeout.
+            match tokio::time::timeout(self.config.connect_timeout, is_live).await {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(L2Error::Unavailable(
+                    "backplane not subscribed yet; retrying in the background".to_owned(),
+                )),
+            }
         })
     }
 

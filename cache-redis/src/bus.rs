@@ -1,6 +1,6 @@
 //! The backplane subscription: a dedicated connection subscribed to `<prefix>:#bus`, that
-//! resubscribes after every reconnection and reports it as a gap (notices may have been missed
-//! while it was down).
+//! resubscribes after every reconnection and reports each subscription as a gap: notices sent
+//! before it (while it was down, or before it first started) were missed.
 
 use std::time::Duration;
 
@@ -12,13 +12,18 @@ use tokio::sync::broadcast::error::RecvError;
 /// Pause between attempts to (re)subscribe.
 const RETRY: Duration = Duration::from_millis(100);
 
-/// Runs until the client is closed.
-pub(crate) async fn run(client: Client, channel: String, sink: BusSink) {
+/// Runs until the client is closed; `live` fires once the first subscription is active.
+pub(crate) async fn run(
+    client: Client,
+    channel: String,
+    sink: BusSink,
+    live: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut live = Some(live);
     // Take the receivers before connecting so the first connection is not missed.
     let mut reconnects = client.reconnect_rx();
     let mut messages = client.message_rx();
     client.connect();
-    let mut subscribed_once = false;
     loop {
         tokio::select! {
             event = reconnects.recv() => match event {
@@ -30,10 +35,10 @@ pub(crate) async fn run(client: Client, channel: String, sink: BusSink) {
                         }
                         tokio::time::sleep(RETRY).await;
                     }
-                    if subscribed_once {
-                        sink(BusEvent::Gap);
+                    sink(BusEvent::Gap);
+                    if let Some(live) = live.take() {
+                        let _ = live.send(());
                     }
-                    subscribed_once = true;
                 }
                 Err(RecvError::Closed) => return,
             },

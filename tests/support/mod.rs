@@ -12,6 +12,26 @@ use std::time::{Duration, Instant};
 
 use tiered_cache::{CacheConfig, Clock, TieredCache};
 
+/// Runs each `async fn(url)` test once on a standalone server (or `REDIS_URL`) and once on the
+/// shared 3-master cluster: `on_both!(test_a, test_b);` after `#[macro_use] mod support;`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn standalone() {
+                let redis = super::support::test_redis();
+                super::$name(&redis.url()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                super::$name(&super::support::shared_cluster().url()).await;
+            }
+        }
+    )*};
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");

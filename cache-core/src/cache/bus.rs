@@ -25,7 +25,7 @@ pub(super) async fn start(inner: &Arc<Inner>) {
         }
     });
     if let Err(error) = tier.backend.subscribe(sink).await {
-        tracing::warn!(%error, "backplane unavailable; other instances' writes reach this L1 within l1_ttl");
+        tracing::warn!(%error, "backplane not live yet; until it is, other instances' writes reach this L1 within l1_ttl");
     }
 }
 
@@ -63,7 +63,7 @@ impl Inner {
         }
     }
 
-    /// Notices may have been missed while the subscription was down: stop trusting L1.
+    /// Notices may have been missed before this subscription: stop trusting L1.
     fn after_gap(&self) {
         self.counters.backplane_gaps.incr();
         self.invalidations.fetch_add(1, Ordering::SeqCst);
@@ -71,6 +71,6 @@ impl Inner {
         self.tags.distrust_all();
         self.flights.detach_where(None);
         self.l1.clear();
-        tracing::warn!("backplane reconnected; dropped L1 copies written before the gap");
+        tracing::debug!("backplane subscribed; dropped L1 copies written before it");
     }
 }

@@ -153,8 +153,8 @@ impl<C: L2Connector> CacheBuilder<C> {
             config,
         });
         if inner.l2.is_some() {
-            bus::start(&inner).await;
-            sync::start(&inner).await;
+            // Both bounded by connect_timeout, side by side.
+            tokio::join!(bus::start(&inner), sync::start(&inner));
         }
         Ok(TieredCache {
             inner,
