@@ -201,3 +201,38 @@ async fn the_breaker_recovers_without_traffic() {
     .await;
     assert!(closed);
 }
+
+/// An invalidation made while Redis hangs is replayed once Redis answers, so the stale value
+/// does not come back from L2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_made_while_redis_hangs_are_replayed() {
+    let server = RedisServer::start();
+    let config = fault_config(&server);
+    let a = cache(config.clone()).await;
+    a.set("k", &1u8).await.expect("set");
+    a.set("other", &1u8).namespace("n").await.expect("set");
+
+    server.pause();
+    a.invalidate("k").await.expect("invalidate works locally");
+    a.clear_namespace("n").await.expect("clear works locally");
+    assert_eq!(a.stats().l2_stats.pending_recovery, 2);
+    server.resume();
+
+    let replayed = eventually(RECOVERY_BOUND, || async {
+        a.stats().l2_stats.pending_recovery == 0
+    })
+    .await;
+    assert!(replayed, "the queue drained once Redis answered");
+    assert_eq!(a.stats().l2_stats.recovered, 2);
+    let b = cache(config).await;
+    assert_eq!(
+        b.get::<u8>("k").await.expect("get"),
+        None,
+        "the invalidation reached Redis"
+    );
+    assert_eq!(
+        b.get::<u8>("other").namespace("n").await.expect("get"),
+        None,
+        "so did the clear"
+    );
+}

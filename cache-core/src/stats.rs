@@ -37,9 +37,14 @@ fn stripe_index() -> usize {
 impl Counter {
     #[inline]
     pub(crate) fn incr(&self) {
+        self.add(1);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
         self.stripes[stripe_index()]
             .0
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -77,6 +82,8 @@ pub(crate) struct Counters {
     pub(crate) refreshes_skipped: Counter,
     pub(crate) notices_received: Counter,
     pub(crate) backplane_gaps: Counter,
+    pub(crate) recovered: Counter,
+    pub(crate) recovery_dropped: Counter,
 }
 
 /// A snapshot of the cache's counters. Serializes to the seed's JSON shape:
@@ -141,6 +148,12 @@ pub struct L2Stats {
     pub backplane_gaps: u64,
     /// Cold misses that waited for another instance's load (distributed lock held elsewhere).
     pub lock_waits: u64,
+    /// Invalidations and clears waiting to be replayed into L2 (it missed them while down).
+    pub pending_recovery: u64,
+    /// Invalidations and clears replayed into L2 after it came back.
+    pub recovered: u64,
+    /// Invalidations and clears dropped because the recovery queue was full.
+    pub recovery_dropped: u64,
 }
 
 /// Stale-while-revalidate counters.
@@ -186,6 +199,7 @@ impl Counters {
         l1_capacity: u64,
         l2_enabled: bool,
         circuit_breaker: &'static str,
+        pending_recovery: u64,
     ) -> CacheStats {
         let l1_hits = self.l1_hits.get();
         let l2_hits = self.l2_hits.get();
@@ -221,6 +235,9 @@ impl Counters {
                 notices_received: self.notices_received.get(),
                 backplane_gaps: self.backplane_gaps.get(),
                 lock_waits: self.lock_waits.get(),
+                pending_recovery,
+                recovered: self.recovered.get(),
+                recovery_dropped: self.recovery_dropped.get(),
             },
             swr_stats: SwrStats {
                 stale_hits: self.stale_hits.get(),
@@ -267,7 +284,8 @@ mod tests {
         counters.l1_hits.incr();
         counters.l1_misses.incr();
         counters.misses.incr();
-        let json = serde_json::to_value(counters.snapshot(1, 10, false, "closed")).expect("json");
+        let json =
+            serde_json::to_value(counters.snapshot(1, 10, false, "closed", 0)).expect("json");
         for section in ["l1_stats", "l2_stats", "swr_stats", "overall_stats"] {
             assert!(json.get(section).is_some(), "{section} missing in {json}");
         }

@@ -5,6 +5,7 @@ mod bus;
 mod load;
 mod lock;
 mod read;
+mod recovery;
 mod sync;
 mod tier;
 mod write;
@@ -85,6 +86,7 @@ pub(crate) struct Inner {
     /// This instance's id on the backplane (it ignores its own notices).
     pub(crate) origin: u64,
     pub(crate) l2: Option<L2Tier>,
+    pub(crate) recovery: recovery::Recovery,
     pub(crate) counters: Counters,
     /// Bumped by every key invalidation, so a plain read that raced one does not refill L1.
     pub(crate) invalidations: AtomicU64,
@@ -145,6 +147,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             tags: Tags::default(),
             origin: crate::rng::next_u64(),
             l2,
+            recovery: recovery::Recovery::default(),
             counters: Counters::default(),
             invalidations: AtomicU64::new(0),
             tasks: TaskTracker::new(),
@@ -239,6 +242,7 @@ impl<C> TieredCache<C> {
             inner.l1.capacity() as u64,
             inner.l2.is_some(),
             breaker,
+            inner.recovery.len() as u64,
         )
     }
 

@@ -39,7 +39,9 @@ pub(super) async fn start(inner: &Arc<Inner>) {
             let Some(inner) = Weak::upgrade(&weak) else {
                 return;
             };
-            sync_once(&inner).await;
+            if sync_once(&inner).await {
+                inner.replay_pending().await;
+            }
             inner.tags.prune();
         }
     });

@@ -15,12 +15,13 @@ use serde::Serialize;
 
 use super::Inner;
 use super::read::FillGuard;
+use super::recovery::{Target, tombstone_meta};
 use crate::clock::{Stamp, duration_ms};
 use crate::config::CacheConfig;
 use crate::entry::EntryMeta;
 use crate::envelope::{self, MAX_TAGS};
 use crate::error::CacheError;
-use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
+use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::{BoxFuture, WriteOutcome};
 use crate::namespaces::NamespaceState;
@@ -246,17 +247,15 @@ impl Inner {
         if self.l2.is_none() {
             return;
         }
-        let now = self.stamps.now_ms();
-        let tombstone_ttl = self.config.invalidation_tombstone_ttl;
-        let meta = EntryMeta::new(
-            self.stamps.next(),
-            now,
-            tombstone_ttl,
-            Duration::ZERO,
-            Duration::ZERO,
+        let at = self.stamps.next();
+        let meta = tombstone_meta(
+            at,
+            self.stamps.now_ms(),
+            self.config.invalidation_tombstone_ttl,
         );
-        self.write_l2(key, envelope::encode_tombstone(&meta), &meta)
-            .await;
+        if !self.write_tombstone(key, &meta).await {
+            self.remember_failed(Target::Key(EntryKey::new(key.namespace, key.key)), at);
+        }
     }
 
     /// Invalidates every entry carrying `tag`, in every namespace and instance.
@@ -278,10 +277,7 @@ impl Inner {
             .await
             .is_err()
         {
-            tracing::warn!(
-                tag,
-                "tag invalidation applied locally but not recorded in L2"
-            );
+            self.remember_failed(Target::Tag(tag.to_owned()), at);
         }
         Ok(())
     }
@@ -322,10 +318,8 @@ impl Inner {
             }
         };
         if recorded.is_err() {
-            tracing::warn!(
-                namespace = namespace.unwrap_or("*"),
-                "clear applied locally but not recorded in L2; other instances keep their entries"
-            );
+            let target = namespace.map_or(Target::All, |ns| Target::Namespace(ns.to_owned()));
+            self.remember_failed(target, at);
         }
         Ok(())
     }
