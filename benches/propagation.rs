@@ -4,7 +4,6 @@
 //! `REDIS_URL`). `cargo bench --bench propagation [-- --trials N]`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};
