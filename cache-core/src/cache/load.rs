@@ -243,6 +243,7 @@ where
             stale: true,
             entry,
         } if inner.config.background_refresh => {
+            inner.counters.stale_hits.incr();
             if entry.header().may_refresh(now) {
                 inner.spawn_refresh(key, plan, loader, entry);
             }

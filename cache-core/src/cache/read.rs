@@ -86,11 +86,12 @@ impl Inner {
         match &probe {
             Probe::Hit { stale, .. } => {
                 self.counters.l1_hits.incr();
-                if *stale {
-                    self.counters.stale_hits.incr();
-                }
+                tracing::debug!(namespace = key.namespace, key = key.key, stale, "L1 hit");
             }
-            Probe::Revalidate(_) | Probe::Kept(_) | Probe::Miss => self.counters.l1_misses.incr(),
+            Probe::Revalidate(_) | Probe::Kept(_) | Probe::Miss => {
+                self.counters.l1_misses.incr();
+                tracing::debug!(namespace = key.namespace, key = key.key, "L1 miss");
+            }
         }
         probe
     }
@@ -140,6 +141,7 @@ impl Inner {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 self.counters.l2_misses.incr();
+                tracing::debug!(namespace = key.namespace, key = key.key, "L2 miss");
                 return L2Read::Miss;
             }
             Err(Skip::Failed(L2Error::Data(message))) => {
@@ -168,6 +170,7 @@ impl Inner {
         match value {
             Ok(value) => {
                 self.counters.l2_hits.incr();
+                tracing::debug!(namespace = key.namespace, key = key.key, "L2 hit");
                 L2Read::Hit(value, meta, tags)
             }
             Err(DecodeError::TypeMismatch) => {
@@ -413,7 +416,12 @@ where
                         Err(error) => return Poll::Ready(Err(error)),
                     };
                     let fallback = match inner.probe::<T>(key, inner.stamps.now_ms()) {
-                        Probe::Hit { value, .. } => return Poll::Ready(Ok(Some(value))),
+                        Probe::Hit { value, stale, .. } => {
+                            if stale {
+                                inner.counters.stale_hits.incr();
+                            }
+                            return Poll::Ready(Ok(Some(value)));
+                        }
                         Probe::Revalidate(entry) => Some(entry),
                         // A plain read has no loader to fail: an expired copy is a miss.
                         Probe::Kept(_) | Probe::Miss => None,
