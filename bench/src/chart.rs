@@ -1,0 +1,121 @@
+//! The SVG chart: one bar per comparison, ours' cost relative to the peer on a log scale
+//! (left of 1 = ours better), coloured by whether the row's target is met, with the target as a
+//! black tick. Drawn by plotters' SVG backend alone (no fonts or system libraries needed).
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use crate::BenchResult;
+use crate::report::{Report, Row};
+
+const MET: RGBColor = RGBColor(46, 160, 67);
+const MISSED: RGBColor = RGBColor(207, 34, 46);
+const CONTEXT: RGBColor = RGBColor(110, 140, 190);
+
+/// Writes the chart of `report`'s comparable rows to `path`.
+pub fn write(report: &Report, path: &Path) -> BenchResult<()> {
+    let rows: Vec<(&Row, f64)> = report
+        .rows
+        .iter()
+        .filter_map(|row| row.cost_ratio().map(|ratio| (row, ratio)))
+        .collect();
+    let n = rows.len().max(1);
+    let height = 110 + 24 * n as u32;
+    let root = SVGBackend::new(path, (1280, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+
+    let extremes = rows
+        .iter()
+        .flat_map(|(row, ratio)| [Some(*ratio), row.target_cost_ratio()])
+        .flatten()
+        .chain([1.0]);
+    let (lo, hi) = extremes.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = (lo / 1.6, hi * 1.6);
+
+    let labels: Vec<String> = rows
+        .iter()
+        .rev()
+        .map(|(row, _)| format!("{} — vs {}", row.measurement, row.peer_name))
+        .collect();
+    let label_of = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| labels.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "tiered-cache vs peers: ours' cost / peer's (log scale; < 1 = ours better)",
+            ("sans-serif", 18),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(600)
+        .build_cartesian_2d((lo..hi).log_scale(), (0..n as i32).into_segmented())?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&label_of)
+        .x_label_formatter(&|x| format!("{x:.2}x"))
+        .x_desc("time, bytes or miss ratio relative to the peer; throughput inverted")
+        .label_style(("sans-serif", 12))
+        .draw()?;
+
+    // Row k is drawn at segment n-1-k so the table's first row is on top.
+    let segment = |k: usize| (n - 1 - k) as i32;
+    chart.draw_series(rows.iter().enumerate().map(|(k, (row, ratio))| {
+        let color = match row.met() {
+            Some(true) => MET,
+            Some(false) => MISSED,
+            None => CONTEXT,
+        };
+        let (from, to) = if *ratio < 1.0 {
+            (*ratio, 1.0)
+        } else {
+            (1.0, *ratio)
+        };
+        let mut bar = Rectangle::new(
+            [
+                (from, SegmentValue::Exact(segment(k))),
+                (to, SegmentValue::Exact(segment(k) + 1)),
+            ],
+            color.filled(),
+        );
+        bar.set_margin(4, 4, 0, 0);
+        bar
+    }))?;
+    chart.draw_series(rows.iter().enumerate().filter_map(|(k, (row, _))| {
+        let target = row.target_cost_ratio()?;
+        let mut tick = Rectangle::new(
+            [
+                (target, SegmentValue::Exact(segment(k))),
+                (target * 1.01, SegmentValue::Exact(segment(k) + 1)),
+            ],
+            BLACK.filled(),
+        );
+        tick.set_margin(1, 1, 0, 0);
+        Some(tick)
+    }))?;
+    chart.draw_series(rows.iter().enumerate().map(|(k, (row, ratio))| {
+        Text::new(
+            row.ratio_text(),
+            (ratio.max(1.0) * 1.04, SegmentValue::CenterOf(segment(k))),
+            ("sans-serif", 11),
+        )
+    }))?;
+    chart.draw_series(LineSeries::new(
+        [
+            (1.0, SegmentValue::Exact(0)),
+            (1.0, SegmentValue::Exact(n as i32)),
+        ],
+        BLACK.stroke_width(1),
+    ))?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Family 6: hit ratio on a skewed workload — Zipf s = 0.9 and 1.1 over 1M distinct keys, L1
+//! capacity 1 % and 10 % of the keys — ours (L1 on quick_cache) vs moka (TinyLFU), with raw
+//! quick_cache for context. Every contender replays the same seeded trace.
+
+use std::fmt::Write as _;
+
+use tiered_cache::{CacheConfig, TieredCache};
+use tokio::runtime::Runtime;
+
+use crate::BenchResult;
+use crate::options::Params;
+use crate::report::{Figure, Report, Row, Target};
+use crate::timing;
+use crate::zipf;
+
+/// Distinct keys.
+const KEYS: usize = 1_000_000;
+/// The trace's seed.
+const SEED: u64 = 0x7113_D0CA_C4E5;
+/// Zipf exponents.
+const EXPONENTS: [f64; 2] = [0.9, 1.1];
+/// L1 capacities, in percent of the keys.
+const CAPACITY_PERCENT: [usize; 2] = [1, 10];
+
+/// Hits and counted requests.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    hits: u64,
+    counted: u64,
+}
+
+impl Tally {
+    fn percent(self) -> f64 {
+        100.0 * self.hits as f64 / self.counted.max(1) as f64
+    }
+}
+
+/// Runs the family and adds its rows.
+pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let warmup = params.zipf_requests / 5;
+    let mut context = Vec::new();
+    for s in EXPONENTS {
+        let trace = zipf::trace(KEYS, s, params.zipf_requests, SEED);
+        for percent in CAPACITY_PERCENT {
+            let capacity = KEYS * percent / 100;
+            let ours = replay_ours(&rt, &trace, warmup, capacity)?;
+            let moka = replay_moka(&rt, &trace, warmup, capacity);
+            let quick = replay_quick(&trace, warmup, capacity);
+            report.push(Row::new(
+                format!("Hit ratio, Zipf s={s}, L1 = {percent} % of 1M keys"),
+                Figure::percent(ours.percent()),
+                "moka (TinyLFU)",
+                Figure::percent(moka.percent()),
+                Target::PointsWithin(1.0),
+            ));
+            context.push(format!(
+                "s={s}/{percent} %: quick_cache raw {:.2} %",
+                quick.percent()
+            ));
+        }
+    }
+    report.note(
+        "hit-ratio",
+        format!(
+            "A trace of {requests} requests over {KEYS} keys (Zipf rank → key `k<rank>`, \
+             SplitMix64 seed {SEED:#x}), the same for every contender; the first {warmup} warm \
+             the cache and are not counted. Each request is a `get`; a miss is followed by a \
+             `set` (ours: L1 only, `l1_max_size` = capacity; moka: `max_capacity` = capacity, \
+             String keys). For context, raw quick_cache with the same capacity: {context}.",
+            requests = params.zipf_requests,
+            context = context.join(", "),
+        ),
+    );
+    Ok(())
+}
+
+fn replay_ours(rt: &Runtime, trace: &[u32], warmup: usize, capacity: usize) -> BenchResult<Tally> {
+    rt.block_on(async {
+        let cache = TieredCache::new(CacheConfig {
+            redis_url: None,
+            l1_max_size: capacity,
+            ..Default::default()
+        })
+        .await?;
+        let mut tally = Tally::default();
+        let mut key = String::with_capacity(16);
+        for (i, &rank) in trace.iter().enumerate() {
+            key.clear();
+            let _ = write!(key, "k{rank}");
+            let hit = cache.get::<u64>(&key).await?.is_some();
+            if !hit {
+                cache.set(&key, &u64::from(rank)).await?;
+            }
+            if i >= warmup {
+                tally.counted += 1;
+                tally.hits += u64::from(hit);
+            }
+        }
+        cache.close().await;
+        Ok(tally)
+    })
+}
+
+fn replay_moka(rt: &Runtime, trace: &[u32], warmup: usize, capacity: usize) -> Tally {
+    rt.block_on(async {
+        let cache = moka::future::Cache::<String, u64>::new(capacity as u64);
+        let mut tally = Tally::default();
+        let mut key = String::with_capacity(16);
+        for (i, &rank) in trace.iter().enumerate() {
+            key.clear();
+            let _ = write!(key, "k{rank}");
+            let hit = cache.get(key.as_str()).await.is_some();
+            if !hit {
+                cache.insert(key.clone(), u64::from(rank)).await;
+            }
+            if i >= warmup {
+                tally.counted += 1;
+                tally.hits += u64::from(hit);
+            }
+        }
+        tally
+    })
+}
+
+fn replay_quick(trace: &[u32], warmup: usize, capacity: usize) -> Tally {
+    let cache = quick_cache::sync::Cache::<String, u64>::new(capacity);
+    let mut tally = Tally::default();
+    let mut key = String::with_capacity(16);
+    for (i, &rank) in trace.iter().enumerate() {
+        key.clear();
+        let _ = write!(key, "k{rank}");
+        let hit = cache.get(key.as_str()).is_some();
+        if !hit {
+            cache.insert(key.clone(), u64::from(rank));
+        }
+        if i >= warmup {
+            tally.counted += 1;
+            tally.hits += u64::from(hit);
+        }
+    }
+    tally
+}

@@ -1,0 +1,203 @@
+//! Family 1: L1 hit latency, one task and two threads, against raw `quick_cache` (the floor we
+//! build on), `moka::future::Cache` and the `cached` crate's in-memory `#[cached]` async fn.
+
+use std::future::{Future, IntoFuture};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use tiered_cache::{CacheConfig, TieredCache};
+use tokio::runtime::Runtime;
+
+use crate::BenchResult;
+use crate::options::Params;
+use crate::report::{Figure, Report, Row, Target};
+use crate::timing::{self, median, ns_per_op, rotation};
+use crate::value::Item;
+
+/// Warm keys the readers cycle through.
+const KEYS: usize = 1024;
+/// Capacity of every contender (all keys fit).
+const CAPACITY: usize = 10_000;
+/// Every contender's ttl: far longer than the run.
+const TTL: Duration = Duration::from_secs(300);
+/// Threads of the contended measurement (the machine's cores).
+const THREADS: usize = 2;
+
+/// The peer: the `cached` crate's default in-memory store for an async fn with a ttl
+/// (a `TtlCache` behind an async mutex).
+#[cached::macros::cached(ttl_secs = 300)]
+async fn cached_item(id: u64) -> Item {
+    Item::new(id)
+}
+
+const NAMES: [&str; 4] = [
+    "ours",
+    "quick_cache raw",
+    "moka future",
+    "cached #[cached] (ttl)",
+];
+
+/// Runs the family and adds its rows.
+pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("item:{i}")).collect();
+    let ours = rt.block_on(TieredCache::new(CacheConfig {
+        redis_url: None,
+        l1_max_size: CAPACITY,
+        l2_ttl: TTL,
+        ..Default::default()
+    }))?;
+    let quick = quick_cache::sync::Cache::<String, Item>::new(CAPACITY);
+    let moka = moka::future::Cache::<String, Item>::builder()
+        .max_capacity(CAPACITY as u64)
+        .time_to_live(TTL)
+        .build();
+    rt.block_on(async {
+        for (i, key) in keys.iter().enumerate() {
+            let item = Item::new(i as u64);
+            ours.set(key, &item).await?;
+            quick.insert(key.clone(), item.clone());
+            moka.insert(key.clone(), item).await;
+            cached_item(i as u64).await;
+        }
+        moka.run_pending_tasks().await;
+        for (i, key) in keys.iter().enumerate() {
+            let hit = ours.get::<Item>(key).await?.is_some()
+                && quick.get(key.as_str()).is_some()
+                && moka.get(key.as_str()).await.is_some()
+                && cached_item(i as u64).await.id == i as u64;
+            if !hit {
+                return Err(format!("L1 bench: key {key} is not warm in every contender").into());
+            }
+        }
+        BenchResult::Ok(())
+    })?;
+
+    let ours_get = |i: usize| ours.get::<Item>(&keys[i % KEYS]).into_future();
+    let quick_get = |i: usize| std::future::ready(quick.get(keys[i % KEYS].as_str()));
+    let moka_get = |i: usize| moka.get(keys[i % KEYS].as_str());
+    let cached_get = |i: usize| cached_item((i % KEYS) as u64);
+
+    let n = params.l1_batch;
+    let mut single: [Vec<f64>; 4] = Default::default();
+    let mut threaded: [Vec<f64>; 4] = Default::default();
+    // Round 0 warms up and is not counted.
+    for round in 0..=params.l1_rounds {
+        for c in rotation(4, round) {
+            let elapsed = match c {
+                0 => one_task(&rt, n, 0, &ours_get),
+                1 => one_task(&rt, n, 0, &quick_get),
+                2 => one_task(&rt, n, 0, &moka_get),
+                _ => one_task(&rt, n, 0, &cached_get),
+            };
+            if round > 0 {
+                single[c].push(ns_per_op(elapsed, n));
+            }
+        }
+        for c in rotation(4, round) {
+            let elapsed = match c {
+                0 => threads(n, &ours_get)?,
+                1 => threads(n, &quick_get)?,
+                2 => threads(n, &moka_get)?,
+                _ => threads(n, &cached_get)?,
+            };
+            if round > 0 {
+                threaded[c].push(ns_per_op(elapsed, n));
+            }
+        }
+    }
+
+    let targets = [
+        Target::RatioAtMost(1.5),
+        Target::RatioBelow(1.0),
+        Target::None,
+    ];
+    for (label, figures) in [
+        ("L1 hit, 1 task (mean per call)", &single),
+        (
+            "L1 hit, 2 threads (wall time per call per thread)",
+            &threaded,
+        ),
+    ] {
+        let ours_ns = median(&figures[0]);
+        for (peer, target) in targets.iter().enumerate() {
+            report.push(Row::new(
+                label,
+                Figure::nanos(ours_ns),
+                NAMES[peer + 1],
+                Figure::nanos(median(&figures[peer + 1])),
+                *target,
+            ));
+        }
+    }
+    let stats = ours.stats();
+    report.note(
+        "l1",
+        format!(
+            "{KEYS} warm keys (a 21-byte-name record, cloned out on each hit), read round-robin; every \
+             contender holds them all (capacity {CAPACITY}, ttl 300 s; ours with `redis_url: None`, \
+             moka with `time_to_live`, quick_cache storing the record directly). `Instant` around \
+             batches of {n} awaited calls on a current-thread tokio runtime; {rounds} rounds after \
+             one warm-up round, contenders rotated each round, median batch mean reported. \
+             2 threads: two OS threads, each with its own current-thread runtime, start on a \
+             barrier and read from different halves of the keys; the figure is the slower thread's \
+             wall time / {n}. The `cached` peer's key is a `u64` argument (its natural API); ours, \
+             quick_cache's and moka's are `&str`. Our L1 counted {hits} hits and {misses} misses.",
+            rounds = params.l1_rounds,
+            hits = stats.l1_stats.hits,
+            misses = stats.l1_stats.misses,
+        ),
+    );
+    rt.block_on(ours.close());
+    Ok(())
+}
+
+/// Awaits `get(offset + i)` for `i` in `0..ops` on `rt`; returns the batch's wall time.
+fn one_task<F, Fut>(rt: &Runtime, ops: usize, offset: usize, get: &F) -> Duration
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..ops {
+            black_box(get(black_box(offset + i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+/// [`one_task`] on [`THREADS`] threads at once, each with its own runtime and half of the keys;
+/// returns the slower thread's wall time.
+fn threads<F, Fut>(ops: usize, get: &F) -> BenchResult<Duration>
+where
+    F: Fn(usize) -> Fut + Sync,
+    Fut: Future,
+{
+    let barrier = std::sync::Barrier::new(THREADS);
+    let results: Vec<BenchResult<Duration>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || -> BenchResult<Duration> {
+                    let rt = timing::current_thread();
+                    barrier.wait();
+                    Ok(one_task(&rt?, ops, t * KEYS / THREADS, get))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err("a bench thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut slowest = Duration::ZERO;
+    for result in results {
+        slowest = slowest.max(result?);
+    }
+    Ok(slowest)
+}

@@ -1,0 +1,300 @@
+//! Family 3: L2 hits with L1 out of the way, against a raw fred GET + bincode decode (the
+//! floor) and the `cached` crate's `AsyncRedisCache`: one caller's latency, and throughput with
+//! 64 and 256 concurrent tasks.
+//!
+//! L1 is skipped by giving ours an L1 of one entry and reading 10 000 keys round-robin: every
+//! read misses L1, reads L2, decodes, and fills L1 (evicting the previous key) — the whole cost
+//! of an L2 hit as a service whose working set exceeds L1 pays it.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cached::ConcurrentCachedAsync;
+use cached::stores::AsyncRedisCache;
+use fred::clients::Pool;
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::config::Config;
+use tiered_cache::{CacheConfig, TieredCache};
+use tokio::runtime::Runtime;
+
+use crate::BenchResult;
+use crate::options::Params;
+use crate::report::{Figure, Report, Row, Target};
+use crate::timing::{self, Samples, median, ns_per_op, rotation};
+use crate::value::{self, Item};
+
+/// Distinct keys read round-robin (far more than ours' one-entry L1).
+const KEYS: usize = 10_000;
+/// Concurrency levels of the throughput measurement.
+const CONCURRENCY: [usize; 2] = [64, 256];
+/// Spreads tasks over the key space (a prime, so tasks do not share keys).
+const STRIDE: usize = 7_919;
+
+const NAMES: [&str; 3] = [
+    "ours",
+    "raw fred GET + bincode decode",
+    "cached AsyncRedisCache",
+];
+
+/// A contender: something that answers "read item `i`".
+#[derive(Clone)]
+enum Reader {
+    Ours(TieredCache, Arc<[String]>),
+    Raw(Pool, Arc<[String]>),
+    Cached(Arc<AsyncRedisCache<u64, Item>>),
+}
+
+impl Reader {
+    /// Reads item `i % KEYS`; true when it was a hit holding the right record.
+    async fn hit(&self, i: usize) -> bool {
+        let id = i % KEYS;
+        let expected = id as u64;
+        match self {
+            Reader::Ours(cache, keys) => match cache.get::<Item>(&keys[id]).await {
+                Ok(Some(item)) => black_box(item).id == expected,
+                _ => false,
+            },
+            Reader::Raw(pool, keys) => {
+                match pool.next().get::<Option<Bytes>, _>(keys[id].as_str()).await {
+                    Ok(Some(bytes)) => {
+                        value::decode(&bytes).is_ok_and(|item| black_box(item).id == expected)
+                    }
+                    _ => false,
+                }
+            }
+            Reader::Cached(cache) => match cache.async_cache_get(&expected).await {
+                Ok(Some(item)) => black_box(item).id == expected,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// Runs the family and adds its rows.
+pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
+    let rt = timing::two_workers()?;
+    let (readers, ours) = rt.block_on(setup(url))?;
+
+    // One caller: per-call samples and per-batch means, contenders interleaved.
+    let mut samples: [Samples; 3] = Default::default();
+    let mut means: [Vec<f64>; 3] = Default::default();
+    let mut misses = 0;
+    for round in 0..=params.l2_rounds {
+        for c in rotation(3, round) {
+            let offset = round * params.l2_batch;
+            let (batch, elapsed, missed) =
+                single_caller(&rt, &readers[c], offset, params.l2_batch)?;
+            // Round 0 warms connections and scripts up.
+            if round > 0 {
+                samples[c].extend(&batch);
+                means[c].push(ns_per_op(elapsed, params.l2_batch));
+                misses += missed;
+            }
+        }
+    }
+    let mean: Vec<f64> = means.iter().map(|m| median(m)).collect();
+    for peer in 1..3 {
+        let target = if peer == 1 {
+            Target::RatioAtMost(1.15)
+        } else {
+            Target::None
+        };
+        report.push(Row::new(
+            "L2 hit, 1 caller (mean per call)",
+            Figure::nanos(mean[0]),
+            NAMES[peer],
+            Figure::nanos(mean[peer]),
+            target,
+        ));
+    }
+    let ours_p99 = samples[0].quantile_ns(0.99);
+    for peer in 1..3 {
+        let peer_p99 = samples[peer].quantile_ns(0.99);
+        report.push(Row::new(
+            "L2 hit, 1 caller (p99)",
+            Figure::nanos(ours_p99),
+            NAMES[peer],
+            Figure::nanos(peer_p99),
+            Target::None,
+        ));
+    }
+    let p50: Vec<String> = samples
+        .iter_mut()
+        .map(|s| format!("{:.1} µs", s.quantile_ns(0.5) / 1e3))
+        .collect();
+
+    // Many callers: throughput.
+    for concurrency in CONCURRENCY {
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        for round in 0..=params.l2_concurrent_rounds {
+            for c in rotation(3, round) {
+                let (elapsed, missed, done) =
+                    concurrent(&rt, &readers[c], concurrency, params.l2_concurrent_ops)?;
+                if round > 0 {
+                    rates[c].push(done as f64 / elapsed.as_secs_f64());
+                    misses += missed;
+                }
+            }
+        }
+        for peer in 1..3 {
+            let target = if peer == 1 {
+                Target::RatioAtLeast(0.85)
+            } else {
+                Target::None
+            };
+            report.push(Row::new(
+                format!("L2 hits/s, {concurrency} concurrent tasks"),
+                Figure::ops(median(&rates[0])),
+                NAMES[peer],
+                Figure::ops(median(&rates[peer])),
+                target,
+            ));
+        }
+    }
+    if misses > 0 {
+        return Err(format!("L2 bench: {misses} reads were not hits").into());
+    }
+
+    let stats = ours.stats();
+    report.note(
+        "l2",
+        format!(
+            "{KEYS} keys holding the same record in each contender's own format (ours: envelope + \
+             bincode; raw: bincode; cached: MessagePack in its own wrapper), read round-robin. \
+             L1 is skipped by giving ours `l1_max_size: 1`: every read misses L1, reads Redis, \
+             decodes and fills L1 (ours' L1 served {l1_hits} of its {l1_total} reads). Raw fred \
+             uses a pool of the same size as ours ({pool} connections); the `cached` store has its \
+             one multiplexed connection. A two-worker tokio runtime; the caller is a spawned task. \
+             One caller: {rounds} rounds of {batch} sequential calls after a warm-up round, \
+             contenders rotated; mean = median of the batch means (`Instant` around each batch), \
+             p99 from per-call `Instant` timings (p50: {p50}). Throughput: \
+             {ops} reads split over 64 or 256 spawned tasks, wall time from first spawn to last \
+             join, median of {crounds} rounds. Every read was checked to be a hit with the right \
+             record.",
+            l1_hits = stats.l1_stats.hits,
+            l1_total = stats.l1_stats.hits + stats.l1_stats.misses,
+            pool = ours.config().redis_pool_size,
+            rounds = params.l2_rounds,
+            batch = params.l2_batch,
+            p50 = NAMES
+                .iter()
+                .zip(&p50)
+                .map(|(name, p)| format!("{name} {p}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ops = params.l2_concurrent_ops,
+            crounds = params.l2_concurrent_rounds,
+        ),
+    );
+    rt.block_on(ours.close());
+    Ok(())
+}
+
+/// Connects the three contenders and writes the same records through each.
+async fn setup(url: &str) -> BenchResult<([Reader; 3], TieredCache)> {
+    let ours = TieredCache::new(CacheConfig {
+        redis_url: Some(url.to_owned()),
+        key_prefix: "bench_l2".to_owned(),
+        l1_max_size: 1,
+        l2_ttl: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await?;
+    let pool = Pool::new(
+        Config::from_url(url)?,
+        None,
+        None,
+        None,
+        ours.config().redis_pool_size,
+    )?;
+    pool.init().await?;
+    let cached = AsyncRedisCache::<u64, Item>::builder("bench_l2_cached")
+        .ttl(Duration::from_secs(3600))
+        .connection_string(url)
+        .build()
+        .await?;
+
+    let ours_keys: Arc<[String]> = (0..KEYS).map(|i| format!("item:{i}")).collect();
+    let raw_keys: Arc<[String]> = (0..KEYS)
+        .map(|i| format!("bench_l2_raw:item:{i}"))
+        .collect();
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(250) {
+        let writes = chunk.iter().map(|&i| {
+            let (ours, pool, cached) = (&ours, &pool, &cached);
+            let (ours_key, raw_key) = (&ours_keys[i], &raw_keys[i]);
+            async move {
+                let item = Item::new(i as u64);
+                ours.set(ours_key, &item).await?;
+                let bytes = Bytes::from(value::encode(&item)?);
+                pool.next()
+                    .set::<(), _, _>(raw_key.as_str(), bytes, None, None, false)
+                    .await?;
+                cached.async_cache_set(i as u64, item).await?;
+                BenchResult::Ok(())
+            }
+        });
+        for outcome in futures::future::join_all(writes).await {
+            outcome?;
+        }
+    }
+    let readers = [
+        Reader::Ours(ours.clone(), ours_keys),
+        Reader::Raw(pool, raw_keys),
+        Reader::Cached(Arc::new(cached)),
+    ];
+    Ok((readers, ours))
+}
+
+/// `calls` sequential reads from one spawned task: per-call samples, batch wall time, misses.
+fn single_caller(
+    rt: &Runtime,
+    reader: &Reader,
+    offset: usize,
+    calls: usize,
+) -> BenchResult<(Samples, Duration, usize)> {
+    let reader = reader.clone();
+    let task = async move {
+        let mut samples = Samples::with_capacity(calls);
+        let mut misses = 0;
+        let start = Instant::now();
+        for j in 0..calls {
+            let t = Instant::now();
+            let hit = reader.hit(offset + j).await;
+            samples.push(t.elapsed());
+            misses += usize::from(!hit);
+        }
+        (samples, start.elapsed(), misses)
+    };
+    Ok(rt.block_on(rt.spawn(task))?)
+}
+
+/// `ops` reads split over `tasks` spawned tasks: wall time, misses, and reads done.
+fn concurrent(
+    rt: &Runtime,
+    reader: &Reader,
+    tasks: usize,
+    ops: usize,
+) -> BenchResult<(Duration, usize, usize)> {
+    rt.block_on(async {
+        let per_task = ops / tasks;
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for t in 0..tasks {
+            let reader = reader.clone();
+            set.spawn(async move {
+                let mut misses = 0;
+                for j in 0..per_task {
+                    misses += usize::from(!reader.hit(t * STRIDE + j).await);
+                }
+                misses
+            });
+        }
+        let mut misses = 0;
+        while let Some(joined) = set.join_next().await {
+            misses += joined?;
+        }
+        Ok((start.elapsed(), misses, per_task * tasks))
+    })
+}

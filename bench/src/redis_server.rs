@@ -1,0 +1,163 @@
+//! The Redis the bench runs against: a `redis-server` of its own on a free loopback port, or
+//! `REDIS_URL` when it points at loopback. Our server is killed when the handle drops, and by a
+//! watchdog if the bench dies first.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::BenchResult;
+
+/// A Redis to talk to.
+pub struct Redis {
+    url: String,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+}
+
+impl Redis {
+    /// `REDIS_URL` (loopback only), or a fresh `redis-server` on a free loopback port.
+    pub fn start() -> BenchResult<Self> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => {
+                if !is_loopback_url(&url) {
+                    return Err(format!(
+                        "REDIS_URL must point at a loopback address (127.0.0.1, [::1], localhost), got {}",
+                        tiered_cache::redact_url(&url)
+                    )
+                    .into());
+                }
+                Ok(Redis {
+                    url,
+                    child: None,
+                    dir: None,
+                })
+            }
+            _ => Self::spawn(),
+        }
+    }
+
+    fn spawn() -> BenchResult<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir =
+            std::env::temp_dir().join(format!("tiered-cache-bench-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server (is it installed?): {e}"))?;
+        watchdog(child.id(), port);
+        let redis = Redis {
+            url: format!("redis://127.0.0.1:{port}"),
+            child: Some(child),
+            dir: Some(dir),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !answers_ping(port) {
+            if Instant::now() > deadline {
+                return Err(format!("redis-server did not answer on port {port}").into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(redis)
+    }
+
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this is a server the bench started (rather than `REDIS_URL`).
+    pub fn is_own(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Whether `url`'s host is 127.0.0.0/8, `[::1]` or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if host_port.starts_with('[') {
+        host_port.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut stream) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+    else {
+        return false;
+    };
+    if stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .is_err()
+        || stream.write_all(b"PING\r\n").is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// Kills `pid` (if it is still our redis-server on `port`) once this process is gone.
+fn watchdog(pid: u32, port: u16) {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
+         grep -q -- '{port}' /proc/{pid}/cmdline 2>/dev/null && kill -9 {pid}",
+        parent = std::process::id(),
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_urls_pass() {
+        assert!(is_loopback_url("redis://127.0.0.1:6379"));
+        assert!(is_loopback_url("redis://:secret@127.0.0.1:6379/0"));
+        assert!(is_loopback_url("redis://localhost"));
+        assert!(is_loopback_url("redis://[::1]:6379"));
+        assert!(!is_loopback_url("redis://10.0.0.5:6379"));
+        assert!(!is_loopback_url("redis://cache.example.com:6379"));
+        assert!(!is_loopback_url("redis://127.0.0.1@evil.example:6379"));
+        assert!(!is_loopback_url("redis://localhost.example.com:6379"));
+        assert!(!is_loopback_url("no scheme"));
+    }
+}
