@@ -126,7 +126,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.options.tags = tags.into_iter().map(Into::into).collect();
+        self.options.set_tags(tags);
         self
     }
 }
@@ -301,6 +301,17 @@ where
 }
 
 impl Inner {
+    /// Takes the namespace epoch and the created stamp a load of `key` starts with.
+    fn load_ctx<T>(&self, key: KeyRef<'_>, plan: Plan<T>) -> LoadCtx<T> {
+        let namespace = self.namespaces.get(key.namespace);
+        LoadCtx {
+            epoch: namespace.epoch(),
+            started: self.stamps.next(),
+            namespace,
+            plan,
+        }
+    }
+
     /// L1 could not answer: coalesce with any running load of `key`, or lead one.
     async fn load<T, F, Fut, E>(
         self: Arc<Self>,
@@ -356,13 +367,7 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let key = guard.key();
-        let namespace = self.namespaces.get(key.namespace);
-        let ctx = LoadCtx {
-            epoch: namespace.epoch(),
-            started: self.stamps.next(),
-            namespace,
-            plan,
-        };
+        let ctx = self.load_ctx(key, plan);
         let found = match self.read_l2::<T>(key, &ctx.namespace).await {
             L2Read::Hit(value, meta, tags) => {
                 let fill = FillGuard::Flight(&guard);
@@ -673,13 +678,7 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let key = guard.key();
-        let namespace = self.namespaces.get(key.namespace);
-        let ctx = LoadCtx {
-            epoch: namespace.epoch(),
-            started: self.stamps.next(),
-            namespace,
-            plan,
-        };
+        let ctx = self.load_ctx(key, plan);
         // Another instance may have refreshed it already.
         if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
             if meta.freshness(self.stamps.now_ms(), self.config.enable_swr) == Freshness::Fresh {
