@@ -28,9 +28,12 @@ on_both!(
     a_load_during_a_namespace_clear_does_not_survive_it,
 );
 
+/// These tests assert coordination, not speed: a generous L2 timeout keeps a loaded machine
+/// from turning a slow Redis call into (correct, but here unwanted) uncoordinated loading.
 fn coherent(url: &str) -> CacheConfig {
     CacheConfig {
         l1_ttl: LONG_L1,
+        l2_timeout: Duration::from_secs(1),
         ..config(url)
     }
 }

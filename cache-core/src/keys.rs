@@ -15,9 +15,21 @@ pub const MAX_NAMESPACE_LEN: usize = 64;
 /// Longest accepted key, in bytes.
 pub const MAX_KEY_LEN: usize = 4096;
 
-fn is_name_char(c: char) -> bool {
+const fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
+
+/// `NAME_BYTES[b]` is true for the bytes a namespace may hold (checked on every call, so a
+/// table lookup per byte rather than UTF-8 decoding).
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_name_char(b as u8 as char);
+        b += 1;
+    }
+    table
+};
 
 /// Checks a namespace.
 ///
@@ -28,7 +40,7 @@ pub fn validate_namespace(namespace: &str) -> Result<(), CacheError> {
         "must not be empty"
     } else if namespace.len() > MAX_NAMESPACE_LEN {
         "must be at most 64 bytes"
-    } else if !namespace.chars().all(is_name_char) {
+    } else if !namespace.bytes().all(|b| NAME_BYTES[usize::from(b)]) {
         "may contain only A-Z, a-z, 0-9, '_', '-' and '.'"
     } else {
         return Ok(());
@@ -55,6 +67,15 @@ pub fn validate_key(key: &str) -> Result<(), CacheError> {
         key: truncate(key),
         reason,
     })
+}
+
+/// Checks a (namespace, key) pair.
+///
+/// # Errors
+/// See [`validate_namespace`] and [`validate_key`].
+pub fn validate_pair(pair: KeyRef<'_>) -> Result<(), CacheError> {
+    validate_namespace(pair.namespace)?;
+    validate_key(pair.key)
 }
 
 /// Checks the Redis key prefix of a config; the reason is for a `ConfigError`.
@@ -127,6 +148,7 @@ impl std::fmt::Debug for EntryKey {
 }
 
 impl Hash for EntryKey {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_ref().hash(state);
     }
@@ -142,6 +164,7 @@ pub struct KeyRef<'a> {
 }
 
 impl Hash for KeyRef<'_> {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         // Namespaces never contain 0xFF (not UTF-8), so the boundary is unambiguous.
         state.write(self.namespace.as_bytes());
@@ -151,6 +174,7 @@ impl Hash for KeyRef<'_> {
 }
 
 impl quick_cache::Equivalent<EntryKey> for KeyRef<'_> {
+    #[inline]
     fn equivalent(&self, key: &EntryKey) -> bool {
         key.namespace_len == self.namespace.len()
             && key.namespace() == self.namespace

@@ -82,31 +82,24 @@ impl Header {
     }
 }
 
-/// A type-erased L1 entry.
-pub(crate) trait Stored: Send + Sync + 'static {
-    fn header(&self) -> &Header;
-    fn as_any(&self) -> &dyn Any;
-}
-
-/// An L1 entry holding a `T`.
-pub(crate) struct Typed<T> {
+/// An L1 entry: the header, then the value. Stored as `Typed<dyn Any>` so that the header is
+/// read without a virtual call and the value is downcast with one.
+pub(crate) struct Typed<T: ?Sized> {
     header: Header,
     value: T,
 }
 
-impl<T: Send + Sync + 'static> Stored for Typed<T> {
-    #[inline]
-    fn header(&self) -> &Header {
-        &self.header
-    }
+/// A type-erased L1 entry.
+pub(crate) type Stored = Typed<dyn Any + Send + Sync>;
 
+impl Stored {
     #[inline]
-    fn as_any(&self) -> &dyn Any {
-        self
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
     }
 }
 
-pub(crate) type Entry = Arc<dyn Stored>;
+pub(crate) type Entry = Arc<Stored>;
 
 /// Wraps a value as an L1 entry.
 pub(crate) fn entry<T: Send + Sync + 'static>(header: Header, value: T) -> Entry {
@@ -115,11 +108,8 @@ pub(crate) fn entry<T: Send + Sync + 'static>(header: Header, value: T) -> Entry
 
 /// The value of an entry, when it holds a `T`.
 #[inline]
-pub(crate) fn value_of<T: 'static>(entry: &dyn Stored) -> Option<&T> {
-    entry
-        .as_any()
-        .downcast_ref::<Typed<T>>()
-        .map(|typed| &typed.value)
+pub(crate) fn value_of<T: 'static>(entry: &Stored) -> Option<&T> {
+    entry.value.downcast_ref::<T>()
 }
 
 /// The bounded map from (namespace, key) to entries.

@@ -5,21 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tiered_cache_core::{CacheConfig, CacheError, Clock, LoadError, TieredCache};
+mod common;
+
+use common::{SECOND, cache_with, settle};
+use tiered_cache_core::{CacheConfig, CacheError, LoadError, TieredCache};
 use tokio::time::{advance, sleep};
-
-const SECOND: Duration = Duration::from_secs(1);
-
-async fn cache_with(config: CacheConfig) -> TieredCache {
-    TieredCache::builder(CacheConfig {
-        redis_url: None,
-        ..config
-    })
-    .clock(Clock::tokio())
-    .build()
-    .await
-    .expect("valid config")
-}
 
 async fn seed_cache() -> TieredCache {
     cache_with(CacheConfig {
@@ -55,13 +45,6 @@ async fn load(cache: &TieredCache, key: &str, calls: &Arc<AtomicUsize>, value: &
         .refresh_with(counting(calls, Duration::ZERO, value))
         .await
         .expect("loader succeeds")
-}
-
-/// Lets spawned tasks (background refreshes) run to completion.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,30 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tiered_cache_core::{CacheConfig, Clock, LoadError, TieredCache};
+mod common;
+
+use common::{SECOND, cache_with, seed, settle};
+use tiered_cache_core::{CacheConfig, LoadError, TieredCache};
 use tokio::time::{Instant, advance, sleep};
-
-const SECOND: Duration = Duration::from_secs(1);
-
-/// The seed's timeline: ttl 300 s, stale from 240 s.
-fn seed() -> CacheConfig {
-    CacheConfig {
-        l2_ttl: 300 * SECOND,
-        stale_while_revalidate_window: 60 * SECOND,
-        ..Default::default()
-    }
-}
-
-async fn cache_with(config: CacheConfig) -> TieredCache {
-    TieredCache::builder(CacheConfig {
-        redis_url: None,
-        ..config
-    })
-    .clock(Clock::tokio())
-    .build()
-    .await
-    .expect("valid config")
-}
 
 /// Reads `k` with a loader that counts, waits `delay`, then returns `outcome`.
 async fn read(
@@ -47,12 +28,6 @@ async fn read(
             outcome
         })
         .await
-}
-
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 fn inline_refresh() -> CacheConfig {

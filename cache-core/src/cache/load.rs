@@ -32,7 +32,7 @@ use crate::clock::{Stamp, duration_ms};
 use crate::entry::{EntryMeta, Freshness};
 use crate::error::LoadError;
 use crate::flight::{FlightGuard, Join, Outcome};
-use crate::keys::{EntryKey, KeyRef};
+use crate::keys::{self, EntryKey, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::BoxFuture;
 use crate::namespaces::NamespaceState;
@@ -126,7 +126,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.options.tags = tags.into_iter().map(Into::into).collect();
+        self.options.set_tags(tags);
         self
     }
 }
@@ -148,69 +148,46 @@ where
     E: Send + Sync + 'static,
 {
     type Output = Result<T, LoadError<E>>;
-    type IntoFuture = LoadFuture<'a, T, F, E>;
+    type IntoFuture = LoadFuture<'a, T, E>;
 
+    /// Looks in L1 at once: a fresh (or, with background refresh, stale) hit yields a future
+    /// that is already complete.
     fn into_future(self) -> Self::IntoFuture {
-        LoadFuture {
-            state: LoadState::Start(self),
-        }
+        LoadFuture { state: start(self) }
     }
 }
 
-/// The future of a [`LoadBuilder`]. A fresh or stale L1 hit completes on the first poll
-/// without allocating (a stale hit spawns the refresh task).
+/// The future of a [`LoadBuilder`]. An L1 hit is complete before the first poll and allocates
+/// nothing (a stale hit spawns the refresh task).
 #[must_use = "futures do nothing unless polled"]
-pub struct LoadFuture<'a, T, F, E> {
-    state: LoadState<'a, T, F, E>,
+pub struct LoadFuture<'a, T, E> {
+    state: LoadState<'a, T, E>,
 }
 
-// The loader is moved out on the first poll and never pinned in place, so the future may move.
-impl<T, F, E> Unpin for LoadFuture<'_, T, F, E> {}
-
-enum LoadState<'a, T, F, E> {
-    Start(LoadBuilder<'a, T, F>),
+enum LoadState<'a, T, E> {
+    Ready(Option<Result<T, LoadError<E>>>),
     Slow(BoxFuture<'a, Result<T, LoadError<E>>>),
-    Done,
 }
 
-impl<'a, T, F, Fut, E> Future for LoadFuture<'a, T, F, E>
-where
-    T: Cacheable,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    E: Send + Sync + 'static,
-{
+// Nothing is pinned in place: the slow path is boxed.
+impl<T, E> Unpin for LoadFuture<'_, T, E> {}
+
+impl<T, E> Future for LoadFuture<'_, T, E> {
     type Output = Result<T, LoadError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match std::mem::replace(&mut this.state, LoadState::Done) {
-                LoadState::Start(builder) => match start(builder) {
-                    Ok(ready) => return Poll::Ready(Ok(ready)),
-                    Err(Started::Failed(error)) => return Poll::Ready(Err(error)),
-                    Err(Started::Slow(slow)) => this.state = LoadState::Slow(slow),
-                },
-                LoadState::Slow(mut slow) => {
-                    let poll = slow.as_mut().poll(cx);
-                    if poll.is_pending() {
-                        this.state = LoadState::Slow(slow);
-                    }
-                    return poll;
-                }
-                LoadState::Done => panic!("LoadFuture polled after completion"),
-            }
+        match &mut self.get_mut().state {
+            LoadState::Ready(ready) => match ready.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("LoadFuture polled after completion"),
+            },
+            LoadState::Slow(slow) => slow.as_mut().poll(cx),
         }
     }
 }
 
-enum Started<'a, T, E> {
-    Failed(LoadError<E>),
-    Slow(BoxFuture<'a, Result<T, LoadError<E>>>),
-}
-
-/// The synchronous first step: answer from L1 when possible.
-fn start<'a, T, F, Fut, E>(builder: LoadBuilder<'a, T, F>) -> Result<T, Started<'a, T, E>>
+/// The synchronous first step: answer from L1 when possible, else box the slow path.
+fn start<'a, T, F, Fut, E>(builder: LoadBuilder<'a, T, F>) -> LoadState<'a, T, E>
 where
     T: Cacheable,
     F: FnOnce() -> Fut + Send + 'static,
@@ -224,20 +201,30 @@ where
         negative,
     } = builder;
     let inner = get.inner;
-    let fail = |e: crate::CacheError| Started::Failed(e.into());
-    let key = inner.checked_key(get.namespace, get.key).map_err(fail)?;
-    let lifetime = options.resolve(&inner.config).map_err(fail)?;
-    if let Some((ttl, _)) = negative {
-        check_ttl("negative_ttl", ttl).map_err(fail)?;
+    let failed = |error: crate::CacheError| LoadState::Ready(Some(Err(error.into())));
+    if let Err(error) = inner.check_open() {
+        return failed(error);
     }
-    let plan = Plan { lifetime, negative };
-    let now = inner.stamps.now_ms();
+    // Unvalidated on purpose: only valid pairs are ever stored, so a hit needs no check.
+    let key = KeyRef {
+        namespace: get.namespace,
+        key: get.key,
+    };
+    // Resolved only when a load or refresh needs it: a hit pays nothing for its options.
+    let plan = || -> Result<Plan<T>, crate::CacheError> {
+        let lifetime = options.resolve(&inner.config)?;
+        if let Some((ttl, _)) = negative {
+            check_ttl("negative_ttl", ttl)?;
+        }
+        Ok(Plan { lifetime, negative })
+    };
+    let now = inner.stamps.recent_ms();
     let l1_copy = match inner.probe::<T>(key, now) {
         Probe::Hit {
             value,
             stale: false,
             ..
-        } => return Ok(value),
+        } => return LoadState::Ready(Some(Ok(value))),
         Probe::Hit {
             value,
             stale: true,
@@ -245,17 +232,26 @@ where
         } if inner.config.background_refresh => {
             inner.counters.stale_hits.incr();
             if entry.header().may_refresh(now) {
-                inner.spawn_refresh(key, plan, loader, entry);
+                match plan() {
+                    Ok(plan) => inner.spawn_refresh(key, plan, loader, entry),
+                    Err(error) => return failed(error),
+                }
             }
-            return Ok(value);
+            return LoadState::Ready(Some(Ok(value)));
         }
         // A stale hit without background refresh refreshes inline, the copy standing by.
         Probe::Hit { entry, .. } | Probe::Revalidate(entry) | Probe::Kept(entry) => Some(entry),
-        Probe::Miss => None,
+        Probe::Miss => {
+            if let Err(error) = keys::validate_pair(key) {
+                return failed(error);
+            }
+            None
+        }
     };
-    Err(Started::Slow(Box::pin(
-        inner.clone().load(key, plan, loader, l1_copy),
-    )))
+    match plan() {
+        Ok(plan) => LoadState::Slow(Box::pin(inner.clone().load(key, plan, loader, l1_copy))),
+        Err(error) => failed(error),
+    }
 }
 
 /// What a load produced.
@@ -305,6 +301,17 @@ where
 }
 
 impl Inner {
+    /// Takes the namespace epoch and the created stamp a load of `key` starts with.
+    fn load_ctx<T>(&self, key: KeyRef<'_>, plan: Plan<T>) -> LoadCtx<T> {
+        let namespace = self.namespaces.get(key.namespace);
+        LoadCtx {
+            epoch: namespace.epoch(),
+            started: self.stamps.next(),
+            namespace,
+            plan,
+        }
+    }
+
     /// L1 could not answer: coalesce with any running load of `key`, or lead one.
     async fn load<T, F, Fut, E>(
         self: Arc<Self>,
@@ -360,13 +367,7 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let key = guard.key();
-        let namespace = self.namespaces.get(key.namespace);
-        let ctx = LoadCtx {
-            epoch: namespace.epoch(),
-            started: self.stamps.next(),
-            namespace,
-            plan,
-        };
+        let ctx = self.load_ctx(key, plan);
         let found = match self.read_l2::<T>(key, &ctx.namespace).await {
             L2Read::Hit(value, meta, tags) => {
                 let fill = FillGuard::Flight(&guard);
@@ -677,13 +678,7 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let key = guard.key();
-        let namespace = self.namespaces.get(key.namespace);
-        let ctx = LoadCtx {
-            epoch: namespace.epoch(),
-            started: self.stamps.next(),
-            namespace,
-            plan,
-        };
+        let ctx = self.load_ctx(key, plan);
         // Another instance may have refreshed it already.
         if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
             if meta.freshness(self.stamps.now_ms(), self.config.enable_swr) == Freshness::Fresh {

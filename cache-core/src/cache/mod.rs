@@ -305,6 +305,7 @@ impl<C> TieredCache<C> {
 }
 
 impl Inner {
+    #[inline]
     pub(crate) fn check_open(&self) -> Result<(), CacheError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(CacheError::Closed);

@@ -380,24 +380,62 @@ where
     type Output = Result<Option<T>, CacheError>;
     type IntoFuture = GetFuture<'a, T>;
 
+    /// Looks in L1 at once: a hit yields a future that is already complete.
     fn into_future(self) -> Self::IntoFuture {
         GetFuture {
-            state: GetState::Start(self),
+            state: start_get(self),
         }
     }
 }
 
-/// The future of a [`GetBuilder`]. An L1 hit completes on the first poll without allocating.
+/// The synchronous first step of a read: answer from L1 when possible.
+fn start_get<'a, T>(builder: GetBuilder<'a, T>) -> GetState<'a, T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let inner = builder.inner;
+    if let Err(error) = inner.check_open() {
+        return GetState::Ready(Some(Err(error)));
+    }
+    // Unvalidated on purpose: only valid pairs are ever stored, so a hit needs no check.
+    let key = KeyRef {
+        namespace: builder.namespace,
+        key: builder.key,
+    };
+    let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
+        Probe::Hit { value, stale, .. } => {
+            if stale {
+                inner.counters.stale_hits.incr();
+            }
+            return GetState::Ready(Some(Ok(Some(value))));
+        }
+        Probe::Revalidate(entry) => Some(entry),
+        // A plain read has no loader to fail: an expired copy is a miss.
+        Probe::Kept(_) => None,
+        Probe::Miss => {
+            if let Err(error) = keys::validate_pair(key) {
+                return GetState::Ready(Some(Err(error)));
+            }
+            None
+        }
+    };
+    GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback)))
+}
+
+/// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates
+/// nothing.
 #[must_use = "futures do nothing unless polled"]
 pub struct GetFuture<'a, T> {
     state: GetState<'a, T>,
 }
 
 enum GetState<'a, T> {
-    Start(GetBuilder<'a, T>),
+    Ready(Option<Result<Option<T>, CacheError>>),
     Slow(BoxFuture<'a, Option<T>>),
-    Done,
 }
+
+// Nothing is pinned in place: the slow path is boxed.
+impl<T> Unpin for GetFuture<'_, T> {}
 
 impl<'a, T> Future for GetFuture<'a, T>
 where
@@ -406,39 +444,12 @@ where
     type Output = Result<Option<T>, CacheError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match std::mem::replace(&mut this.state, GetState::Done) {
-                GetState::Start(builder) => {
-                    let inner = builder.inner;
-                    let key = match inner.checked_key(builder.namespace, builder.key) {
-                        Ok(key) => key,
-                        Err(error) => return Poll::Ready(Err(error)),
-                    };
-                    let fallback = match inner.probe::<T>(key, inner.stamps.now_ms()) {
-                        Probe::Hit { value, stale, .. } => {
-                            if stale {
-                                inner.counters.stale_hits.incr();
-                            }
-                            return Poll::Ready(Ok(Some(value)));
-                        }
-                        Probe::Revalidate(entry) => Some(entry),
-                        // A plain read has no loader to fail: an expired copy is a miss.
-                        Probe::Kept(_) | Probe::Miss => None,
-                    };
-                    this.state = GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback)));
-                }
-                GetState::Slow(mut slow) => {
-                    return match slow.as_mut().poll(cx) {
-                        Poll::Ready(value) => Poll::Ready(Ok(value)),
-                        Poll::Pending => {
-                            this.state = GetState::Slow(slow);
-                            Poll::Pending
-                        }
-                    };
-                }
-                GetState::Done => panic!("GetFuture polled after completion"),
-            }
+        match &mut self.get_mut().state {
+            GetState::Ready(ready) => match ready.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("GetFuture polled after completion"),
+            },
+            GetState::Slow(slow) => slow.as_mut().poll(cx).map(Ok),
         }
     }
 }

@@ -46,6 +46,14 @@ pub(crate) struct Lifetime {
 }
 
 impl WriteOptions {
+    pub(crate) fn set_tags<I, S>(&mut self, tags: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = tags.into_iter().map(Into::into).collect();
+    }
+
     /// Validates the options against `config` and draws the ttl jitter.
     pub(crate) fn resolve(&self, config: &CacheConfig) -> Result<Lifetime, CacheError> {
         let ttl = self.ttl.unwrap_or(config.l2_ttl);
@@ -389,7 +397,7 @@ impl<'a, T> SetBuilder<'a, T> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.options.tags = tags.into_iter().map(Into::into).collect();
+        self.options.set_tags(tags);
         self
     }
 }
