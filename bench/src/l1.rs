@@ -3,6 +3,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tiered_cache::{CacheConfig, TieredCache};
@@ -30,16 +31,28 @@ async fn cached_item(id: u64) -> Item {
     Item::new(id)
 }
 
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "ours",
     "quick_cache raw",
     "moka future",
     "cached #[cached] (ttl)",
+    "quick_cache raw, Arc values",
 ];
+/// Contenders measured; the last is context for the notes (quick_cache holding `Arc<Item>`, the
+/// layout of ours' L1: a hit clones an `Arc`, then the value).
+const CONTENDERS: usize = NAMES.len();
 
-/// Runs the family and adds its rows.
-pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
-    let rt = timing::current_thread()?;
+/// The four contenders, warm.
+struct Warm {
+    keys: Vec<String>,
+    ours: TieredCache,
+    quick: quick_cache::sync::Cache<String, Item>,
+    quick_arc: quick_cache::sync::Cache<String, Arc<Item>>,
+    moka: moka::future::Cache<String, Item>,
+}
+
+/// Builds every contender and makes all [`KEYS`] keys hits in each.
+fn warm(rt: &Runtime) -> BenchResult<Warm> {
     let keys: Vec<String> = (0..KEYS).map(|i| format!("item:{i}")).collect();
     let ours = rt.block_on(TieredCache::new(CacheConfig {
         redis_url: None,
@@ -48,6 +61,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         ..Default::default()
     }))?;
     let quick = quick_cache::sync::Cache::<String, Item>::new(CAPACITY);
+    let quick_arc = quick_cache::sync::Cache::<String, Arc<Item>>::new(CAPACITY);
     let moka = moka::future::Cache::<String, Item>::builder()
         .max_capacity(CAPACITY as u64)
         .time_to_live(TTL)
@@ -57,6 +71,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             let item = Item::new(i as u64);
             ours.set(key, &item).await?;
             quick.insert(key.clone(), item.clone());
+            quick_arc.insert(key.clone(), Arc::new(item.clone()));
             moka.insert(key.clone(), item).await;
             cached_item(i as u64).await;
         }
@@ -64,6 +79,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         for (i, key) in keys.iter().enumerate() {
             let hit = ours.get::<Item>(key).await?.is_some()
                 && quick.get(key.as_str()).is_some()
+                && quick_arc.get(key.as_str()).is_some()
                 && moka.get(key.as_str()).await.is_some()
                 && cached_item(i as u64).await.id == i as u64;
             if !hit {
@@ -72,34 +88,99 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         }
         BenchResult::Ok(())
     })?;
+    Ok(Warm {
+        keys,
+        ours,
+        quick,
+        quick_arc,
+        moka,
+    })
+}
+
+/// `--profile l1-<contender>`: only `ops` hits of one contender on one task, for
+/// `valgrind --tool=callgrind` (instructions per hit = the difference between two op counts
+/// divided by their difference).
+pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let Warm {
+        keys,
+        ours,
+        quick,
+        quick_arc,
+        moka,
+    } = warm(&rt)?;
+    let elapsed = match contender {
+        "ours" => one_task(&rt, ops, 0, &|i: usize| {
+            ours.get::<Item>(&keys[i % KEYS]).into_future()
+        }),
+        "quick_cache" => one_task(&rt, ops, 0, &|i: usize| {
+            std::future::ready(quick.get(keys[i % KEYS].as_str()))
+        }),
+        "quick_cache_arc" => one_task(&rt, ops, 0, &|i: usize| {
+            std::future::ready(
+                quick_arc
+                    .get(keys[i % KEYS].as_str())
+                    .map(|item| (*item).clone()),
+            )
+        }),
+        "moka" => one_task(&rt, ops, 0, &|i: usize| moka.get(keys[i % KEYS].as_str())),
+        "cached" => one_task(&rt, ops, 0, &|i: usize| cached_item((i % KEYS) as u64)),
+        other => return Err(format!("unknown L1 contender `{other}`").into()),
+    };
+    eprintln!(
+        "l1-{contender}: {ops} hits, {:.1} ns each",
+        ns_per_op(elapsed, ops)
+    );
+    Ok(())
+}
+
+/// Runs the family and adds its rows.
+pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let Warm {
+        keys,
+        ours,
+        quick,
+        quick_arc,
+        moka,
+    } = warm(&rt)?;
 
     let ours_get = |i: usize| ours.get::<Item>(&keys[i % KEYS]).into_future();
     let quick_get = |i: usize| std::future::ready(quick.get(keys[i % KEYS].as_str()));
     let moka_get = |i: usize| moka.get(keys[i % KEYS].as_str());
     let cached_get = |i: usize| cached_item((i % KEYS) as u64);
+    let arc_get = |i: usize| {
+        std::future::ready(
+            quick_arc
+                .get(keys[i % KEYS].as_str())
+                .map(|item| (*item).clone()),
+        )
+    };
 
     let n = params.l1_batch;
-    let mut single: [Vec<f64>; 4] = Default::default();
-    let mut threaded: [Vec<f64>; 4] = Default::default();
+    let mut single: [Vec<f64>; CONTENDERS] = Default::default();
+    let mut threaded: [Vec<f64>; CONTENDERS] = Default::default();
     // Round 0 warms up and is not counted.
     for round in 0..=params.l1_rounds {
-        for c in rotation(4, round) {
+        for c in rotation(CONTENDERS, round) {
             let elapsed = match c {
                 0 => one_task(&rt, n, 0, &ours_get),
                 1 => one_task(&rt, n, 0, &quick_get),
                 2 => one_task(&rt, n, 0, &moka_get),
-                _ => one_task(&rt, n, 0, &cached_get),
+                3 => one_task(&rt, n, 0, &cached_get),
+                _ => one_task(&rt, n, 0, &arc_get),
             };
             if round > 0 {
                 single[c].push(ns_per_op(elapsed, n));
             }
         }
-        for c in rotation(4, round) {
+        for c in rotation(CONTENDERS, round) {
             let elapsed = match c {
                 0 => threads(n, &ours_get)?,
                 1 => threads(n, &quick_get)?,
                 2 => threads(n, &moka_get)?,
-                _ => threads(n, &cached_get)?,
+                3 => threads(n, &cached_get)?,
+                _ => threads(n, &arc_get)?,
             };
             if round > 0 {
                 threaded[c].push(ns_per_op(elapsed, n));
@@ -142,10 +223,14 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
              2 threads: two OS threads, each with its own current-thread runtime, start on a \
              barrier and read from different halves of the keys; the figure is the slower thread's \
              wall time / {n}. The `cached` peer's key is a `u64` argument (its natural API); ours, \
-             quick_cache's and moka's are `&str`. Our L1 counted {hits} hits and {misses} misses.",
+             quick_cache's and moka's are `&str`. Our L1 counted {hits} hits and {misses} misses. \
+             Context: quick_cache holding `Arc<Item>` (ours' L1 layout: a hit clones an `Arc`, \
+             then the record) takes {arc1:.0} ns (1 task) and {arc2:.0} ns (2 threads).",
             rounds = params.l1_rounds,
             hits = stats.l1_stats.hits,
             misses = stats.l1_stats.misses,
+            arc1 = median(&single[4]),
+            arc2 = median(&threaded[4]),
         ),
     );
     rt.block_on(ours.close());

@@ -75,7 +75,7 @@ impl Reader {
 /// Runs the family and adds its rows.
 pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     let rt = timing::two_workers()?;
-    let (readers, ours) = rt.block_on(setup(url))?;
+    let (readers, ours) = rt.block_on(setup(url, None))?;
 
     // One caller: per-call samples and per-batch means, contenders interleaved.
     let mut samples: [Samples; 3] = Default::default();
@@ -192,14 +192,44 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     Ok(())
 }
 
+/// `--profile l2-<contender>[-<tasks>]`: only `ops` L2 hits of one contender, from one task or
+/// `tasks` concurrent tasks, for `valgrind --tool=callgrind`.
+pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchResult<()> {
+    let rt = timing::two_workers()?;
+    // Under callgrind everything runs ~50x slower: a generous L2 timeout keeps ours' reads from
+    // timing out (the path and its instructions are the same; only the deadline differs).
+    let (readers, ours) = rt.block_on(setup(url, Some(Duration::from_secs(10))))?;
+    let index = match contender {
+        "ours" => 0,
+        "raw" => 1,
+        "cached" => 2,
+        other => return Err(format!("unknown L2 contender `{other}`").into()),
+    };
+    let (elapsed, misses) = if tasks <= 1 {
+        let (_, elapsed, misses) = single_caller(&rt, &readers[index], 0, ops)?;
+        (elapsed, misses)
+    } else {
+        let (elapsed, misses, _) = concurrent(&rt, &readers[index], tasks, ops)?;
+        (elapsed, misses)
+    };
+    eprintln!(
+        "l2-{contender} ({tasks} tasks): {ops} reads, {misses} misses, {:.0} reads/s",
+        ops as f64 / elapsed.as_secs_f64()
+    );
+    rt.block_on(ours.close());
+    Ok(())
+}
+
 /// Connects the three contenders and writes the same records through each.
-async fn setup(url: &str) -> BenchResult<([Reader; 3], TieredCache)> {
+async fn setup(url: &str, l2_timeout: Option<Duration>) -> BenchResult<([Reader; 3], TieredCache)> {
+    let defaults = CacheConfig::default();
     let ours = TieredCache::new(CacheConfig {
         redis_url: Some(url.to_owned()),
         key_prefix: "bench_l2".to_owned(),
         l1_max_size: 1,
         l2_ttl: Duration::from_secs(3600),
-        ..Default::default()
+        l2_timeout: l2_timeout.unwrap_or(defaults.l2_timeout),
+        ..defaults
     })
     .await?;
     let pool = Pool::new(

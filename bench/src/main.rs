@@ -41,14 +41,31 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let outcome = match &options.memory_child {
-        Some((contender, entries)) => memory::child(contender, *entries),
-        None => run(&options),
+    let outcome = match (&options.memory_child, &options.profile) {
+        (Some((contender, entries)), _) => memory::child(contender, *entries),
+        (None, Some((scenario, ops))) => profile(scenario, *ops),
+        (None, None) => run(&options),
     };
     if let Err(error) = outcome {
         eprintln!("tiered-cache-bench: {error}");
         std::process::exit(1);
     }
+}
+
+/// `--profile`: one contender's hot loop, nothing else (for callgrind or perf).
+fn profile(scenario: &str, ops: usize) -> BenchResult<()> {
+    if let Some(contender) = scenario.strip_prefix("l1-") {
+        return l1::profile(contender, ops);
+    }
+    if let Some(rest) = scenario.strip_prefix("l2-") {
+        let (contender, tasks) = match rest.rsplit_once('-') {
+            Some((contender, tasks)) => (contender, tasks.parse().map_err(|_| "bad task count")?),
+            None => (rest, 1),
+        };
+        let redis = Redis::start()?;
+        return l2::profile(contender, tasks, ops, redis.url());
+    }
+    Err(format!("unknown profile scenario `{scenario}`\n{}", options::USAGE).into())
 }
 
 /// Runs every selected family, prints the table and writes `bench.md` and `bench.svg`.

@@ -17,6 +17,8 @@ pub struct Options {
     /// Internal: `--memory-child <contender> <entries>` measures one contender's memory in a
     /// process of its own and prints the result.
     pub memory_child: Option<(String, usize)>,
+    /// `--profile <scenario> [--ops N]`: run one contender's hot loop only, for a profiler.
+    pub profile: Option<(String, usize)>,
 }
 
 impl Options {
@@ -45,6 +47,10 @@ usage: tiered-cache-bench [--quick] [--out DIR] [--only FAMILY,...]
   --out DIR       where to write bench.md and bench.svg
                   (default: <workspace>/docs for the full run, <workspace>/target/bench-quick for --quick)
   --only LIST     comma-separated families: l1, l2, stampede, swr, hit-ratio, memory
+  --profile S     run one hot loop only, for valgrind --tool=callgrind or perf:
+                  l1-ours, l1-quick_cache, l1-quick_cache_arc, l1-moka, l1-cached,
+                  l2-ours, l2-raw, l2-cached (one task) or l2-ours-256 (256 tasks), ...
+  --ops N         operations of --profile (default 100000)
 
 Starts its own redis-server on a free loopback port, or uses REDIS_URL (loopback only).";
 
@@ -54,6 +60,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
     let mut out_dir = None;
     let mut only = None;
     let mut memory_child = None;
+    let mut profile = None;
+    let mut ops = 100_000;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -82,6 +90,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
                     .ok_or("--memory-child needs an entry count")?;
                 memory_child = Some((contender, entries));
             }
+            "--profile" => profile = Some(args.next().ok_or("--profile needs a scenario")?),
+            "--ops" => {
+                ops = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--ops needs a count")?;
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             // `cargo bench` passes `--bench`; ignore it.
             "--bench" => {}
@@ -101,6 +116,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
         out_dir,
         only,
         memory_child,
+        profile: profile.map(|scenario| (scenario, ops)),
     })
 }
 
@@ -137,8 +153,8 @@ impl Params {
         Params {
             l1_rounds: 5,
             l1_batch: 200_000,
-            l2_rounds: 4,
-            l2_batch: 500,
+            l2_rounds: 8,
+            l2_batch: 250,
             l2_concurrent_rounds: 2,
             l2_concurrent_ops: 20_000,
             stampede_trials: 2,
@@ -154,8 +170,8 @@ impl Params {
         Params {
             l1_rounds: 15,
             l1_batch: 1_000_000,
-            l2_rounds: 20,
-            l2_batch: 1_000,
+            l2_rounds: 60,
+            l2_batch: 300,
             l2_concurrent_rounds: 5,
             l2_concurrent_ops: 100_000,
             stampede_trials: 5,
@@ -197,6 +213,13 @@ mod tests {
         assert!(parse_strs(&["--only", "l3"]).is_err());
         assert!(parse_strs(&["--out"]).is_err());
         assert!(parse_strs(&["--frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn profile_takes_a_scenario_and_ops() {
+        let options = parse_strs(&["--profile", "l1-ours", "--ops", "500"]).expect("valid");
+        assert_eq!(options.profile, Some(("l1-ours".to_owned(), 500)));
+        assert!(parse_strs(&["--profile"]).is_err());
     }
 
     #[test]

@@ -325,6 +325,7 @@ mod tests {
     #[test]
     fn throughput_is_better_when_higher() {
         let row = Row::new(
+            "throughput",
             Figure::ops(80_000.0),
             "fred",
             Figure::ops(100_000.0),
@@ -338,6 +339,7 @@ mod tests {
     #[test]
     fn hit_ratio_in_points() {
         let row = Row::new(
+            "zipf",
             Figure::percent(70.0),
             "moka",
             Figure::percent(70.5),

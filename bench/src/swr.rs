@@ -238,7 +238,7 @@ fn phase(rt: &Runtime, reader: &Reader, length: Duration, round: usize) -> Bench
                 let mut phase = Phase::default();
                 let mut id = r + round;
                 loop {
-                    if id % 64 == 0 && Instant::now() >= deadline {
+                    if id.is_multiple_of(64) && Instant::now() >= deadline {
                         break;
                     }
                     let refreshing = OURS_IN_FLIGHT.load(Ordering::SeqCst) > 0;
