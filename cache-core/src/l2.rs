@@ -79,6 +79,12 @@ pub trait L2Backend: Send + Sync + 'static {
     /// A description for health reports and logs, with credentials redacted.
     fn describe(&self) -> String;
 
+    /// Whether the backend bounds every operation by `l2_timeout` itself (then the engine adds
+    /// no timer of its own to each call). Default `false`.
+    fn enforces_timeout(&self) -> bool {
+        false
+    }
+
     /// Resolves once the backend can take commands. The engine waits for it at startup, bounded
     /// by `connect_timeout`, then carries on either way.
     fn ready(&self) -> BoxFuture<'_, ()>;

@@ -219,7 +219,13 @@ where
         Ok(Plan { lifetime, negative })
     };
     let now = inner.stamps.recent_ms();
-    let l1_copy = match inner.probe::<T>(key, now) {
+    let probe = if get.skip_l1 {
+        inner.counters.l1_misses.incr();
+        Probe::Miss
+    } else {
+        inner.probe::<T>(key, now)
+    };
+    let l1_copy = match probe {
         Probe::Hit {
             value,
             stale: false,

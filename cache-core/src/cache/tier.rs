@@ -14,6 +14,8 @@ pub(crate) struct L2Tier {
     pub(crate) backend: Arc<dyn L2Backend>,
     pub(crate) breaker: Breaker,
     timeout: Duration,
+    /// The backend bounds each call by the timeout itself: no second timer per call.
+    backend_times_out: bool,
     /// False until the clear marks were read once: until then L2 reads could return entries
     /// a clear already removed, so they are skipped.
     synced: AtomicBool,
@@ -31,6 +33,7 @@ pub(crate) enum Skip {
 impl L2Tier {
     pub(crate) fn new(backend: Arc<dyn L2Backend>, breaker: Breaker, timeout: Duration) -> Self {
         L2Tier {
+            backend_times_out: backend.enforces_timeout(),
             backend,
             breaker,
             timeout,
@@ -67,9 +70,13 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match tokio::time::timeout(self.timeout, op(&*self.backend)).await {
-            Ok(result) => result,
-            Err(_) => Err(L2Error::Timeout),
+        let result = if self.backend_times_out {
+            op(&*self.backend).await
+        } else {
+            match tokio::time::timeout(self.timeout, op(&*self.backend)).await {
+                Ok(result) => result,
+                Err(_) => Err(L2Error::Timeout),
+            }
         };
         match result {
             Ok(value) => {
