@@ -9,6 +9,13 @@ pub use tiered_cache_core::{
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+mod global;
+pub use global::{InitError, global_cache, init, install};
+pub use tiered_cache_macros::cached;
+
 /// Extension points: the L2 contract (to plug in another backend), the stored envelope and the
 /// freshness model.
 pub mod engine {

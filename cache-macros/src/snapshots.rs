@@ -1,0 +1,125 @@
+//! Expansion snapshots: every `tests/snapshots/<case>.rs` is expanded (each `#[cached]` item,
+//! free or in an `impl`), pretty-printed with `prettyplease`, and compared with
+//! `tests/snapshots/<case>.expanded.rs`. `UPDATE_SNAPSHOTS=1 cargo test -p tiered-cache-macros`
+//! rewrites the expected files; review the diff like any other code change.
+
+use std::path::{Path, PathBuf};
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, ImplItem, Item};
+
+use crate::expand_cached;
+
+const HEADER: &str = "// The expansion of the file of the same name without `.expanded`, as `cargo expand` shows it.\n\
+// Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p tiered-cache-macros snapshots`.\n\n";
+
+fn snapshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
+}
+
+/// Splits `#[cached(...)]` off `attrs`, returning its arguments.
+fn take_cached(attrs: &mut Vec<Attribute>) -> Option<TokenStream> {
+    let at = attrs.iter().position(|a| a.path().is_ident("cached"))?;
+    let attr = attrs.remove(at);
+    Some(match attr.meta {
+        syn::Meta::List(list) => list.tokens,
+        _ => TokenStream::new(),
+    })
+}
+
+fn expand_items(items: Vec<Item>) -> Vec<Item> {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Item::Fn(mut func) => match take_cached(&mut func.attrs) {
+                Some(args) => {
+                    let expanded = expand_cached(args, func.into_token_stream());
+                    let file: syn::File = syn::parse2(expanded).expect("expansion parses as items");
+                    out.extend(file.items);
+                }
+                None => out.push(Item::Fn(func)),
+            },
+            Item::Impl(mut block) => {
+                block.items = expand_impl_items(std::mem::take(&mut block.items));
+                out.push(Item::Impl(block));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn expand_impl_items(items: Vec<ImplItem>) -> Vec<ImplItem> {
+    let parse_items = |input: ParseStream| {
+        let mut items = Vec::new();
+        while !input.is_empty() {
+            items.push(input.parse::<ImplItem>()?);
+        }
+        Ok(items)
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            ImplItem::Fn(mut func) => match take_cached(&mut func.attrs) {
+                Some(args) => {
+                    let expanded = expand_cached(args, func.into_token_stream());
+                    out.extend(
+                        parse_items
+                            .parse2(expanded)
+                            .expect("expansion parses as impl items"),
+                    );
+                }
+                None => out.push(ImplItem::Fn(func)),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn expand_file(source: &str) -> String {
+    let mut file = syn::parse_file(source).expect("snapshot input parses");
+    file.items = expand_items(std::mem::take(&mut file.items));
+    format!("{HEADER}{}", prettyplease::unparse(&file))
+}
+
+#[test]
+fn expansions_match_their_snapshots() {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(snapshot_dir())
+        .expect("tests/snapshots exists")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension().is_some_and(|e| e == "rs")
+                && !path.to_string_lossy().ends_with(".expanded.rs")
+        })
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no snapshot inputs in tests/snapshots");
+    let mut stale = Vec::new();
+    for input in inputs {
+        let source = std::fs::read_to_string(&input).expect("read snapshot input");
+        let actual = expand_file(&source);
+        let expected_path = input.with_extension("expanded.rs");
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if actual == expected {
+            continue;
+        }
+        if update {
+            std::fs::write(&expected_path, &actual).expect("write snapshot");
+        } else {
+            stale.push(format!(
+                "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "expansions differ from their snapshots (rerun with UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        stale.join("\n")
+    );
+}
