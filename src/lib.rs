@@ -14,6 +14,7 @@ pub use tiered_cache_redis::{RedisConnector, RedisL2};
 pub mod __private;
 mod global;
 pub use global::{InitError, global_cache, init, install};
+#[doc = include_str!("../docs/macro.md")]
 pub use tiered_cache_macros::cached;
 
 /// Extension points: the L2 contract (to plug in another backend), the stored envelope and the

@@ -8,7 +8,9 @@
 use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,7 +20,7 @@ use serde::de::DeserializeOwned;
 pub async fn global() -> &'static TieredCache {
     crate::global::for_cached_fns().await
 }
-use crate::{LoadBuilder, LoadError, SetBuilder, TieredCache};
+use crate::{CacheError, LoadBuilder, LoadError, LoadFuture, SetBuilder, TieredCache};
 
 /// A value a cached function may return (the stored part of it: `T` of `Result<T, E>`).
 #[diagnostic::on_unimplemented(
@@ -39,32 +41,74 @@ pub trait SharedError: Clone + Send + Sync + 'static {}
 impl<E: Clone + Send + Sync + 'static> SharedError for E {}
 
 /// An argument passed by value: the background refresh gets a clone.
+///
+/// The requirements sit on the impl, not on the trait, so a type that misses one is reported
+/// as "not `OwnedArg`" with the message below (a supertrait would be reported on its own).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a #[cached] function: it must be `Clone + Send + 'static`",
     label = "a background refresh calls the body later with its own copy of this argument",
     note = "pass `&T` (copied with `ToOwned`), or an owned value that is `Clone` (wrap shared state in `Arc`)"
 )]
-pub trait OwnedArg: Clone + Send + 'static {
+pub trait OwnedArg: Sized {
     /// The copy the loader owns.
+    fn owned(&self) -> Self;
+}
+
+impl<T: Clone + Send + 'static> OwnedArg for T {
     fn owned(&self) -> Self {
         self.clone()
     }
 }
-impl<T: Clone + Send + 'static> OwnedArg for T {}
 
-/// An argument passed as `&T`: the background refresh gets `T::to_owned()` and lends it back.
+/// An argument passed as `&T`: the background refresh gets an owned copy (`T` for `T: Clone`,
+/// `String` for `str`, `Vec<T>` for `[T]`, ...) and lends it back as `&T`.
 #[diagnostic::on_unimplemented(
-    message = "`&{Self}` cannot be an argument of a #[cached] function: `{Self}` must be `ToOwned` (e.g. `Clone`) with a `Send + Sync + 'static` owned form",
+    message = "`&{Self}` cannot be an argument of a #[cached] function: `{Self}` must be `Clone + Send + Sync + 'static`",
     label = "a background refresh calls the body later with its own copy of this argument",
-    note = "`&str`, `&[T]` and `&T` with `T: Clone` work; wrap other shared state in `Arc`"
+    note = "`&str`, `&[T]`, `&Path`, `&OsStr`, `&CStr` and `&T` with `T: Clone` work; wrap other shared state in `Arc`"
 )]
-pub trait BorrowedArg: ToOwned<Owned: Send + Sync + 'static> {
+pub trait BorrowedArg {
+    /// `String` for `str`, `Vec<T>` for `[T]`, `T` for `T: Clone`.
+    type Owned;
     /// The copy the loader owns.
-    fn owned(&self) -> Self::Owned {
-        self.to_owned()
+    fn owned(&self) -> Self::Owned;
+}
+
+impl<T: Clone + Send + Sync + 'static> BorrowedArg for T {
+    type Owned = T;
+
+    fn owned(&self) -> T {
+        self.clone()
     }
 }
-impl<T: ?Sized + ToOwned<Owned: Send + Sync + 'static>> BorrowedArg for T {}
+
+/// The unsized borrowed forms: `&str`, `&[T]`, `&Path`, `&OsStr`, `&CStr`.
+macro_rules! borrowed_unsized {
+    ($($ty:ty => $owned:ty),* $(,)?) => {$(
+        impl BorrowedArg for $ty {
+            type Owned = $owned;
+
+            fn owned(&self) -> $owned {
+                self.to_owned()
+            }
+        }
+    )*};
+}
+
+borrowed_unsized! {
+    str => String,
+    std::path::Path => std::path::PathBuf,
+    std::ffi::OsStr => std::ffi::OsString,
+    std::ffi::CStr => std::ffi::CString,
+}
+
+impl<T: Clone + Send + Sync + 'static> BorrowedArg for [T] {
+    type Owned = Vec<T>;
+
+    fn owned(&self) -> Vec<T> {
+        self.to_vec()
+    }
+}
 
 /// `Self` of a `&self` method: the background refresh runs the body on a clone.
 #[diagnostic::on_unimplemented(
@@ -72,13 +116,16 @@ impl<T: ?Sized + ToOwned<Owned: Send + Sync + 'static>> BorrowedArg for T {}
     label = "a background refresh runs the body later on a clone of `self`",
     note = "derive `Clone` (keep shared state behind `Arc`), or cache a free function that takes what the body needs"
 )]
-pub trait OwnedReceiver: Clone + Send + Sync + 'static {
+pub trait OwnedReceiver: Sized {
     /// The copy the loader owns.
+    fn owned(&self) -> Self;
+}
+
+impl<T: Clone + Send + Sync + 'static> OwnedReceiver for T {
     fn owned(&self) -> Self {
         self.clone()
     }
 }
-impl<T: Clone + Send + Sync + 'static> OwnedReceiver for T {}
 
 /// What `#[cached(cache = ...)]` accepts: a `TieredCache` (a field such as `self.cache`, a
 /// static) or a function returning `TieredCache` or `&TieredCache`.
@@ -114,29 +161,85 @@ where
     }
 }
 
-/// Awaits a read-through load. The bounds repeat the engine's with the messages above, and the
-/// future is opaque, so a value the cache cannot store is reported once, at the return type.
-pub fn load<'a, T, F, Fut, E>(
-    read: LoadBuilder<'a, T, F>,
-) -> impl Future<Output = Result<T, LoadError<E>>> + 'a
+/// Starts a read-through load. The bounds repeat the engine's with the messages above, and are
+/// the only place they are checked: see [`Load`].
+pub fn load<'a, T, F, Fut, E>(read: LoadBuilder<'a, T, F>) -> Load<'a, T, F, E>
 where
     T: CacheableValue,
     E: SharedError,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    read.into_future()
-}
-
-/// Awaits a write from a `{fn}_prime` companion; a refusal is logged, not returned.
-pub async fn primed<T: CacheableValue>(write: SetBuilder<'_, T>) {
-    if let Err(error) = write.await {
-        tracing::warn!(%error, "#[cached] prime: the cache refused the value; it was not stored");
+    Load {
+        future: read.into_future(),
+        poll: <LoadFuture<'a, T, F, E> as Future>::poll,
+        take_error: Arc::unwrap_or_clone,
     }
 }
 
-/// The cache refused a call: say so, and let the caller run the body uncached.
-fn bypass<E>(read: &LoadError<E>) {
+/// The engine's [`LoadFuture`], polled through a function pointer taken in [`load`], where its
+/// bounds were proven (as is the one that clones a shared error). This `Future` impl has no
+/// bounds of its own, so a type the cache cannot handle is reported once, at the return type,
+/// and not again at `.await` or at the answer. It allocates nothing.
+pub struct Load<'a, T, F, E> {
+    future: LoadFuture<'a, T, F, E>,
+    poll: PollFn<'a, T, F, E>,
+    take_error: fn(Arc<E>) -> E,
+}
+
+type PollFn<'a, T, F, E> =
+    fn(Pin<&mut LoadFuture<'a, T, F, E>>, &mut Context<'_>) -> Poll<Result<T, LoadError<E>>>;
+
+/// What a load gave one caller.
+pub enum Loaded<T, E> {
+    /// A value, cached or just loaded.
+    Value(T),
+    /// The loader's error: this caller's own clone of it.
+    Failed(E),
+    /// The cache refused the call (logged); the caller runs the body uncached.
+    Refused,
+}
+
+impl<T, F, E> Future for Load<'_, T, F, E> {
+    type Output = Loaded<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `LoadFuture` is `Unpin` (the engine never pins its loader in place).
+        let this = self.get_mut();
+        (this.poll)(Pin::new(&mut this.future), cx).map(|read| match read {
+            Ok(value) => Loaded::Value(value),
+            Err(LoadError::Loader(error)) => Loaded::Failed((this.take_error)(error)),
+            Err(error) => {
+                refused(&error);
+                Loaded::Refused
+            }
+        })
+    }
+}
+
+/// Writes the value a `{fn}_prime` companion stores; a refusal is logged, not returned. The
+/// future it returns names no `T`, so the bound is checked once, here.
+pub fn primed<T: CacheableValue>(write: SetBuilder<'_, T>) -> Primed<'_> {
+    Primed(write.into_future())
+}
+
+/// The write of a [`primed`] value.
+pub struct Primed<'a>(Pin<Box<dyn Future<Output = Result<(), CacheError>> + Send + 'a>>);
+
+impl Future for Primed<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx).map(|written| {
+            if let Err(error) = written {
+                tracing::warn!(%error, "#[cached] prime: the cache refused the value; it was not stored");
+            }
+        })
+    }
+}
+
+/// The cache refused a call: say so (the caller then runs the body uncached).
+fn refused<E>(read: &LoadError<E>) {
     match read {
         LoadError::Cache(error) => tracing::warn!(
             %error,
@@ -149,7 +252,7 @@ fn bypass<E>(read: &LoadError<E>) {
 /// Functions returning any `T`, all of it cached (also `Option` with `cache_none`, `Result`
 /// with `cache_err`).
 pub mod plain {
-    use super::{Infallible, LoadError, bypass};
+    use super::{Infallible, Loaded};
 
     /// The loader's output.
     pub fn loaded<T>(value: T) -> Result<T, Infallible> {
@@ -157,13 +260,11 @@ pub mod plain {
     }
 
     /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T>(read: Result<T, LoadError<Infallible>>) -> Option<T> {
+    pub fn answer<T>(read: Loaded<T, Infallible>) -> Option<T> {
         match read {
-            Ok(value) => Some(value),
-            Err(error) => {
-                bypass(&error);
-                None
-            }
+            Loaded::Value(value) => Some(value),
+            Loaded::Failed(never) => match never {},
+            Loaded::Refused => None,
         }
     }
 
@@ -175,17 +276,14 @@ pub mod plain {
 
 /// Functions returning `Result<T, E>`: `Ok` is cached, `Err` reaches every coalesced caller.
 pub mod fallible {
-    use super::{Arc, LoadError, bypass};
+    use super::Loaded;
 
     /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T, E: Clone>(read: Result<T, LoadError<E>>) -> Option<Result<T, E>> {
+    pub fn answer<T, E>(read: Loaded<T, E>) -> Option<Result<T, E>> {
         match read {
-            Ok(value) => Some(Ok(value)),
-            Err(LoadError::Loader(error)) => Some(Err(Arc::unwrap_or_clone(error))),
-            Err(error) => {
-                bypass(&error);
-                None
-            }
+            Loaded::Value(value) => Some(Ok(value)),
+            Loaded::Failed(error) => Some(Err(error)),
+            Loaded::Refused => None,
         }
     }
 
@@ -197,7 +295,7 @@ pub mod fallible {
 
 /// Functions returning `Option<T>`: `Some` is cached, `None` reaches every coalesced caller.
 pub mod optional {
-    use super::{LoadError, bypass};
+    use super::Loaded;
 
     /// The loader's error for `None`: nothing to cache.
     #[derive(Clone, Copy, Debug)]
@@ -209,14 +307,11 @@ pub mod optional {
     }
 
     /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T>(read: Result<T, LoadError<Absent>>) -> Option<Option<T>> {
+    pub fn answer<T>(read: Loaded<T, Absent>) -> Option<Option<T>> {
         match read {
-            Ok(value) => Some(Some(value)),
-            Err(LoadError::Loader(_)) => Some(None),
-            Err(error) => {
-                bypass(&error);
-                None
-            }
+            Loaded::Value(value) => Some(Some(value)),
+            Loaded::Failed(Absent) => Some(None),
+            Loaded::Refused => None,
         }
     }
 

@@ -33,7 +33,7 @@ pub(crate) enum Pass {
     /// By value: the refresh gets a `Clone`.
     Owned,
     /// `&T`: the refresh gets `T::to_owned()` and lends it back as `&T`.
-    Borrowed,
+    Borrowed(Box<Type>),
     /// `&mut T`: refused.
     BorrowedMut,
     /// `impl Trait`: an anonymous type parameter, refused.
@@ -42,8 +42,8 @@ pub(crate) enum Pass {
 
 /// The return type and what the cache stores of it.
 pub(crate) enum Return {
-    /// `-> ()` or nothing: refused.
-    Unit(Span),
+    /// `-> ()` (with its span) or nothing: refused.
+    Unit(Option<Span>),
     /// `-> impl Trait`: refused.
     Opaque(Box<Type>),
     Value {
@@ -56,8 +56,12 @@ pub(crate) enum Return {
 pub(crate) enum ReturnKind {
     /// Any `T`: cached as is.
     Plain,
-    /// `Result<T, E>` (or an alias such as `io::Result<T>`): `Ok` values are cached.
-    Result { value: Box<Type> },
+    /// `Result<T, E>` (or an alias such as `io::Result<T>`, where `E` is not written):
+    /// `Ok` values are cached.
+    Result {
+        value: Box<Type>,
+        error: Option<Box<Type>>,
+    },
     /// `Option<T>`: `Some` values are cached.
     Option { value: Box<Type> },
 }
@@ -111,7 +115,7 @@ impl Param {
         };
         let pass = match ungroup(ty) {
             Type::Reference(reference) if reference.mutability.is_some() => Pass::BorrowedMut,
-            Type::Reference(_) => Pass::Borrowed,
+            Type::Reference(reference) => Pass::Borrowed(reference.elem.clone()),
             Type::ImplTrait(_) => Pass::ImplTrait,
             _ => Pass::Owned,
         };
@@ -126,11 +130,11 @@ impl Param {
 impl Return {
     fn new(output: &ReturnType) -> Self {
         let ty = match output {
-            ReturnType::Default => return Return::Unit(output.span()),
+            ReturnType::Default => return Return::Unit(None),
             ReturnType::Type(_, ty) => ty,
         };
         match ungroup(ty) {
-            Type::Tuple(tuple) if tuple.elems.is_empty() => Return::Unit(ty.span()),
+            Type::Tuple(tuple) if tuple.elems.is_empty() => Return::Unit(Some(ty.span())),
             Type::ImplTrait(_) => Return::Opaque(ty.clone()),
             inner => Return::Value {
                 ty: ty.clone(),
@@ -159,7 +163,11 @@ impl ReturnKind {
         };
         let value = Box::new(value.clone());
         if last.ident == "Result" {
-            ReturnKind::Result { value }
+            let error = match args.args.iter().nth(1) {
+                Some(GenericArgument::Type(error)) => Some(Box::new(error.clone())),
+                _ => None,
+            };
+            ReturnKind::Result { value, error }
         } else if last.ident == "Option" && args.args.len() == 1 {
             ReturnKind::Option { value }
         } else {

@@ -2,6 +2,10 @@
 //! free or in an `impl`), pretty-printed with `prettyplease`, and compared with
 //! `tests/snapshots/<case>.expanded.rs`. `UPDATE_SNAPSHOTS=1 cargo test -p tiered-cache-macros`
 //! rewrites the expected files; review the diff like any other code change.
+//!
+//! Documentation shows expansions too: a block between `<!-- expansion:<case> -->` and
+//! `<!-- /expansion -->` in the README or `docs/macro.md` must hold that case's snapshot, and
+//! `UPDATE_SNAPSHOTS=1` rewrites it, so the listing a reader sees cannot drift from the macro.
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +86,34 @@ fn expand_impl_items(items: Vec<ImplItem>) -> Vec<ImplItem> {
 fn expand_file(source: &str) -> String {
     let mut file = syn::parse_file(source).expect("snapshot input parses");
     file.items = expand_items(std::mem::take(&mut file.items));
-    format!("{HEADER}{}", prettyplease::unparse(&file))
+    prettyplease::unparse(&file)
+}
+
+/// Files whose `<!-- expansion:<case> -->` blocks are kept equal to the snapshots.
+const DOCS: &[&str] = &["../README.md", "../docs/macro.md"];
+
+/// The doc text with every expansion block set to its snapshot.
+fn with_expansions(doc: &str, expansions: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find("<!-- expansion:") {
+        let Some(name_end) = rest[start..].find(" -->") else {
+            break;
+        };
+        let name = &rest[start + "<!-- expansion:".len()..start + name_end];
+        let Some(end) = rest[start..].find("<!-- /expansion -->") else {
+            break;
+        };
+        let Some((_, code)) = expansions.iter().find(|(case, _)| case == name) else {
+            panic!("documentation shows an expansion of `{name}`, which has no snapshot");
+        };
+        out.push_str(&rest[..start + name_end + " -->".len()]);
+        out.push_str(&format!("\n```rust,ignore\n{code}```\n"));
+        out.push_str("<!-- /expansion -->");
+        rest = &rest[start + end + "<!-- /expansion -->".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
@@ -100,9 +131,16 @@ fn expansions_match_their_snapshots() {
     inputs.sort();
     assert!(!inputs.is_empty(), "no snapshot inputs in tests/snapshots");
     let mut stale = Vec::new();
+    let mut expansions = Vec::new();
     for input in inputs {
         let source = std::fs::read_to_string(&input).expect("read snapshot input");
-        let actual = expand_file(&source);
+        let code = expand_file(&source);
+        let case = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        expansions.push((case, code.clone()));
+        let actual = format!("{HEADER}{code}");
         let expected_path = input.with_extension("expanded.rs");
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if actual == expected {
@@ -114,6 +152,24 @@ fn expansions_match_their_snapshots() {
             stale.push(format!(
                 "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
                 expected_path.display()
+            ));
+        }
+    }
+    for doc in DOCS {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let expected = with_expansions(&text, &expansions);
+        if expected == text {
+            continue;
+        }
+        if update {
+            std::fs::write(&path, expected).expect("write doc");
+        } else {
+            stale.push(format!(
+                "{}: an expansion listing differs from its snapshot",
+                path.display()
             ));
         }
     }

@@ -177,7 +177,7 @@ fn check_params(func: &Function, errors: &mut Errors) {
                 "#[cached] cannot key an `impl Trait` argument (an anonymous type parameter): \
                  use a named type parameter `T` and put `{T}` in the key",
             ),
-            Pass::Owned | Pass::Borrowed => {}
+            Pass::Owned | Pass::Borrowed(_) => {}
         }
     }
 }
@@ -280,7 +280,7 @@ fn return_shape(args: &Args, func: &Function, errors: &mut Errors) -> Option<(Mo
     let (ty, kind) = match &func.ret {
         Return::Unit(span) => {
             errors.push(
-                *span,
+                span.unwrap_or_else(|| func.sig.paren_token.span.close()),
                 "a #[cached] function must return the value to cache; this one returns `()`",
             );
             return None;
@@ -315,7 +315,7 @@ fn return_shape(args: &Args, func: &Function, errors: &mut Errors) -> Option<(Mo
     }
     let whole = (**ty).clone();
     Some(match kind {
-        ReturnKind::Result { value } if args.cache_err.is_none() => {
+        ReturnKind::Result { value, .. } if args.cache_err.is_none() => {
             (Mode::Fallible, (**value).clone(), whole)
         }
         ReturnKind::Option { value } if args.cache_none.is_none() => {

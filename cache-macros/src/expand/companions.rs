@@ -4,7 +4,8 @@
 //! parameters, so it is called with the same arguments.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::parts::{self, Args};
 use super::wrapper::mode;
@@ -77,6 +78,8 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
     let mode = mode(plan);
     let namespace = parts::namespace(plan);
     let lifetime = parts::lifetime(plan);
+    let value_ty = &plan.value_ty;
+    let primed = quote_spanned!(plan.ret_ty.span()=> #krate::__private::primed::<#value_ty>);
     quote! {
         #doc
         #(#attrs)*
@@ -86,7 +89,7 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
             #key
             let __cached_ret = #call.await;
             if let ::core::option::Option::Some(__cached_value) = #mode::stored(&__cached_ret) {
-                #krate::__private::primed(
+                #primed(
                     __cached_cache
                         .set(&__cached_key, __cached_value)
                         #namespace

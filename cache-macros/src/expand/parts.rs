@@ -19,9 +19,11 @@ pub(crate) fn cache_handle(plan: &Plan) -> TokenStream {
             let __cached_cache = #krate::__private::global().await;
         },
         Some(source) => {
-            let handle = quote_spanned!(source.span()=> #krate::__private::CacheSource::handle);
+            // Spanned at the expression, so a value that is not a cache is reported there.
+            let handle =
+                quote_spanned!(source.span()=> #krate::__private::CacheSource::handle(&(#source)));
             quote! {
-                let __cached_cache = #handle(&(#source));
+                let __cached_cache = #handle;
             }
         }
     }
@@ -188,7 +190,9 @@ pub(crate) fn call_body(plan: &Plan, names: &Names, args: &Args) -> TokenStream 
             Args::Owned => {
                 let owned = owned_name(ident);
                 match param.pass {
-                    crate::ast::Pass::Borrowed => quote!(::core::borrow::Borrow::borrow(&#owned)),
+                    crate::ast::Pass::Borrowed(_) => {
+                        quote!(::core::borrow::Borrow::borrow(&#owned))
+                    }
                     _ => quote!(#owned),
                 }
             }

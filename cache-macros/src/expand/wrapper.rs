@@ -6,8 +6,8 @@ use syn::spanned::Spanned;
 
 use super::parts::{self, Args};
 use super::{Names, docs, expect_to_allow};
-use crate::ast::{self, Pass};
-use crate::valid::Plan;
+use crate::ast::{self, Pass, Return, ReturnKind};
+use crate::valid::{Mode, Plan};
 
 pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
     let func = &plan.func;
@@ -43,9 +43,9 @@ pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
 pub(crate) fn mode(plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
     match plan.mode {
-        crate::valid::Mode::Plain => quote!(#krate::__private::plain),
-        crate::valid::Mode::Fallible => quote!(#krate::__private::fallible),
-        crate::valid::Mode::Optional => quote!(#krate::__private::optional),
+        Mode::Plain => quote!(#krate::__private::plain),
+        Mode::Fallible => quote!(#krate::__private::fallible),
+        Mode::Optional => quote!(#krate::__private::optional),
     }
 }
 
@@ -55,28 +55,28 @@ pub(crate) fn mode(plan: &Plan) -> TokenStream {
 fn loader(plan: &Plan, names: &Names) -> TokenStream {
     let krate = &plan.krate;
     let receiver = plan.func.receiver.as_ref().map(|receiver| {
-        let owned = quote_spanned!(receiver.span()=> #krate::__private::OwnedReceiver::owned);
-        quote!(let __cached_self = #owned(self);)
+        let owned = quote_spanned!(receiver.self_token.span=>
+            <Self as #krate::__private::OwnedReceiver>::owned(self)
+        );
+        quote!(let __cached_self = #owned;)
     });
     let copies = plan.func.params.iter().map(|param| {
         let ident = &param.ident;
         let owned = parts::owned_name(ident);
-        let copy = match param.pass {
-            Pass::Borrowed => {
-                let to_owned =
-                    quote_spanned!(param.ty.span()=> #krate::__private::BorrowedArg::owned);
-                quote!(#to_owned(#ident))
-            }
+        let copy = match &param.pass {
+            Pass::Borrowed(elem) => quote_spanned!(elem.span()=>
+                <#elem as #krate::__private::BorrowedArg>::owned(#ident)
+            ),
             _ => {
-                let clone = quote_spanned!(param.ty.span()=> #krate::__private::OwnedArg::owned);
-                quote!(#clone(&#ident))
+                let ty = &param.ty;
+                quote_spanned!(ty.span()=> <#ty as #krate::__private::OwnedArg>::owned(&#ident))
             }
         };
         quote!(let #owned = #copy;)
     });
     let call = parts::call_body(plan, names, &Args::Owned);
     let body = match plan.mode {
-        crate::valid::Mode::Fallible => quote!(#call.await),
+        Mode::Fallible => quote!(#call.await),
         _ => {
             let mode = mode(plan);
             quote!(#mode::loaded(#call.await))
@@ -97,7 +97,20 @@ fn loader(plan: &Plan, names: &Names) -> TokenStream {
 fn read(plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
     let value_ty = &plan.value_ty;
-    let load = quote_spanned!(plan.ret_ty.span()=> #krate::__private::load);
+    let error_ty = match &plan.func.ret {
+        Return::Value {
+            kind: ReturnKind::Result {
+                error: Some(error), ..
+            },
+            ..
+        } if plan.mode == Mode::Fallible => quote!(#error),
+        _ => quote!(_),
+    };
+    // The stored and error types are given explicitly, so the compiler reports a type the
+    // cache cannot handle at the return type, where the user wrote it.
+    let load = quote_spanned!(plan.ret_ty.span()=>
+        #krate::__private::load::<#value_ty, _, _, #error_ty>
+    );
     let namespace = parts::namespace(plan);
     let lifetime = parts::lifetime(plan);
     quote! {

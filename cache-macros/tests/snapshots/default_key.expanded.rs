@@ -16,15 +16,24 @@ where
         ::core::any::type_name:: < T > (), name, version
     );
     let __cached_loader = {
-        let __cached_arg_name = ::tiered_cache::__private::OwnedArg::owned(&name);
-        let __cached_arg_version = ::tiered_cache::__private::OwnedArg::owned(&version);
+        let __cached_arg_name = <String as ::tiered_cache::__private::OwnedArg>::owned(
+            &name,
+        );
+        let __cached_arg_version = <u32 as ::tiered_cache::__private::OwnedArg>::owned(
+            &version,
+        );
         move || async move {
             ::tiered_cache::__private::plain::loaded(
                 decode_no_cache::<T>(__cached_arg_name, __cached_arg_version).await,
             )
         }
     };
-    let __cached_read = ::tiered_cache::__private::load(
+    let __cached_read = ::tiered_cache::__private::load::<
+        T,
+        _,
+        _,
+        _,
+    >(
             __cached_cache
                 .get::<T>(&__cached_key)
                 .refresh_with(__cached_loader)
@@ -85,7 +94,9 @@ where
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed(
+        ::tiered_cache::__private::primed::<
+            T,
+        >(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(::core::time::Duration::from_secs(60)),
@@ -109,9 +120,12 @@ async fn feature_flags() -> Flags {
             ::tiered_cache::__private::plain::loaded(feature_flags_no_cache().await)
         }
     };
-    let __cached_read = ::tiered_cache::__private::load(
-            __cached_cache.get::<Flags>(&__cached_key).refresh_with(__cached_loader),
-        )
+    let __cached_read = ::tiered_cache::__private::load::<
+        Flags,
+        _,
+        _,
+        _,
+    >(__cached_cache.get::<Flags>(&__cached_key).refresh_with(__cached_loader))
         .await;
     match ::tiered_cache::__private::plain::answer(__cached_read) {
         ::core::option::Option::Some(__cached_ret) => __cached_ret,
@@ -156,9 +170,9 @@ async fn feature_flags_prime() -> Flags {
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed(
-                __cached_cache.set(&__cached_key, __cached_value),
-            )
+        ::tiered_cache::__private::primed::<
+            Flags,
+        >(__cached_cache.set(&__cached_key, __cached_value))
             .await;
     }
     __cached_ret

@@ -15,15 +15,24 @@ impl UserRepo {
         );
         let __cached_key = ::std::format!("user:{}:{}", self.tenant, id);
         let __cached_loader = {
-            let __cached_self = ::tiered_cache::__private::OwnedReceiver::owned(self);
-            let __cached_arg_id = ::tiered_cache::__private::OwnedArg::owned(&id);
+            let __cached_self = <Self as ::tiered_cache::__private::OwnedReceiver>::owned(
+                self,
+            );
+            let __cached_arg_id = <u64 as ::tiered_cache::__private::OwnedArg>::owned(
+                &id,
+            );
             move || async move {
                 ::tiered_cache::__private::optional::loaded(
                     Self::find_no_cache(&__cached_self, __cached_arg_id).await,
                 )
             }
         };
-        let __cached_read = ::tiered_cache::__private::load(
+        let __cached_read = ::tiered_cache::__private::load::<
+            User,
+            _,
+            _,
+            _,
+        >(
                 __cached_cache
                     .get::<User>(&__cached_key)
                     .namespace("users")
@@ -73,9 +82,9 @@ impl UserRepo {
         if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::optional::stored(
             &__cached_ret,
         ) {
-            ::tiered_cache::__private::primed(
-                    __cached_cache.set(&__cached_key, __cached_value).namespace("users"),
-                )
+            ::tiered_cache::__private::primed::<
+                User,
+            >(__cached_cache.set(&__cached_key, __cached_value).namespace("users"))
                 .await;
         }
         __cached_ret

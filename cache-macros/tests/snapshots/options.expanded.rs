@@ -12,14 +12,21 @@ pub(crate) async fn geolocate(ip: std::net::IpAddr) -> Option<Region> {
     );
     let __cached_key = ::std::format!("geo:{{{}}}", ip);
     let __cached_loader = {
-        let __cached_arg_ip = ::my_sdk::tiered_cache::__private::OwnedArg::owned(&ip);
+        let __cached_arg_ip = <std::net::IpAddr as ::my_sdk::tiered_cache::__private::OwnedArg>::owned(
+            &ip,
+        );
         move || async move {
             ::my_sdk::tiered_cache::__private::plain::loaded(
                 geolocate_no_cache(__cached_arg_ip).await,
             )
         }
     };
-    let __cached_read = ::my_sdk::tiered_cache::__private::load(
+    let __cached_read = ::my_sdk::tiered_cache::__private::load::<
+        Option<Region>,
+        _,
+        _,
+        _,
+    >(
             __cached_cache
                 .get::<Option<Region>>(&__cached_key)
                 .refresh_with(__cached_loader)
@@ -70,7 +77,9 @@ pub(crate) async fn geolocate_prime(ip: std::net::IpAddr) -> Option<Region> {
     if let ::core::option::Option::Some(__cached_value) = ::my_sdk::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::my_sdk::tiered_cache::__private::primed(
+        ::my_sdk::tiered_cache::__private::primed::<
+            Option<Region>,
+        >(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(Duration::from_millis(1500))
@@ -89,14 +98,22 @@ async fn exchange_rate(pair: (Currency, Currency)) -> Result<f64, QuoteError> {
     let __cached_cache = ::tiered_cache::__private::global().await;
     let __cached_key = ::std::format!("rate:{}-{:?}", pair.0, pair.1);
     let __cached_loader = {
-        let __cached_arg_pair = ::tiered_cache::__private::OwnedArg::owned(&pair);
+        let __cached_arg_pair = <(
+            Currency,
+            Currency,
+        ) as ::tiered_cache::__private::OwnedArg>::owned(&pair);
         move || async move {
             ::tiered_cache::__private::plain::loaded(
                 exchange_rate_no_cache(__cached_arg_pair).await,
             )
         }
     };
-    let __cached_read = ::tiered_cache::__private::load(
+    let __cached_read = ::tiered_cache::__private::load::<
+        Result<f64, QuoteError>,
+        _,
+        _,
+        _,
+    >(
             __cached_cache
                 .get::<Result<f64, QuoteError>>(&__cached_key)
                 .refresh_with(__cached_loader)
@@ -142,7 +159,9 @@ async fn exchange_rate_prime(pair: (Currency, Currency)) -> Result<f64, QuoteErr
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed(
+        ::tiered_cache::__private::primed::<
+            Result<f64, QuoteError>,
+        >(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(::core::time::Duration::from_secs(30))

@@ -12,7 +12,7 @@ pub async fn get_product_details(product_id: u64) -> Product {
     let __cached_cache = ::tiered_cache::__private::global().await;
     let __cached_key = ::std::format!("product:{}", product_id);
     let __cached_loader = {
-        let __cached_arg_product_id = ::tiered_cache::__private::OwnedArg::owned(
+        let __cached_arg_product_id = <u64 as ::tiered_cache::__private::OwnedArg>::owned(
             &product_id,
         );
         move || async move {
@@ -21,7 +21,12 @@ pub async fn get_product_details(product_id: u64) -> Product {
             )
         }
     };
-    let __cached_read = ::tiered_cache::__private::load(
+    let __cached_read = ::tiered_cache::__private::load::<
+        Product,
+        _,
+        _,
+        _,
+    >(
             __cached_cache
                 .get::<Product>(&__cached_key)
                 .namespace("products")
@@ -67,7 +72,9 @@ pub async fn get_product_details_prime(product_id: u64) -> Product {
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed(
+        ::tiered_cache::__private::primed::<
+            Product,
+        >(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .namespace("products")

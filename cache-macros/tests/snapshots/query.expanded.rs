@@ -10,8 +10,10 @@ async fn execute_query(table: &str, filters_hash: u64) -> Result<Vec<Row>, DbErr
     let __cached_cache = ::tiered_cache::__private::global().await;
     let __cached_key = ::std::format!("query:{}:{}", table, filters_hash);
     let __cached_loader = {
-        let __cached_arg_table = ::tiered_cache::__private::BorrowedArg::owned(table);
-        let __cached_arg_filters_hash = ::tiered_cache::__private::OwnedArg::owned(
+        let __cached_arg_table = <str as ::tiered_cache::__private::BorrowedArg>::owned(
+            table,
+        );
+        let __cached_arg_filters_hash = <u64 as ::tiered_cache::__private::OwnedArg>::owned(
             &filters_hash,
         );
         move || async move {
@@ -22,7 +24,12 @@ async fn execute_query(table: &str, filters_hash: u64) -> Result<Vec<Row>, DbErr
                 .await
         }
     };
-    let __cached_read = ::tiered_cache::__private::load(
+    let __cached_read = ::tiered_cache::__private::load::<
+        Vec<Row>,
+        _,
+        _,
+        DbError,
+    >(
             __cached_cache
                 .get::<Vec<Row>>(&__cached_key)
                 .namespace("database")
@@ -76,7 +83,9 @@ async fn execute_query_prime(
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::fallible::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed(
+        ::tiered_cache::__private::primed::<
+            Vec<Row>,
+        >(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .namespace("database")
