@@ -47,7 +47,7 @@ impl<E: Clone + Send + Sync + 'static> SharedError for E {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a #[cached] function: it must be `Clone + Send + 'static`",
     label = "a background refresh calls the body later with its own copy of this argument",
-    note = "pass `&T` (copied with `ToOwned`), or an owned value that is `Clone` (wrap shared state in `Arc`)"
+    note = "pass `&T` (the refresh gets an owned copy), or a value that is `Clone` (wrap shared state in `Arc`)"
 )]
 pub trait OwnedArg: Sized {
     /// The copy the loader owns.

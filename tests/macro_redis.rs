@@ -25,6 +25,9 @@ struct Product {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FetchError(String);
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct NotFound(u64);
+
 /// A repository whose methods are cached in its own cache and count their body runs.
 #[derive(Clone)]
 struct Catalogue {
@@ -108,6 +111,18 @@ impl Catalogue {
     {
         self.run();
         input.parse().ok()
+    }
+
+    #[cached(key = "chunk:{N}:{id}", cache = self.cache)]
+    async fn chunk<const N: usize>(&self, id: u64) -> Vec<u64> {
+        self.run();
+        vec![id; N]
+    }
+
+    #[cached(key = "strict:{id}", cache_err, cache = self.cache)]
+    async fn strict(&self, id: u64) -> Result<u64, NotFound> {
+        self.run();
+        Err(NotFound(id))
     }
 
     #[cached(ttl = 60, cache = self.cache)]
@@ -391,4 +406,65 @@ async fn a_key_the_cache_refuses_runs_the_body_uncached() {
         2,
         "the body ran each time, nothing was cached"
     );
+}
+
+#[tokio::test]
+async fn cache_err_caches_errors_too() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.strict(4).await, Err(NotFound(4)));
+    assert_eq!(catalogue.strict(4).await, Err(NotFound(4)));
+    assert_eq!(catalogue.calls(), 1, "the Err was served from the cache");
+}
+
+#[tokio::test]
+async fn const_generic_parameters_are_part_of_the_key() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.chunk::<2>(1).await, vec![1, 1]);
+    assert_eq!(catalogue.chunk::<3>(1).await, vec![1, 1, 1]);
+    assert_eq!(catalogue.chunk::<2>(1).await, vec![1, 1]);
+    assert_eq!(catalogue.calls(), 2);
+}
+
+static ASSOCIATED: OnceLock<TieredCache> = OnceLock::new();
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+fn associated_cache() -> &'static TieredCache {
+    fixed_cache(&ASSOCIATED)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Code(u64);
+
+impl Code {
+    /// No `self` and no `Self` in the signature: `in_impl` says the companions are `Self::`.
+    #[cached(key = "code:{id}", cache = associated_cache, in_impl)]
+    async fn lookup(id: u64) -> u64 {
+        LOOKUPS.fetch_add(1, Ordering::SeqCst);
+        id * 2
+    }
+
+    /// `Self` in the signature is enough.
+    #[cached(cache = associated_cache)]
+    async fn find(id: u64) -> Option<Self> {
+        LOOKUPS.fetch_add(1, Ordering::SeqCst);
+        Some(Code(id))
+    }
+}
+
+#[tokio::test]
+async fn associated_functions_without_self() {
+    let redis = test_redis();
+    assert!(ASSOCIATED.set(cache(config(&redis.url())).await).is_ok());
+    assert_eq!(Code::lookup(21).await, 42);
+    assert_eq!(Code::lookup(21).await, 42);
+    assert_eq!(Code::find(3).await, Some(Code(3)));
+    assert_eq!(Code::find(3).await, Some(Code(3)));
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 2);
+    let stored: Option<Code> = associated_cache()
+        .get("macro_redis::Code::find(3)")
+        .await
+        .expect("valid key");
+    assert_eq!(stored, Some(Code(3)));
 }

@@ -32,7 +32,7 @@ pub(crate) struct Param {
 pub(crate) enum Pass {
     /// By value: the refresh gets a `Clone`.
     Owned,
-    /// `&T`: the refresh gets `T::to_owned()` and lends it back as `&T`.
+    /// `&T`: the refresh gets an owned copy (`String` for `&str`) and lends it back as `&T`.
     Borrowed(Box<Type>),
     /// `&mut T`: refused.
     BorrowedMut,

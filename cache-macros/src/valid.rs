@@ -356,3 +356,6 @@ fn stale_setting(args: &Args, errors: &mut Errors) -> Stale {
     }
     Stale::Window(stale.value.clone())
 }
+
+#[cfg(test)]
+mod tests;

@@ -178,3 +178,16 @@ pub(crate) fn text(tokens: &impl ToTokens) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+
+    #[test]
+    fn expressions_read_as_written() {
+        let expr: syn::Expr = syn::parse_quote!(Duration::from_millis(1500));
+        assert_eq!(text(&expr), "Duration::from_millis(1500)");
+        let expr: syn::Expr = syn::parse_quote!(self.caches[0].get(&KEY, 2) * 3);
+        assert_eq!(text(&expr), "self.caches[0].get(&KEY, 2) * 3");
+    }
+}
