@@ -125,6 +125,14 @@ impl Catalogue {
         Err(NotFound(id))
     }
 
+    /// A `mut` parameter stays mutable in the body (and nowhere else, so no `unused_mut`).
+    #[cached(key = "label:{label}", cache = self.cache)]
+    async fn normalised(&self, mut label: String) -> String {
+        self.run();
+        label.make_ascii_lowercase();
+        label
+    }
+
     #[cached(ttl = 60, cache = self.cache)]
     async fn by_default_key(&self, id: u64, label: &str) -> String {
         self.run();
@@ -467,4 +475,42 @@ async fn associated_functions_without_self() {
         .await
         .expect("valid key");
     assert_eq!(stored, Some(Code(3)));
+}
+
+/// A service holding its cache behind an `Arc`.
+#[derive(Clone)]
+struct Shared {
+    cache: Arc<TieredCache>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    #[cached(key = "shared:{id}", cache = self.cache)]
+    async fn get(&self, id: u64) -> u64 {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        id
+    }
+}
+
+#[tokio::test]
+async fn a_cache_behind_an_arc_is_a_source_too() {
+    let redis = test_redis();
+    let shared = Shared {
+        cache: Arc::new(cache(config(&redis.url())).await),
+        calls: Arc::default(),
+    };
+    assert_eq!(shared.get(8).await, 8);
+    assert_eq!(shared.get(8).await, 8);
+    assert_eq!(shared.calls.load(Ordering::SeqCst), 1);
+    let stored: Option<u64> = shared.cache.get("shared:8").await.expect("valid key");
+    assert_eq!(stored, Some(8));
+}
+
+#[tokio::test]
+async fn mutable_parameters_stay_mutable_in_the_body() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
+    assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
+    assert_eq!(catalogue.calls(), 1);
 }

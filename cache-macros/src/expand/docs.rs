@@ -14,7 +14,8 @@ pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
     let key = match &plan.key {
         KeyPlan::Template(template) => format!("key `{}`", template.lit.value()),
         KeyPlan::Default => {
-            "the default key (the function's path and its arguments' `Debug`)".to_owned()
+            "the default key (the function's path, type parameters and arguments' `Debug`)"
+                .to_owned()
         }
     };
     let namespace = match &plan.namespace {

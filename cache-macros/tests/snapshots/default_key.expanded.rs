@@ -1,7 +1,7 @@
 // The expansion of the file of the same name without `.expanded`, as `cargo expand` shows it.
 // Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p tiered-cache-macros snapshots`.
 
-/// **Cached** with `#[cached]`: the default key (the function's path and its arguments' `Debug`), namespace `default`, ttl 60 s, the configured stale window, in the global cache (`tiered_cache::init`).
+/// **Cached** with `#[cached]`: the default key (the function's path, type parameters and arguments' `Debug`), namespace `default`, ttl 60 s, the configured stale window, in the global cache (`tiered_cache::init`).
 /// Concurrent calls with the same key share one run of the body; a stale entry is returned at once while one background refresh runs.
 /// Every returned value is cached.
 /// Companions: [`decode_no_cache`] (the body, uncached), [`decode_invalidate`], [`decode_prime`].
@@ -105,7 +105,7 @@ where
     }
     __cached_ret
 }
-/// **Cached** with `#[cached]`: the default key (the function's path and its arguments' `Debug`), namespace `default`, the cache's default ttl, the configured stale window, in the global cache (`tiered_cache::init`).
+/// **Cached** with `#[cached]`: the default key (the function's path, type parameters and arguments' `Debug`), namespace `default`, the cache's default ttl, the configured stale window, in the global cache (`tiered_cache::init`).
 /// Concurrent calls with the same key share one run of the body; a stale entry is returned at once while one background refresh runs.
 /// Every returned value is cached.
 /// Companions: [`feature_flags_no_cache`] (the body, uncached), [`feature_flags_invalidate`], [`feature_flags_prime`].
