@@ -206,10 +206,10 @@ pub(crate) fn receiver_is_shared_ref(receiver: &Receiver) -> bool {
 pub(crate) fn inputs_without_mut(sig: &Signature) -> Punctuated<FnArg, syn::Token![,]> {
     let mut inputs = sig.inputs.clone();
     for input in &mut inputs {
-        if let FnArg::Typed(typed) = input
-            && let Pat::Ident(pat) = &mut *typed.pat
-        {
-            pat.mutability = None;
+        if let FnArg::Typed(typed) = input {
+            if let Pat::Ident(pat) = &mut *typed.pat {
+                pat.mutability = None;
+            }
         }
     }
     inputs

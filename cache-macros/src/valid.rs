@@ -144,9 +144,11 @@ fn check_signature(func: &Function, errors: &mut Errors) {
     if let Some(abi) = &sig.abi {
         errors.push(abi.span(), "#[cached] does not support `extern` functions");
     }
-    if let Some(receiver) = &func.receiver
-        && !ast::receiver_is_shared_ref(receiver)
-    {
+    let refused = func
+        .receiver
+        .as_ref()
+        .filter(|receiver| !ast::receiver_is_shared_ref(receiver));
+    if let Some(receiver) = refused {
         let message = if matches!(receiver.kind, syn::ReceiverKind::Reference(..)) {
             "a #[cached] method cannot take `&mut self`: a cached call may not run the body at \
              all, and a background refresh runs it later on a clone of `self`; take `&self`"
@@ -297,17 +299,13 @@ fn return_shape(args: &Args, func: &Function, errors: &mut Errors) -> Option<(Mo
     };
     let is_option = matches!(kind, ReturnKind::Option { .. });
     let is_result = matches!(kind, ReturnKind::Result { .. });
-    if let Some(flag) = &args.cache_none
-        && !is_option
-    {
+    if let Some(flag) = args.cache_none.as_ref().filter(|_| !is_option) {
         errors.push(
             flag.span,
             "`cache_none` applies to functions returning `Option<T>`",
         );
     }
-    if let Some(flag) = &args.cache_err
-        && !is_result
-    {
+    if let Some(flag) = args.cache_err.as_ref().filter(|_| !is_result) {
         errors.push(
             flag.span,
             "`cache_err` applies to functions returning `Result<T, E>`",
@@ -339,20 +337,17 @@ fn stale_setting(args: &Args, errors: &mut Errors) -> Stale {
     let Some(stale) = &args.stale else {
         return Stale::Default;
     };
-    if let Duration::Seconds(_, window) = &stale.value
-        && let Some(Opt {
-            value: Duration::Seconds(_, ttl),
-            ..
-        }) = &args.ttl
-        && window >= ttl
-    {
-        errors.push(
-            stale.span,
-            format!(
-                "#[cached(stale)] ({window} s) must be shorter than the ttl ({ttl} s): an entry \
-                 is fresh for ttl - stale, then served stale while one refresh runs"
-            ),
-        );
+    let ttl = args.ttl.as_ref().map(|ttl| &ttl.value);
+    if let (Duration::Seconds(_, window), Some(Duration::Seconds(_, ttl))) = (&stale.value, ttl) {
+        if window >= ttl {
+            errors.push(
+                stale.span,
+                format!(
+                    "#[cached(stale)] ({window} s) must be shorter than the ttl ({ttl} s): an \
+                     entry is fresh for ttl - stale, then served stale while one refresh runs"
+                ),
+            );
+        }
     }
     Stale::Window(stale.value.clone())
 }

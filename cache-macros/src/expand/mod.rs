@@ -98,11 +98,11 @@ pub(crate) fn shared_attrs(attrs: &[Attribute], keep_expect: bool) -> Vec<Attrib
 /// `#[expect(...)]` as `#[allow(...)]`; other attributes unchanged.
 pub(crate) fn expect_to_allow(attr: &Attribute) -> Attribute {
     let mut attr = attr.clone();
-    if let syn::Meta::List(list) = &mut attr.meta
-        && list.path.is_ident("expect")
-    {
-        let span = list.path.segments[0].ident.span();
-        list.path = Ident::new("allow", span).into();
+    if let syn::Meta::List(list) = &mut attr.meta {
+        if list.path.is_ident("expect") {
+            let span = list.path.segments[0].ident.span();
+            list.path = Ident::new("allow", span).into();
+        }
     }
     attr
 }
