@@ -71,6 +71,9 @@ pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
 
 /// A shared second tier.
 ///
+/// The engine bounds every call by `l2_timeout` (and drops the call's future when it passes),
+/// so a backend needs no per-call timers of its own.
+///
 /// Keys are given as (namespace, key); the backend lays them out, under the configured prefix.
 /// Values are opaque envelopes ([`crate::envelope`]) whose created stamp sits big-endian at
 /// [`crate::envelope::CREATED_OFFSET`]. A `notice`, when given, is published on the backplane
@@ -78,12 +81,6 @@ pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
 pub trait L2Backend: Send + Sync + 'static {
     /// A description for health reports and logs, with credentials redacted.
     fn describe(&self) -> String;
-
-    /// Whether the backend bounds every operation by `l2_timeout` itself (then the engine adds
-    /// no timer of its own to each call). Default `false`.
-    fn enforces_timeout(&self) -> bool {
-        false
-    }
 
     /// Resolves once the backend can take commands. The engine waits for it at startup, bounded
     /// by `connect_timeout`, then carries on either way.

@@ -57,8 +57,6 @@ impl RedisL2 {
         let options = Options {
             // Fail at once while disconnected: the cache falls back instead of waiting.
             fail_fast: true,
-            // Every command is bounded by l2_timeout here (so the engine adds no timer).
-            timeout: Some(config.l2_timeout),
             max_attempts: Some(1),
             ..Default::default()
         };
@@ -159,10 +157,6 @@ fn map_error(error: Error) -> L2Error {
 impl L2Backend for RedisL2 {
     fn describe(&self) -> String {
         self.description.clone()
-    }
-
-    fn enforces_timeout(&self) -> bool {
-        true
     }
 
     fn ready(&self) -> BoxFuture<'_, ()> {

@@ -136,7 +136,7 @@ impl Inner {
         let Some(tier) = &self.l2 else {
             return L2Read::Unavailable;
         };
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let bytes = match tier.call(&self.counters, now, true, |b| b.get(key)).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
@@ -191,7 +191,7 @@ impl Inner {
             return Some(Box::new([]));
         }
         let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let interval = crate::clock::duration_ms(self.config.sync_interval);
         if let Some(tier) = &self.l2 {
             if states.iter().any(|state| state.needs_check(now, interval)) {
@@ -258,7 +258,7 @@ impl Inner {
         tags: Box<[TagRef]>,
         guard: &FillGuard<'_>,
     ) -> Entry {
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let header = Header::new(
             meta,
             self.l1_deadline(now, &meta),
@@ -295,7 +295,7 @@ impl Inner {
         let epoch = namespace.epoch();
         match self.read_l2::<T>(key, &namespace).await {
             L2Read::Hit(value, meta, tags) => {
-                let now = self.stamps.now_ms();
+                let now = self.stamps.recent_ms();
                 match meta.freshness(now, self.config.enable_swr) {
                     Freshness::Expired => {
                         self.counters.misses.incr();
