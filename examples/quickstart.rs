@@ -3,7 +3,8 @@
 //! Uses Redis when `REDIS_URL` is set or a server answers on localhost:6379, and runs L1-only
 //! (in-process) otherwise.
 
-use std::net::{SocketAddr, TcpStream};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -24,19 +25,9 @@ async fn fetch_user(id: u64) -> Result<User, std::io::Error> {
     })
 }
 
-fn redis_url() -> Option<String> {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        return Some(url);
-    }
-    let local: SocketAddr = ([127, 0, 0, 1], 6379).into();
-    TcpStream::connect_timeout(&local, Duration::from_millis(200))
-        .ok()
-        .map(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let redis_url = redis_url();
+    let redis_url = support::redis_url();
     match &redis_url {
         Some(url) => println!("L2: {}", tiered_cache::redact_url(url)),
         None => println!("L2: none found, running L1 only"),

@@ -9,6 +9,29 @@ pub use tiered_cache_core::{
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+mod global;
+pub use global::{InitError, global_cache, init, install};
+/// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
+/// option, the rules for arguments, `self`, generics and return types, and the expansion are in
+/// the `#[cached]` section of the crate documentation above.
+///
+/// ```
+/// use tiered_cache::cached;
+///
+/// #[cached(key = "greeting:{name}", ttl = 60, namespace = "greetings")]
+/// async fn greet(name: &str) -> String {
+///     format!("hello {name}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(greet("ada").await, "hello ada");
+/// # }
+/// ```
+pub use tiered_cache_macros::cached;
+
 /// Extension points: the L2 contract (to plug in another backend), the stored envelope and the
 /// freshness model.
 pub mod engine {

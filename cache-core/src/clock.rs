@@ -243,7 +243,10 @@ impl StampSource {
 
     /// Records a stamp made elsewhere, so later local stamps order after it.
     pub(crate) fn observe(&self, remote: Stamp) {
-        self.last.fetch_max(remote.raw(), Ordering::AcqRel);
+        // Most observed stamps are older than ours: a load avoids a contended write.
+        if remote.raw() > self.last.load(Ordering::Acquire) {
+            self.last.fetch_max(remote.raw(), Ordering::AcqRel);
+        }
     }
 }
 

@@ -71,6 +71,9 @@ pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
 
 /// A shared second tier.
 ///
+/// The engine bounds every call by `l2_timeout` (and drops the call's future when it passes),
+/// so a backend needs no per-call timers of its own.
+///
 /// Keys are given as (namespace, key); the backend lays them out, under the configured prefix.
 /// Values are opaque envelopes ([`crate::envelope`]) whose created stamp sits big-endian at
 /// [`crate::envelope::CREATED_OFFSET`]. A `notice`, when given, is published on the backplane

@@ -13,6 +13,7 @@ mod cache;
 pub mod clock;
 pub mod codec;
 mod config;
+mod deadline;
 pub mod entry;
 pub mod envelope;
 mod error;

@@ -20,8 +20,10 @@ use crate::scripts;
 /// The Redis (standalone or Cluster) second tier.
 pub struct RedisL2 {
     pool: Pool,
+    /// One handle per pooled connection, with the per-command options applied once.
+    clients: Vec<WithOptions<Client>>,
+    next: std::sync::atomic::AtomicUsize,
     layout: Layout,
-    options: Options,
     put_script: Script,
     mark_script: Script,
     tag_script: Script,
@@ -52,16 +54,22 @@ impl RedisL2 {
         } else {
             "standalone"
         };
+        let options = Options {
+            // Fail at once while disconnected: the cache falls back instead of waiting.
+            fail_fast: true,
+            max_attempts: Some(1),
+            ..Default::default()
+        };
+        let clients = pool
+            .clients()
+            .iter()
+            .map(|client| client.with_options(&options))
+            .collect();
         Ok(RedisL2 {
             pool,
+            clients,
+            next: std::sync::atomic::AtomicUsize::new(0),
             layout: Layout::new(&config.key_prefix),
-            options: Options {
-                // Fail at once while disconnected: the cache falls back instead of waiting.
-                fail_fast: true,
-                timeout: Some(config.l2_timeout),
-                max_attempts: Some(1),
-                ..Default::default()
-            },
             put_script: Script::from_lua(scripts::PUT_IF_NEWER),
             mark_script: Script::from_lua(scripts::mark_cleared()),
             tag_script: Script::from_lua(scripts::mark_tag()),
@@ -77,8 +85,9 @@ impl RedisL2 {
         })
     }
 
-    fn client(&self) -> WithOptions<Client> {
-        self.pool.next().with_options(&self.options)
+    fn client(&self) -> &WithOptions<Client> {
+        let next = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.clients[next % self.clients.len()]
     }
 
     /// Runs a script by hash, loading it on `NOSCRIPT` (first use, or a restarted server).

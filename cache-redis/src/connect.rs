@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fred::prelude::*;
-use fred::types::config::UnresponsiveConfig;
+use fred::types::config::TcpConfig;
 use tiered_cache_core::{CacheConfig, ConfigError, redact_url};
 
 /// Schemes accepted in `redis_url`.
@@ -116,6 +116,19 @@ mod tls {
     }
 }
 
+/// Socket options: no Nagle delay, and dead connections detected within seconds.
+fn tcp_config(l2_timeout: Duration) -> TcpConfig {
+    let keepalive = fred::socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(5));
+    TcpConfig {
+        nodelay: Some(true),
+        keepalive: Some(keepalive),
+        user_timeout: Some((l2_timeout * 20).max(Duration::from_secs(5))),
+        ..Default::default()
+    }
+}
+
 /// Builds (but does not connect) the dedicated client of the backplane subscription.
 pub(crate) fn build_subscriber(url: &str, cache: &CacheConfig) -> Result<Client, ConfigError> {
     let mut config = parse_url(url)?;
@@ -125,6 +138,7 @@ pub(crate) fn build_subscriber(url: &str, cache: &CacheConfig) -> Result<Client,
         .with_connection_config(|c| {
             c.connection_timeout = connect_timeout;
             c.internal_command_timeout = connect_timeout;
+            c.tcp = tcp_config(cache.l2_timeout);
         })
         // Room for bursts of notices; a lagging receiver is treated as a gap.
         .with_performance_config(|p| p.broadcast_channel_capacity = 4096)
@@ -145,14 +159,10 @@ pub(crate) fn build_pool(url: &str, cache: &CacheConfig) -> Result<Pool, ConfigE
             c.internal_command_timeout = connect_timeout;
             // The cache has its own fallbacks; a command is tried once.
             c.max_command_attempts = 1;
-            // A stalled server (SIGSTOP, network black hole) is noticed and the connection
-            // replaced, instead of commands waiting on a dead socket.
-            c.unresponsive = UnresponsiveConfig {
-                max_timeout: Some((l2_timeout * 4).max(Duration::from_millis(500))),
-                interval: (l2_timeout).clamp(Duration::from_millis(50), Duration::from_secs(1)),
-            };
+            // Calls are bounded by the engine (l2_timeout); a dead peer (network black hole) is
+            // found by the kernel: keepalive when idle, TCP_USER_TIMEOUT when data is unacked.
+            c.tcp = tcp_config(l2_timeout);
         })
-        .with_performance_config(|p| p.default_command_timeout = l2_timeout)
         .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
         .build_pool(cache.redis_pool_size)
         .map_err(|e| bad_url(url, e.details()))?;

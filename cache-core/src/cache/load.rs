@@ -219,7 +219,13 @@ where
         Ok(Plan { lifetime, negative })
     };
     let now = inner.stamps.recent_ms();
-    let l1_copy = match inner.probe::<T>(key, now) {
+    let probe = if get.skip_l1 {
+        inner.counters.l1_misses.incr();
+        Probe::Miss
+    } else {
+        inner.probe::<T>(key, now)
+    };
+    let l1_copy = match probe {
         Probe::Hit {
             value,
             stale: false,
@@ -392,7 +398,7 @@ impl Inner {
             // L2 cannot answer: the L1 copy is the best we have.
             L2Read::Unavailable => l1_copy.and_then(Found::from_entry),
         };
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let mut fallback = None;
         if let Some(found) = found {
             match found.meta.freshness(now, self.config.enable_swr) {
@@ -442,7 +448,7 @@ impl Inner {
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(PEER_POLL).await;
             if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
-                if meta.freshness(self.stamps.now_ms(), self.config.enable_swr)
+                if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
                     != Freshness::Expired
                 {
                     let fill = FillGuard::Flight(guard);
@@ -681,7 +687,7 @@ impl Inner {
         let ctx = self.load_ctx(key, plan);
         // Another instance may have refreshed it already.
         if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
-            if meta.freshness(self.stamps.now_ms(), self.config.enable_swr) == Freshness::Fresh {
+            if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr) == Freshness::Fresh {
                 let fill = FillGuard::Flight(&guard);
                 let entry = self.fill_l1(key, value, meta, ctx.epoch, &ctx.namespace, tags, &fill);
                 guard.complete(Outcome::Value(entry));

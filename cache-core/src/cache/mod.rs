@@ -156,6 +156,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             config,
         });
         if inner.l2.is_some() {
+            sync::start_deadline_ticker(&inner);
             // Both bounded by connect_timeout, side by side.
             tokio::join!(bus::start(&inner), sync::start(&inner));
         }

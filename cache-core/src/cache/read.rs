@@ -136,7 +136,7 @@ impl Inner {
         let Some(tier) = &self.l2 else {
             return L2Read::Unavailable;
         };
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let bytes = match tier.call(&self.counters, now, true, |b| b.get(key)).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
@@ -191,7 +191,7 @@ impl Inner {
             return Some(Box::new([]));
         }
         let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let interval = crate::clock::duration_ms(self.config.sync_interval);
         if let Some(tier) = &self.l2 {
             if states.iter().any(|state| state.needs_check(now, interval)) {
@@ -258,7 +258,7 @@ impl Inner {
         tags: Box<[TagRef]>,
         guard: &FillGuard<'_>,
     ) -> Entry {
-        let now = self.stamps.now_ms();
+        let now = self.stamps.recent_ms();
         let header = Header::new(
             meta,
             self.l1_deadline(now, &meta),
@@ -281,7 +281,12 @@ impl Inner {
     }
 
     /// L1 missed (or needs revalidation) and there is no loader: ask L2.
-    async fn get_slow<T>(self: Arc<Self>, key: KeyRef<'_>, fallback: Option<Entry>) -> Option<T>
+    async fn get_slow<T>(
+        self: Arc<Self>,
+        key: KeyRef<'_>,
+        fallback: Option<Entry>,
+        fill: bool,
+    ) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -290,7 +295,7 @@ impl Inner {
         let epoch = namespace.epoch();
         match self.read_l2::<T>(key, &namespace).await {
             L2Read::Hit(value, meta, tags) => {
-                let now = self.stamps.now_ms();
+                let now = self.stamps.recent_ms();
                 match meta.freshness(now, self.config.enable_swr) {
                     Freshness::Expired => {
                         self.counters.misses.incr();
@@ -300,7 +305,9 @@ impl Inner {
                         if freshness == Freshness::Stale {
                             self.counters.stale_hits.incr();
                         }
-                        self.fill_l1(key, value.clone(), meta, epoch, &namespace, tags, &guard);
+                        if fill {
+                            self.fill_l1(key, value.clone(), meta, epoch, &namespace, tags, &guard);
+                        }
                         Some(value)
                     }
                 }
@@ -340,6 +347,7 @@ pub struct GetBuilder<'a, T> {
     pub(crate) inner: &'a Arc<Inner>,
     pub(crate) key: &'a str,
     pub(crate) namespace: &'a str,
+    pub(crate) skip_l1: bool,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -349,6 +357,7 @@ impl<'a, T> GetBuilder<'a, T> {
             inner,
             key,
             namespace: DEFAULT_NAMESPACE,
+            skip_l1: false,
             _value: PhantomData,
         }
     }
@@ -356,6 +365,14 @@ impl<'a, T> GetBuilder<'a, T> {
     /// Reads from `namespace` instead of `"default"`.
     pub fn namespace(mut self, namespace: &'a str) -> Self {
         self.namespace = namespace;
+        self
+    }
+
+    /// Reads L2 directly: L1 is neither read nor filled by this read (an L1-only cache then
+    /// always misses). For reading the shared truth, and for measuring L2. With
+    /// [`refresh_with`](Self::refresh_with) the loaded value is still stored in both tiers.
+    pub fn skip_l1(mut self) -> Self {
+        self.skip_l1 = true;
         self
     }
 
@@ -402,6 +419,13 @@ where
         namespace: builder.namespace,
         key: builder.key,
     };
+    if builder.skip_l1 {
+        inner.counters.l1_misses.incr();
+        if let Err(error) = keys::validate_pair(key) {
+            return GetState::Ready(Some(Err(error)));
+        }
+        return GetState::Slow(Box::pin(inner.clone().get_slow(key, None, false)));
+    }
     let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
         Probe::Hit { value, stale, .. } => {
             if stale {
@@ -419,7 +443,7 @@ where
             None
         }
     };
-    GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback)))
+    GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback, true)))
 }
 
 /// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates

@@ -47,6 +47,30 @@ pub(super) async fn start(inner: &Arc<Inner>) {
     });
 }
 
+/// Expires L2 calls past `l2_timeout`, a few times per timeout, until the cache goes.
+pub(super) fn start_deadline_ticker(inner: &Arc<Inner>) {
+    let Some(tier) = &inner.l2 else {
+        return;
+    };
+    let weak = Arc::downgrade(inner);
+    let shutdown = inner.shutdown.clone();
+    let interval = tier.deadlines.tick_interval();
+    inner.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let Some(inner) = Weak::upgrade(&weak) else {
+                return;
+            };
+            if let Some(tier) = &inner.l2 {
+                tier.deadlines.tick(inner.stamps.recent_ms());
+            }
+        }
+    });
+}
+
 /// Fetches and applies the clear marks; marks L2 as usable on success.
 pub(super) async fn sync_once(inner: &Inner) -> bool {
     let Some(tier) = &inner.l2 else {

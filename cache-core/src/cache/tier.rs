@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::breaker::{Breaker, Permit};
+use crate::deadline::Deadlines;
 use crate::l2::{L2Backend, L2Error};
 use crate::stats::Counters;
 
 pub(crate) struct L2Tier {
     pub(crate) backend: Arc<dyn L2Backend>,
     pub(crate) breaker: Breaker,
-    timeout: Duration,
+    /// Bounds every call by `l2_timeout`.
+    pub(crate) deadlines: Deadlines,
     /// False until the clear marks were read once: until then L2 reads could return entries
     /// a clear already removed, so they are skipped.
     synced: AtomicBool,
@@ -33,7 +35,7 @@ impl L2Tier {
         L2Tier {
             backend,
             breaker,
-            timeout,
+            deadlines: Deadlines::new(timeout),
             synced: AtomicBool::new(false),
         }
     }
@@ -67,9 +69,9 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match tokio::time::timeout(self.timeout, op(&*self.backend)).await {
-            Ok(result) => result,
-            Err(_) => Err(L2Error::Timeout),
+        let result = match self.deadlines.run(now_ms, op(&*self.backend)).await {
+            Some(result) => result,
+            None => Err(L2Error::Timeout),
         };
         match result {
             Ok(value) => {

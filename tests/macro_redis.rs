@@ -1,0 +1,516 @@
+//! `#[cached]` functions against a real `redis-server`: the keys they write, single-flight and
+//! stale-while-revalidate through them, how `Result` and `Option` are cached, the companions,
+//! and which cache `cache = ...` picks. (The global cache has its own test binary,
+//! `macro_global.rs`, because it is process-wide.)
+#![deny(clippy::pedantic)]
+
+#[allow(clippy::pedantic)]
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use support::{RedisServer, cache, cache_with_clock, config, eventually, redis_cli, test_redis};
+use tiered_cache::{CacheConfig, Clock, TieredCache, cached};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Product {
+    id: u64,
+    name: String,
+    version: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FetchError(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct NotFound(u64);
+
+/// A repository whose methods are cached in its own cache and count their body runs.
+#[derive(Clone)]
+struct Catalogue {
+    cache: TieredCache,
+    tenant: String,
+    calls: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Catalogue {
+    fn new(cache: TieredCache) -> Self {
+        Catalogue {
+            cache,
+            tenant: "acme".into(),
+            calls: Arc::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Counts a body run and returns its number.
+    fn run(&self) -> usize {
+        self.calls.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    #[cached(key = "product:{id}", ttl = 300, stale = 60, namespace = "products", cache = self.cache)]
+    async fn product(&self, id: u64) -> Product {
+        let version = self.run();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Product {
+            id,
+            name: format!("product-{id}"),
+            version,
+        }
+    }
+
+    #[cached(key = "fresh:{id}", ttl = 300, refresh = false, cache = self.cache)]
+    async fn product_no_refresh(&self, id: u64) -> Product {
+        Product {
+            id,
+            name: "no-refresh".into(),
+            version: self.run(),
+        }
+    }
+
+    #[cached(key = "{self.tenant}:price:{id}", namespace = "prices", cache = self.cache)]
+    async fn price(&self, id: u64) -> Result<u64, FetchError> {
+        let run = self.run();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(FetchError(format!("database down (run {run})")));
+        }
+        Ok(id * 100)
+    }
+
+    #[cached(key = "find:{name}", namespace = "products", cache = self.cache)]
+    async fn find(&self, name: &str) -> Option<u64> {
+        self.run();
+        name.strip_prefix("sku-").and_then(|n| n.parse().ok())
+    }
+
+    #[cached(key = "find-any:{name}", namespace = "products", cache_none, cache = self.cache)]
+    async fn find_remembering_misses(&self, name: &str) -> Option<u64> {
+        self.run();
+        name.strip_prefix("sku-").and_then(|n| n.parse().ok())
+    }
+
+    #[cached(key = "parse:{T}:{input}", cache = self.cache)]
+    async fn parse<T>(&self, input: &str) -> Option<T>
+    where
+        T: std::str::FromStr
+            + Clone
+            + Serialize
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.run();
+        input.parse().ok()
+    }
+
+    #[cached(key = "chunk:{N}:{id}", cache = self.cache)]
+    async fn chunk<const N: usize>(&self, id: u64) -> Vec<u64> {
+        self.run();
+        vec![id; N]
+    }
+
+    #[cached(key = "strict:{id}", cache_err, cache = self.cache)]
+    async fn strict(&self, id: u64) -> Result<u64, NotFound> {
+        self.run();
+        Err(NotFound(id))
+    }
+
+    /// A `mut` parameter stays mutable in the body (and nowhere else, so no `unused_mut`).
+    #[cached(key = "label:{label}", cache = self.cache)]
+    async fn normalised(&self, mut label: String) -> String {
+        self.run();
+        label.make_ascii_lowercase();
+        label
+    }
+
+    #[cached(ttl = 60, cache = self.cache)]
+    async fn by_default_key(&self, id: u64, label: &str) -> String {
+        self.run();
+        format!("{label}-{id}")
+    }
+}
+
+fn fixed_cache(slot: &'static OnceLock<TieredCache>) -> &'static TieredCache {
+    slot.get().expect("the test installs this cache first")
+}
+
+static KEY_FORMAT: OnceLock<TieredCache> = OnceLock::new();
+static KEY_FORMAT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn key_format_cache() -> &'static TieredCache {
+    fixed_cache(&KEY_FORMAT)
+}
+
+/// The seed's example, on a cache the test controls.
+#[cached(key = "product:{product_id}", ttl = 300, namespace = "products", cache = key_format_cache)]
+async fn get_product_details(product_id: u64) -> Product {
+    let version = KEY_FORMAT_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    Product {
+        id: product_id,
+        name: "Widget".into(),
+        version,
+    }
+}
+
+#[cached(ttl = 60, cache = key_format_cache)]
+async fn default_keyed(id: u64, label: &str) -> String {
+    format!("{label}:{id}")
+}
+
+#[tokio::test]
+async fn the_key_template_is_what_redis_shows() {
+    let redis = RedisServer::start();
+    let config = config(&redis.url());
+    let prefix = config.key_prefix.clone();
+    assert!(KEY_FORMAT.set(cache(config).await).is_ok());
+
+    let product = get_product_details(42).await;
+    assert_eq!(product.id, 42);
+    let key = format!("{prefix}:products:product:42");
+    assert_eq!(
+        redis_cli(redis.port(), &["EXISTS", &key]).trim(),
+        "1",
+        "{key}"
+    );
+
+    assert_eq!(default_keyed(7, "x").await, "x:7");
+    let key = format!("{prefix}:default:macro_redis::default_keyed(7, \"x\")");
+    assert_eq!(
+        redis_cli(redis.port(), &["EXISTS", &key]).trim(),
+        "1",
+        "{key}"
+    );
+
+    // A second call is served from the cache.
+    assert_eq!(get_product_details(42).await, product);
+    assert_eq!(KEY_FORMAT_CALLS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn methods_key_self_only_where_the_template_names_it() {
+    let redis = test_redis();
+    let config = config(&redis.url());
+    let catalogue = Catalogue::new(cache(config).await);
+    assert_eq!(catalogue.price(3).await, Ok(300));
+    let stored: Option<u64> = catalogue
+        .cache
+        .get("acme:price:3")
+        .namespace("prices")
+        .await
+        .expect("valid key");
+    assert_eq!(stored, Some(300));
+
+    assert_eq!(catalogue.by_default_key(5, "b").await, "b-5");
+    let stored: Option<String> = catalogue
+        .cache
+        .get("macro_redis::Catalogue::by_default_key(5, \"b\")")
+        .await
+        .expect("valid key");
+    assert_eq!(stored.as_deref(), Some("b-5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_calls_run_the_body_once() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    let calls: Vec<_> = (0..1000)
+        .map(|_| {
+            let catalogue = catalogue.clone();
+            tokio::spawn(async move { catalogue.product(7).await })
+        })
+        .collect();
+    for call in calls {
+        let product = call.await.expect("call completes");
+        assert_eq!(product.version, 1);
+    }
+    assert_eq!(catalogue.calls(), 1);
+    assert_eq!(catalogue.cache.stats().overall_stats.loader_calls, 1);
+}
+
+#[tokio::test]
+async fn a_stale_entry_is_served_at_once_and_refreshed_in_the_background() {
+    let redis = test_redis();
+    let (clock, hand) = Clock::manual(1_000_000);
+    let catalogue = Catalogue::new(cache_with_clock(config(&redis.url()), clock).await);
+    assert_eq!(catalogue.product(1).await.version, 1);
+
+    // ttl 300 s, stale 60 s: stale from 240 s on.
+    hand.advance(Duration::from_secs(250));
+    assert_eq!(
+        catalogue.product(1).await.version,
+        1,
+        "the stale value comes back at once"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async { catalogue.calls() == 2 }).await,
+        "one background refresh ran the body"
+    );
+    let refreshed = eventually(Duration::from_secs(5), || async {
+        catalogue.product(1).await.version == 2
+    })
+    .await;
+    assert!(refreshed, "later calls see the refreshed value");
+    assert_eq!(catalogue.cache.stats().swr_stats.background_refreshes, 1);
+    assert_eq!(catalogue.calls(), 2);
+}
+
+#[tokio::test]
+async fn refresh_false_serves_the_entry_until_its_ttl_without_refreshing() {
+    let redis = test_redis();
+    let (clock, hand) = Clock::manual(1_000_000);
+    let catalogue = Catalogue::new(cache_with_clock(config(&redis.url()), clock).await);
+    assert_eq!(catalogue.product_no_refresh(1).await.version, 1);
+    hand.advance(Duration::from_secs(299));
+    assert_eq!(catalogue.product_no_refresh(1).await.version, 1);
+    let stats = catalogue.cache.stats();
+    assert_eq!(stats.swr_stats.stale_hits, 0, "never stale");
+    assert_eq!(stats.swr_stats.background_refreshes, 0);
+    hand.advance(Duration::from_secs(2));
+    assert_eq!(
+        catalogue.product_no_refresh(1).await.version,
+        2,
+        "expired: loaded again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_err_reaches_every_coalesced_caller_and_is_not_cached() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    catalogue.failing.store(true, Ordering::SeqCst);
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let catalogue = catalogue.clone();
+            tokio::spawn(async move { catalogue.price(9).await })
+        })
+        .collect();
+    for call in calls {
+        let error = call.await.expect("call completes");
+        assert_eq!(error, Err(FetchError("database down (run 1)".into())));
+    }
+    assert_eq!(catalogue.calls(), 1, "one body run for all 100 callers");
+
+    catalogue.failing.store(false, Ordering::SeqCst);
+    assert_eq!(
+        catalogue.price(9).await,
+        Ok(900),
+        "the error was not cached"
+    );
+    assert_eq!(catalogue.price(9).await, Ok(900));
+    assert_eq!(catalogue.calls(), 2, "the Ok value was cached");
+}
+
+#[tokio::test]
+async fn none_is_cached_only_when_asked() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.find("sku-12").await, Some(12));
+    assert_eq!(catalogue.find("sku-12").await, Some(12));
+    assert_eq!(catalogue.calls(), 1, "Some is cached");
+    assert_eq!(catalogue.find("nope").await, None);
+    assert_eq!(catalogue.find("nope").await, None);
+    assert_eq!(catalogue.calls(), 3, "None is not");
+
+    assert_eq!(catalogue.find_remembering_misses("nope").await, None);
+    assert_eq!(catalogue.find_remembering_misses("nope").await, None);
+    assert_eq!(catalogue.calls(), 4, "with cache_none, None is cached too");
+}
+
+#[tokio::test]
+async fn companions_bypass_invalidate_and_prime() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.product(5).await.version, 1);
+
+    assert_eq!(catalogue.product_no_cache(5).await.version, 2, "bypasses");
+    assert_eq!(
+        catalogue.product(5).await.version,
+        1,
+        "left the entry alone"
+    );
+
+    catalogue.product_invalidate(5).await.expect("invalidated");
+    assert_eq!(catalogue.product(5).await.version, 3, "reloaded");
+
+    assert_eq!(catalogue.product_prime(5).await.version, 4, "runs the body");
+    assert_eq!(
+        catalogue.product(5).await.version,
+        4,
+        "and stored its value"
+    );
+    assert_eq!(catalogue.calls(), 4);
+
+    // Primes store only what a call would cache.
+    catalogue.failing.store(true, Ordering::SeqCst);
+    assert!(catalogue.price_prime(1).await.is_err());
+    catalogue.failing.store(false, Ordering::SeqCst);
+    assert_eq!(catalogue.price(1).await, Ok(100), "the Err was not stored");
+}
+
+static CACHE_A: OnceLock<TieredCache> = OnceLock::new();
+
+fn cache_a() -> TieredCache {
+    fixed_cache(&CACHE_A).clone()
+}
+
+#[cached(key = "item:{id}", namespace = "picked", cache = cache_a)]
+async fn picked_item(id: u64) -> u64 {
+    id + 1
+}
+
+#[tokio::test]
+async fn cache_option_picks_the_instance() {
+    let redis = test_redis();
+    let a = cache(config(&redis.url())).await;
+    let b = cache(config(&redis.url())).await;
+    assert!(CACHE_A.set(a.clone()).is_ok());
+    assert_eq!(picked_item(1).await, 2);
+    let in_a: Option<u64> = a.get("item:1").namespace("picked").await.expect("valid");
+    let in_b: Option<u64> = b.get("item:1").namespace("picked").await.expect("valid");
+    assert_eq!((in_a, in_b), (Some(2), None));
+}
+
+#[tokio::test]
+async fn generic_functions_keep_one_entry_per_type() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.parse::<u32>("42").await, Some(42));
+    assert_eq!(catalogue.parse::<String>("42").await, Some("42".to_owned()));
+    assert_eq!(catalogue.parse::<u32>("42").await, Some(42));
+    assert_eq!(catalogue.calls(), 2, "one load per type, then hits");
+    let u32_entry: Option<u32> = catalogue
+        .cache
+        .get("parse:u32:42")
+        .await
+        .expect("valid key");
+    assert_eq!(u32_entry, Some(42));
+}
+
+#[tokio::test]
+async fn a_key_the_cache_refuses_runs_the_body_uncached() {
+    let catalogue = Catalogue::new(
+        cache(CacheConfig {
+            redis_url: None,
+            ..CacheConfig::default()
+        })
+        .await,
+    );
+    let long = format!("sku-{}", "9".repeat(5000));
+    // `cache_none` would cache this `None` under an acceptable key.
+    assert_eq!(catalogue.find_remembering_misses(&long).await, None);
+    assert_eq!(catalogue.find_remembering_misses(&long).await, None);
+    assert_eq!(
+        catalogue.calls(),
+        2,
+        "the body ran each time, nothing was cached"
+    );
+}
+
+#[tokio::test]
+async fn cache_err_caches_errors_too() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.strict(4).await, Err(NotFound(4)));
+    assert_eq!(catalogue.strict(4).await, Err(NotFound(4)));
+    assert_eq!(catalogue.calls(), 1, "the Err was served from the cache");
+}
+
+#[tokio::test]
+async fn const_generic_parameters_are_part_of_the_key() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.chunk::<2>(1).await, vec![1, 1]);
+    assert_eq!(catalogue.chunk::<3>(1).await, vec![1, 1, 1]);
+    assert_eq!(catalogue.chunk::<2>(1).await, vec![1, 1]);
+    assert_eq!(catalogue.calls(), 2);
+}
+
+static ASSOCIATED: OnceLock<TieredCache> = OnceLock::new();
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+fn associated_cache() -> &'static TieredCache {
+    fixed_cache(&ASSOCIATED)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Code(u64);
+
+impl Code {
+    /// No `self` and no `Self` in the signature: `in_impl` says the companions are `Self::`.
+    #[cached(key = "code:{id}", cache = associated_cache, in_impl)]
+    async fn lookup(id: u64) -> u64 {
+        LOOKUPS.fetch_add(1, Ordering::SeqCst);
+        id * 2
+    }
+
+    /// `Self` in the signature is enough.
+    #[cached(cache = associated_cache)]
+    async fn find(id: u64) -> Option<Self> {
+        LOOKUPS.fetch_add(1, Ordering::SeqCst);
+        Some(Code(id))
+    }
+}
+
+#[tokio::test]
+async fn associated_functions_without_self() {
+    let redis = test_redis();
+    assert!(ASSOCIATED.set(cache(config(&redis.url())).await).is_ok());
+    assert_eq!(Code::lookup(21).await, 42);
+    assert_eq!(Code::lookup(21).await, 42);
+    assert_eq!(Code::find(3).await, Some(Code(3)));
+    assert_eq!(Code::find(3).await, Some(Code(3)));
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 2);
+    let stored: Option<Code> = associated_cache()
+        .get("macro_redis::Code::find(3)")
+        .await
+        .expect("valid key");
+    assert_eq!(stored, Some(Code(3)));
+}
+
+/// A service holding its cache behind an `Arc`.
+#[derive(Clone)]
+struct Shared {
+    cache: Arc<TieredCache>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    #[cached(key = "shared:{id}", cache = self.cache)]
+    async fn get(&self, id: u64) -> u64 {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        id
+    }
+}
+
+#[tokio::test]
+async fn a_cache_behind_an_arc_is_a_source_too() {
+    let redis = test_redis();
+    let shared = Shared {
+        cache: Arc::new(cache(config(&redis.url())).await),
+        calls: Arc::default(),
+    };
+    assert_eq!(shared.get(8).await, 8);
+    assert_eq!(shared.get(8).await, 8);
+    assert_eq!(shared.calls.load(Ordering::SeqCst), 1);
+    let stored: Option<u64> = shared.cache.get("shared:8").await.expect("valid key");
+    assert_eq!(stored, Some(8));
+}
+
+#[tokio::test]
+async fn mutable_parameters_stay_mutable_in_the_body() {
+    let redis = test_redis();
+    let catalogue = Catalogue::new(cache(config(&redis.url())).await);
+    assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
+    assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
+    assert_eq!(catalogue.calls(), 1);
+}
