@@ -238,7 +238,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
 }
 
 /// Awaits `get(offset + i)` for `i` in `0..ops` on `rt`; returns the batch's wall time.
-fn one_task<F, Fut>(rt: &Runtime, ops: usize, offset: usize, get: &F) -> Duration
+pub fn one_task<F, Fut>(rt: &Runtime, ops: usize, offset: usize, get: &F) -> Duration
 where
     F: Fn(usize) -> Fut,
     Fut: Future,

@@ -74,8 +74,11 @@ impl Reader {
 
 /// Runs the family and adds its rows.
 pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
-    let rt = timing::two_workers()?;
-    let (readers, ours) = rt.block_on(setup(url, None))?;
+    // One caller runs on a current-thread runtime: the caller and every client's connection
+    // tasks share one thread, so the figure does not depend on which worker each task landed
+    // on (on two workers it flips between ~25 and ~60 µs from run to run with task placement).
+    let rt = timing::current_thread()?;
+    let (readers, single_ours) = rt.block_on(setup(url, None, true))?;
 
     // One caller: per-call samples and per-batch means, contenders interleaved.
     let mut samples: [Samples; 3] = Default::default();
@@ -125,7 +128,14 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         .map(|s| format!("{:.1} µs", s.quantile_ns(0.5) / 1e3))
         .collect();
 
-    // Many callers: throughput.
+    let l1_single = single_ours.stats().l1_stats;
+    rt.block_on(single_ours.close());
+    drop(readers);
+    drop(rt);
+
+    // Many callers: throughput, on two workers (the shape of a small service here).
+    let rt = timing::two_workers()?;
+    let (readers, ours) = rt.block_on(setup(url, None, false))?;
     for concurrency in CONCURRENCY {
         let mut rates: [Vec<f64>; 3] = Default::default();
         for round in 0..=params.l2_concurrent_rounds {
@@ -157,7 +167,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         return Err(format!("L2 bench: {misses} reads were not hits").into());
     }
 
-    let stats = ours.stats();
+    let l1 = ours.stats().l1_stats;
     report.note(
         "l2",
         format!(
@@ -166,15 +176,16 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              L1 is skipped by giving ours `l1_max_size: 1`: every read misses L1, reads Redis, \
              decodes and fills L1 (ours' L1 served {l1_hits} of its {l1_total} reads). Raw fred \
              uses a pool of the same size as ours ({pool} connections); the `cached` store has its \
-             one multiplexed connection. A two-worker tokio runtime; the caller is a spawned task. \
-             One caller: {rounds} rounds of {batch} sequential calls after a warm-up round, \
+             one multiplexed connection. One caller: a current-thread tokio runtime (caller and \
+             connection tasks on one thread, so task placement cannot flip the figure), \
+             {rounds} rounds of {batch} sequential calls after a warm-up round, \
              contenders rotated; mean = median of the batch means (`Instant` around each batch), \
              p99 from per-call `Instant` timings (p50: {p50}). Throughput: \
-             {ops} reads split over 64 or 256 spawned tasks, wall time from first spawn to last \
+             a two-worker runtime, {ops} reads split over 64 or 256 spawned tasks, wall time from first spawn to last \
              join, median of {crounds} rounds. Every read was checked to be a hit with the right \
              record.",
-            l1_hits = stats.l1_stats.hits,
-            l1_total = stats.l1_stats.hits + stats.l1_stats.misses,
+            l1_hits = l1.hits + l1_single.hits,
+            l1_total = l1.hits + l1.misses + l1_single.hits + l1_single.misses,
             pool = ours.config().redis_pool_size,
             rounds = params.l2_rounds,
             batch = params.l2_batch,
@@ -195,10 +206,14 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
 /// `--profile l2-<contender>[-<tasks>]`: only `ops` L2 hits of one contender, from one task or
 /// `tasks` concurrent tasks, for `valgrind --tool=callgrind`.
 pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchResult<()> {
-    let rt = timing::two_workers()?;
+    let rt = if tasks <= 1 {
+        timing::current_thread()?
+    } else {
+        timing::two_workers()?
+    };
     // Under callgrind everything runs ~50x slower: a generous L2 timeout keeps ours' reads from
     // timing out (the path and its instructions are the same; only the deadline differs).
-    let (readers, ours) = rt.block_on(setup(url, Some(Duration::from_secs(10))))?;
+    let (readers, ours) = rt.block_on(setup(url, Some(Duration::from_secs(10)), true))?;
     let index = match contender {
         "ours" => 0,
         "raw" => 1,
@@ -220,8 +235,12 @@ pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchRes
     Ok(())
 }
 
-/// Connects the three contenders and writes the same records through each.
-async fn setup(url: &str, l2_timeout: Option<Duration>) -> BenchResult<([Reader; 3], TieredCache)> {
+/// Connects the three contenders and, with `write`, stores the same records through each.
+async fn setup(
+    url: &str,
+    l2_timeout: Option<Duration>,
+    write: bool,
+) -> BenchResult<([Reader; 3], TieredCache)> {
     let defaults = CacheConfig::default();
     let ours = TieredCache::new(CacheConfig {
         redis_url: Some(url.to_owned()),
@@ -250,7 +269,12 @@ async fn setup(url: &str, l2_timeout: Option<Duration>) -> BenchResult<([Reader;
     let raw_keys: Arc<[String]> = (0..KEYS)
         .map(|i| format!("bench_l2_raw:item:{i}"))
         .collect();
-    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(250) {
+    let chunks: Vec<usize> = if write {
+        (0..KEYS).collect()
+    } else {
+        Vec::new()
+    };
+    for chunk in chunks.chunks(250) {
         let writes = chunk.iter().map(|&i| {
             let (ours, pool, cached) = (&ours, &pool, &cached);
             let (ours_key, raw_key) = (&ours_keys[i], &raw_keys[i]);
@@ -277,7 +301,8 @@ async fn setup(url: &str, l2_timeout: Option<Duration>) -> BenchResult<([Reader;
     Ok((readers, ours))
 }
 
-/// `calls` sequential reads from one spawned task: per-call samples, batch wall time, misses.
+/// `calls` sequential reads from one task spawned on `rt`: per-call samples, batch wall time,
+/// misses.
 fn single_caller(
     rt: &Runtime,
     reader: &Reader,

@@ -14,6 +14,7 @@ mod hit_ratio;
 mod l1;
 mod l2;
 mod machine;
+mod macro_hit;
 mod memory;
 mod options;
 mod redis_server;
@@ -57,6 +58,9 @@ fn profile(scenario: &str, ops: usize) -> BenchResult<()> {
     if let Some(contender) = scenario.strip_prefix("l1-") {
         return l1::profile(contender, ops);
     }
+    if let Some(form) = scenario.strip_prefix("macro-") {
+        return macro_hit::profile(form, ops);
+    }
     if let Some(rest) = scenario.strip_prefix("l2-") {
         let (contender, tasks) = match rest.rsplit_once('-') {
             Some((contender, tasks)) => (contender, tasks.parse().map_err(|_| "bad task count")?),
@@ -92,6 +96,7 @@ fn run(options: &Options) -> BenchResult<()> {
         eprintln!("==> {family}");
         match (family, redis_url.as_deref()) {
             ("l1", _) => l1::run(&params, &mut report)?,
+            ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,
             ("stampede", Some(url)) => stampede::run(&params, url, &mut report)?,
             ("swr", Some(url)) => swr::run(&params, url, &mut report)?,
