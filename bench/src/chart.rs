@@ -56,23 +56,27 @@ pub fn write(report: &Report, path: &Path) -> BenchResult<()> {
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(640)
-        .build_cartesian_2d((lo..hi).log_scale(), (0..n as i32).into_segmented())?;
+        .build_cartesian_2d(
+            (lo..hi)
+                .log_scale()
+                .with_key_points(vec![0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]),
+            (0..n as i32).into_segmented(),
+        )?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .x_labels(20)
         .y_label_formatter(&label_of)
         .x_label_formatter(&|x| {
-            if *x < 1.0 {
-                format!("{x:.1}x")
-            } else {
+            if x.fract() == 0.0 {
                 format!("{x:.0}x")
+            } else {
+                format!("{x:.1}x")
             }
         })
         .x_desc(
-            "ours / peer for time, bytes, miss ratio and counts; peer / ours for throughput.   \
-             green: target met   red: target missed   blue: no target   black tick: the target",
+            "ours / peer for time, bytes, miss ratio and counts; peer / ours for throughput  ·  \
+             green = target met  ·  red = missed  ·  blue = no target  ·  black tick = target",
         )
         .label_style(("sans-serif", 12))
         .draw()?;
@@ -114,12 +118,13 @@ pub fn write(report: &Report, path: &Path) -> BenchResult<()> {
         Some(tick)
     }))?;
     chart.draw_series(rows.iter().enumerate().map(|(k, (row, ratio))| {
+        // Right of the bar and of the target tick, so neither hides the number.
+        let right = ratio
+            .max(1.0)
+            .max(row.target_cost_ratio().unwrap_or(0.0) * 1.03);
         Text::new(
             row.ratio_text(),
-            (
-                clamp(ratio.max(1.0) * 1.04),
-                SegmentValue::CenterOf(segment(k)),
-            ),
+            (clamp(right * 1.04), SegmentValue::CenterOf(segment(k))),
             ("sans-serif", 11),
         )
     }))?;
