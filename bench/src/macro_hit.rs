@@ -84,10 +84,10 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     let hits_before = cache.stats().l1_stats.hits;
     let macro_get = |i: usize| macro_item((i % KEYS) as u64);
     let hand_get = |i: usize| hand_item(cache, (i % KEYS) as u64);
-    let n = params.l1_batch;
+    let n = params.macro_batch;
     let mut figures: [Vec<f64>; 2] = Default::default();
     // Round 0 warms up and is not counted.
-    for round in 0..=params.l1_rounds {
+    for round in 0..=params.macro_rounds {
         for c in rotation(2, round) {
             let elapsed = match c {
                 0 => one_task(&rt, n, 0, &macro_get),
@@ -105,7 +105,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         Figure::nanos(median(&figures[1])),
         Target::RatioAtMost(1.1),
     ));
-    let calls = 2 * n * (params.l1_rounds + 1);
+    let calls = 2 * n * (params.macro_rounds + 1);
     let hits = cache.stats().l1_stats.hits - hits_before;
     report.note(
         "macro",
@@ -117,7 +117,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
              round-robin; `Instant` around batches of {n} calls on a current-thread runtime, \
              {rounds} rounds after a warm-up round, alternating, median batch mean. {hits} of \
              the {calls} calls were L1 hits.",
-            rounds = params.l1_rounds,
+            rounds = params.macro_rounds,
         ),
     );
     Ok(())

@@ -154,6 +154,11 @@ pub struct Params {
     pub zipf_requests: usize,
     /// Entries for the memory measurement.
     pub memory_entries: usize,
+    /// Alternating rounds of the macro comparison (more and shorter than L1's: its target is
+    /// tight, so drift must hit both forms alike).
+    pub macro_rounds: usize,
+    /// Calls per macro batch.
+    pub macro_batch: usize,
 }
 
 impl Params {
@@ -171,6 +176,8 @@ impl Params {
             swr_rounds: 2,
             zipf_requests: 500_000,
             memory_entries: 1_000_000,
+            macro_rounds: 11,
+            macro_batch: 100_000,
         }
     }
 
@@ -188,6 +195,8 @@ impl Params {
             swr_rounds: 3,
             zipf_requests: 4_000_000,
             memory_entries: 1_000_000,
+            macro_rounds: 41,
+            macro_batch: 250_000,
         }
     }
 }
