@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 
 use crate::clock::Stamp;
 
@@ -41,67 +43,75 @@ impl NamespaceState {
     }
 }
 
+// foldhash, not SipHash: looked up on every L2 read, with keys this process chose.
+type Map = HashMap<Box<str>, Arc<NamespaceState>, quick_cache::DefaultHashBuilder>;
+
 /// Every namespace this instance has used, plus the latest clear of all of them.
+///
+/// Read on every L2 read from every thread, written when a namespace is first used: readers
+/// load an immutable snapshot (no lock, no shared counter), writers copy it under a mutex.
 #[derive(Debug, Default)]
 pub(crate) struct Namespaces {
-    map: RwLock<HashMap<Box<str>, Arc<NamespaceState>>>,
+    map: ArcSwap<Map>,
+    writer: Mutex<()>,
     all_cleared_at: AtomicU64,
 }
 
 impl Namespaces {
-    /// The state of `namespace`, created on first use.
-    pub(crate) fn get(&self, namespace: &str) -> Arc<NamespaceState> {
-        if let Some(state) = self.read().get(namespace) {
-            return state.clone();
+    /// Runs `f` on the state of `namespace`, created on first use.
+    #[inline]
+    pub(crate) fn with<R>(&self, namespace: &str, f: impl FnOnce(&Arc<NamespaceState>) -> R) -> R {
+        if let Some(state) = self.map.load().get(namespace) {
+            return f(state);
         }
-        let mut map = self
-            .map
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(namespace.into())
-            .or_insert_with(|| {
-                // A namespace first seen now still honours a clear-all learned earlier.
-                let state = NamespaceState::default();
-                state.cleared_at.store(
-                    self.all_cleared_at.load(Ordering::Acquire),
-                    Ordering::Release,
-                );
-                Arc::new(state)
-            })
-            .clone()
+        f(&self.create(namespace))
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<NamespaceState>>> {
-        // Nothing panics while holding this lock; recover rather than propagate poison.
-        self.map
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The state of `namespace`, created on first use.
+    pub(crate) fn get(&self, namespace: &str) -> Arc<NamespaceState> {
+        self.with(namespace, Arc::clone)
+    }
+
+    #[cold]
+    fn create(&self, namespace: &str) -> Arc<NamespaceState> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.map.load_full();
+        if let Some(state) = current.get(namespace) {
+            return state.clone();
+        }
+        // A namespace first seen now still honours a clear-all learned earlier.
+        let state = Arc::new(NamespaceState::default());
+        state.cleared_at.store(
+            self.all_cleared_at.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        let mut next = Map::clone(&current);
+        next.insert(namespace.into(), state.clone());
+        self.map.store(Arc::new(next));
+        state
     }
 
     /// Records a clear of `namespace` at `at`; returns false when it was already known.
     pub(crate) fn mark_cleared(&self, namespace: &str, at: Stamp) -> bool {
-        self.get(namespace).mark_cleared(at)
+        self.with(namespace, |state| state.mark_cleared(at))
     }
 
     /// Retires every L1 entry of every namespace (no clear mark: L2 entries stay valid).
     pub(crate) fn retire_all(&self) {
-        for state in self.read().values() {
+        for state in self.map.load().values() {
             state.epoch.fetch_add(1, Ordering::AcqRel);
         }
     }
 
     /// Records a clear of every namespace at `at`; returns false when it was already known.
     pub(crate) fn mark_all_cleared(&self, at: Stamp) -> bool {
-        // Hold the write lock so a namespace created concurrently sees the new mark.
-        let map = self
-            .map
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Under the writer lock, so a namespace created concurrently sees the new mark.
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let before = self.all_cleared_at.fetch_max(at.raw(), Ordering::AcqRel);
         if before >= at.raw() {
             return false;
         }
-        for state in map.values() {
+        for state in self.map.load().values() {
             state.mark_cleared(at);
         }
         true

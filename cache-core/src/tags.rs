@@ -77,7 +77,7 @@ pub(crate) struct TagRef {
 /// The tags this instance has seen.
 #[derive(Debug, Default)]
 pub(crate) struct Tags {
-    map: Mutex<HashMap<Box<str>, Arc<TagState>>>,
+    map: Mutex<HashMap<Box<str>, Arc<TagState>, quick_cache::DefaultHashBuilder>>,
 }
 
 impl Tags {

@@ -255,7 +255,7 @@ where
         }
     };
     match plan() {
-        Ok(plan) => LoadState::Slow(Box::pin(inner.clone().load(key, plan, loader, l1_copy))),
+        Ok(plan) => LoadState::Slow(Box::pin(inner.load(key, plan, loader, l1_copy))),
         Err(error) => failed(error),
     }
 }
@@ -320,7 +320,7 @@ impl Inner {
 
     /// L1 could not answer: coalesce with any running load of `key`, or lead one.
     async fn load<T, F, Fut, E>(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         key: KeyRef<'_>,
         plan: Plan<T>,
         loader: F,
@@ -360,7 +360,7 @@ impl Inner {
     /// Runs one load of `guard`'s key: L2 first, then (coordinated with other instances) the
     /// loader.
     async fn lead<T, F, Fut, E>(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         guard: FlightGuard,
         plan: Plan<T>,
         loader: F,
@@ -374,7 +374,7 @@ impl Inner {
     {
         let key = guard.key();
         let ctx = self.load_ctx(key, plan);
-        let found = match self.read_l2::<T>(key, &ctx.namespace).await {
+        let found = match self.read_l2::<T>(key).await {
             L2Read::Hit(value, meta, tags) => {
                 let fill = FillGuard::Flight(&guard);
                 let entry = self.fill_l1(
@@ -447,7 +447,7 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.config.lock_wait;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(PEER_POLL).await;
-            if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
+            if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key).await {
                 if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
                     != Freshness::Expired
                 {
@@ -686,7 +686,7 @@ impl Inner {
         let key = guard.key();
         let ctx = self.load_ctx(key, plan);
         // Another instance may have refreshed it already.
-        if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key, &ctx.namespace).await {
+        if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key).await {
             if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr) == Freshness::Fresh {
                 let fill = FillGuard::Flight(&guard);
                 let entry = self.fill_l1(key, value, meta, ctx.epoch, &ctx.namespace, tags, &fill);

@@ -128,11 +128,7 @@ impl Inner {
     }
 
     /// Reads and decodes `key` from L2. Foreign or undecodable bytes are a counted miss.
-    pub(crate) async fn read_l2<T: DeserializeOwned>(
-        &self,
-        key: KeyRef<'_>,
-        namespace: &NamespaceState,
-    ) -> L2Read<T> {
+    pub(crate) async fn read_l2<T: DeserializeOwned>(&self, key: KeyRef<'_>) -> L2Read<T> {
         let Some(tier) = &self.l2 else {
             return L2Read::Unavailable;
         };
@@ -154,7 +150,12 @@ impl Inner {
             Err(error) => return self.undecodable(key, &error.to_string()),
         };
         self.stamps.observe(envelope.meta.created);
-        if envelope.tombstone || namespace.was_cleared(envelope.meta.created) {
+        let created = envelope.meta.created;
+        if envelope.tombstone
+            || self
+                .namespaces
+                .with(key.namespace, |namespace| namespace.was_cleared(created))
+        {
             self.counters.l2_misses.incr();
             return L2Read::Miss;
         }
@@ -281,19 +282,15 @@ impl Inner {
     }
 
     /// L1 missed (or needs revalidation) and there is no loader: ask L2.
-    async fn get_slow<T>(
-        self: Arc<Self>,
-        key: KeyRef<'_>,
-        fallback: Option<Entry>,
-        fill: bool,
-    ) -> Option<T>
+    async fn get_slow<T>(&self, key: KeyRef<'_>, fallback: Option<Entry>, fill: bool) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let namespace = self.namespaces.get(key.namespace);
         let guard = FillGuard::Invalidations(self.invalidations.load(Ordering::SeqCst));
-        let epoch = namespace.epoch();
-        match self.read_l2::<T>(key, &namespace).await {
+        let epoch = self
+            .namespaces
+            .with(key.namespace, |namespace| namespace.epoch());
+        match self.read_l2::<T>(key).await {
             L2Read::Hit(value, meta, tags) => {
                 let now = self.stamps.recent_ms();
                 match meta.freshness(now, self.config.enable_swr) {
@@ -306,6 +303,7 @@ impl Inner {
                             self.counters.stale_hits.incr();
                         }
                         if fill {
+                            let namespace = self.namespaces.get(key.namespace);
                             self.fill_l1(key, value.clone(), meta, epoch, &namespace, tags, &guard);
                         }
                         Some(value)
@@ -424,7 +422,7 @@ where
         if let Err(error) = keys::validate_pair(key) {
             return GetState::Ready(Some(Err(error)));
         }
-        return GetState::Slow(Box::pin(inner.clone().get_slow(key, None, false)));
+        return GetState::Slow(Box::pin(inner.get_slow(key, None, false)));
     }
     let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
         Probe::Hit { value, stale, .. } => {
@@ -443,7 +441,7 @@ where
             None
         }
     };
-    GetState::Slow(Box::pin(inner.clone().get_slow(key, fallback, true)))
+    GetState::Slow(Box::pin(inner.get_slow(key, fallback, true)))
 }
 
 /// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates
