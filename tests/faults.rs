@@ -218,12 +218,17 @@ async fn invalidations_made_while_redis_hangs_are_replayed() {
     assert_eq!(a.stats().l2_stats.pending_recovery, 2);
     server.resume();
 
+    // The queue is taken before its operations run: wait until they were replayed, not until
+    // it looks empty.
     let replayed = eventually(RECOVERY_BOUND, || async {
-        a.stats().l2_stats.pending_recovery == 0
+        let stats = a.stats().l2_stats;
+        stats.recovered == 2 && stats.pending_recovery == 0
     })
     .await;
-    assert!(replayed, "the queue drained once Redis answered");
-    assert_eq!(a.stats().l2_stats.recovered, 2);
+    assert!(
+        replayed,
+        "both operations were replayed once Redis answered"
+    );
     let b = cache(config).await;
     assert_eq!(
         b.get::<u8>("k").await.expect("get"),

@@ -125,10 +125,12 @@ impl EntryKey {
         }
     }
 
+    #[inline]
     pub(crate) fn namespace(&self) -> &str {
         &self.joined[..self.namespace_len]
     }
 
+    #[inline]
     pub(crate) fn key(&self) -> &str {
         &self.joined[self.namespace_len..]
     }

@@ -287,9 +287,14 @@ impl Inner {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let guard = FillGuard::Invalidations(self.invalidations.load(Ordering::SeqCst));
-        let epoch = self
-            .namespaces
-            .with(key.namespace, |namespace| namespace.epoch());
+        // The namespace state is kept only when the result will fill L1.
+        let namespace = fill.then(|| self.namespaces.get(key.namespace));
+        let epoch = match &namespace {
+            Some(namespace) => namespace.epoch(),
+            None => self
+                .namespaces
+                .with(key.namespace, |namespace| namespace.epoch()),
+        };
         match self.read_l2::<T>(key).await {
             L2Read::Hit(value, meta, tags) => {
                 let now = self.stamps.recent_ms();
@@ -302,9 +307,8 @@ impl Inner {
                         if freshness == Freshness::Stale {
                             self.counters.stale_hits.incr();
                         }
-                        if fill {
-                            let namespace = self.namespaces.get(key.namespace);
-                            self.fill_l1(key, value.clone(), meta, epoch, &namespace, tags, &guard);
+                        if let Some(namespace) = &namespace {
+                            self.fill_l1(key, value.clone(), meta, epoch, namespace, tags, &guard);
                         }
                         Some(value)
                     }
