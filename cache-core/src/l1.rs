@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
 
@@ -27,6 +27,9 @@ pub(crate) struct Header {
     /// No background refresh before this (ms): another instance holds the refresh lock, or
     /// the last refresh failed (fail-safe throttle).
     refresh_after_ms: AtomicU64,
+    /// A background refresh of this entry is running: further stale hits start nothing, with
+    /// one load instead of a look into the flight map.
+    refreshing: AtomicBool,
 }
 
 impl Header {
@@ -44,6 +47,7 @@ impl Header {
             namespace,
             tags,
             refresh_after_ms: AtomicU64::new(0),
+            refreshing: AtomicBool::new(false),
         }
     }
 
@@ -74,6 +78,24 @@ impl Header {
     #[inline]
     pub(crate) fn may_refresh(&self, now_ms: u64) -> bool {
         now_ms >= self.refresh_after_ms.load(Ordering::Relaxed)
+    }
+
+    /// Claims the right to start this entry's background refresh: true for one caller until
+    /// [`end_refresh`](Self::end_refresh).
+    #[inline]
+    pub(crate) fn begin_refresh(&self, now_ms: u64) -> bool {
+        self.may_refresh(now_ms)
+            && !self.refreshing.load(Ordering::Relaxed)
+            && self
+                .refreshing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// The refresh started by [`begin_refresh`](Self::begin_refresh) is over (whatever became
+    /// of it): a later stale hit may start another.
+    pub(crate) fn end_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
     }
 
     /// Holds background refreshes off until `until_ms`.

@@ -237,7 +237,7 @@ where
             entry,
         } if inner.config.background_refresh => {
             inner.counters.stale_hits.incr();
-            if entry.header().may_refresh(now) {
+            if entry.header().begin_refresh(now) {
                 match plan() {
                     Ok(plan) => inner.spawn_refresh(key, plan, loader, entry),
                     Err(error) => return failed(error),
@@ -410,7 +410,7 @@ impl Inner {
                     self.counters.stale_hits.incr();
                     let owned = EntryKey::new(key.namespace, key.key);
                     guard.complete(Outcome::Value(found.entry.clone()));
-                    if found.entry.header().may_refresh(now) {
+                    if found.entry.header().begin_refresh(now) {
                         self.spawn_refresh(owned.as_ref(), ctx.plan, loader, found.entry);
                     }
                     return Ok(found.value);
@@ -649,14 +649,18 @@ impl Inner {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
+        // The caller claimed the entry's refresh (`begin_refresh`); every way out gives it back.
         if self.shutdown.is_cancelled() {
+            stale.header().end_refresh();
             return;
         }
         let Some(guard) = self.flights.try_lead(key) else {
+            stale.header().end_refresh();
             return;
         };
         let inner = self.clone();
         let shutdown = self.shutdown.clone();
+        let claimed = stale.clone();
         self.tasks.spawn(async move {
             let refresh = inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale);
             tokio::select! {
@@ -667,6 +671,7 @@ impl Inner {
                     tracing::error!("background refresh panicked; the stale value stays");
                 },
             }
+            claimed.header().end_refresh();
         });
     }
 
