@@ -36,7 +36,9 @@ static NAME_BYTES: [bool; 256] = {
 /// # Errors
 /// [`CacheError::InvalidNamespace`] when it is empty, too long, or has other characters.
 pub fn validate_namespace(namespace: &str) -> Result<(), CacheError> {
-    let reason = if namespace.is_empty() {
+    let reason = if namespace == DEFAULT_NAMESPACE {
+        return Ok(());
+    } else if namespace.is_empty() {
         "must not be empty"
     } else if namespace.len() > MAX_NAMESPACE_LEN {
         "must be at most 64 bytes"

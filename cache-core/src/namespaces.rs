@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
+use crate::keys::DEFAULT_NAMESPACE;
+
 use crate::clock::Stamp;
 
 /// The clear state of one namespace. L1 entries hold an `Arc` to it, so checking whether an
@@ -50,17 +52,36 @@ type Map = HashMap<Box<str>, Arc<NamespaceState>, quick_cache::DefaultHashBuilde
 ///
 /// Read on every L2 read from every thread, written when a namespace is first used: readers
 /// load an immutable snapshot (no lock, no shared counter), writers copy it under a mutex.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Namespaces {
+    /// The namespace of calls that name none, held directly: most reads never touch `map`.
+    default: Arc<NamespaceState>,
     map: ArcSwap<Map>,
     writer: Mutex<()>,
     all_cleared_at: AtomicU64,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        let default = Arc::new(NamespaceState::default());
+        let mut map = Map::default();
+        map.insert(DEFAULT_NAMESPACE.into(), default.clone());
+        Namespaces {
+            default,
+            map: ArcSwap::from_pointee(map),
+            writer: Mutex::default(),
+            all_cleared_at: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Namespaces {
     /// Runs `f` on the state of `namespace`, created on first use.
     #[inline]
     pub(crate) fn with<R>(&self, namespace: &str, f: impl FnOnce(&Arc<NamespaceState>) -> R) -> R {
+        if namespace == DEFAULT_NAMESPACE {
+            return f(&self.default);
+        }
         if let Some(state) = self.map.load().get(namespace) {
             return f(state);
         }

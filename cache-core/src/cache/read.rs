@@ -163,7 +163,12 @@ impl Inner {
         let meta = envelope.meta;
         let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
         drop(bytes);
-        let Some(tags) = self.current_tags(&tag_names, meta.created).await else {
+        let checked = if tag_names.is_empty() {
+            Some(Box::default())
+        } else {
+            self.current_tags(&tag_names, meta.created).await
+        };
+        let Some(tags) = checked else {
             // A tag of this entry was invalidated after it was written.
             self.counters.l2_misses.incr();
             return L2Read::Miss;
