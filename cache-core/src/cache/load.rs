@@ -318,6 +318,28 @@ impl Inner {
         }
     }
 
+    /// Puts a value the leader of `guard` found in L2 into L1 (unless an invalidation raced it).
+    fn fill_found<T: Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+        value: T,
+        meta: EntryMeta,
+        tags: Box<[crate::tags::TagRef]>,
+    ) -> Found<T> {
+        let fill = FillGuard::Flight(guard);
+        let entry = self.fill_l1(
+            guard.key(),
+            value.clone(),
+            meta,
+            ctx.epoch,
+            &ctx.namespace,
+            tags,
+            &fill,
+        );
+        Found { value, meta, entry }
+    }
+
     /// L1 could not answer: coalesce with any running load of `key`, or lead one.
     async fn load<T, F, Fut, E>(
         self: &Arc<Self>,
@@ -376,17 +398,7 @@ impl Inner {
         let ctx = self.load_ctx(key, plan);
         let found = match self.read_l2::<T>(key).await {
             L2Read::Hit(value, meta, tags) => {
-                let fill = FillGuard::Flight(&guard);
-                let entry = self.fill_l1(
-                    key,
-                    value.clone(),
-                    meta,
-                    ctx.epoch,
-                    &ctx.namespace,
-                    tags,
-                    &fill,
-                );
-                Some(Found { value, meta, entry })
+                Some(self.fill_found(&guard, &ctx, value, meta, tags))
             }
             L2Read::Miss => {
                 // L2 is the shared truth: an L1 copy it no longer has is gone.
@@ -451,17 +463,7 @@ impl Inner {
                 if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
                     != Freshness::Expired
                 {
-                    let fill = FillGuard::Flight(guard);
-                    let entry = self.fill_l1(
-                        key,
-                        value.clone(),
-                        meta,
-                        ctx.epoch,
-                        &ctx.namespace,
-                        tags,
-                        &fill,
-                    );
-                    return Peer::Loaded(Found { value, meta, entry });
+                    return Peer::Loaded(self.fill_found(guard, ctx, value, meta, tags));
                 }
             }
             match self.try_lock(key).await {

@@ -1,5 +1,6 @@
-//! Keeps this instance's view of namespace clears in step with L2: read once at start (so a
-//! fresh instance never serves entries cleared before it started), then every `sync_interval`.
+//! Background upkeep of the L2 side. The clear marks: read once at start (so a fresh instance
+//! never serves entries cleared before it started), then every `sync_interval`, replaying any
+//! invalidations L2 missed. The deadline ticker: expires L2 calls past `l2_timeout`.
 
 use std::sync::{Arc, Weak};
 
@@ -26,23 +27,33 @@ pub(super) async fn start(inner: &Arc<Inner>) {
     {
         tracing::warn!("L2 did not answer at startup; serving from L1 until it does");
     }
+    every(inner, inner.config.sync_interval, |inner| async move {
+        if sync_once(&inner).await {
+            inner.replay_pending().await;
+        }
+        inner.tags.prune();
+    });
+}
+
+/// Runs `tick` every `interval` in a tracked task, until `close()` or until every handle to
+/// the cache is gone.
+fn every<F, Fut>(inner: &Arc<Inner>, interval: std::time::Duration, tick: F)
+where
+    F: Fn(Arc<Inner>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let weak = Arc::downgrade(inner);
     let shutdown = inner.shutdown.clone();
-    let interval = inner.config.sync_interval;
     inner.tasks.spawn(async move {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
             }
-            // Stop when every handle to the cache is gone.
             let Some(inner) = Weak::upgrade(&weak) else {
                 return;
             };
-            if sync_once(&inner).await {
-                inner.replay_pending().await;
-            }
-            inner.tags.prune();
+            tick(inner).await;
         }
     });
 }
@@ -52,21 +63,9 @@ pub(super) fn start_deadline_ticker(inner: &Arc<Inner>) {
     let Some(tier) = &inner.l2 else {
         return;
     };
-    let weak = Arc::downgrade(inner);
-    let shutdown = inner.shutdown.clone();
-    let interval = tier.deadlines.tick_interval();
-    inner.tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            let Some(inner) = Weak::upgrade(&weak) else {
-                return;
-            };
-            if let Some(tier) = &inner.l2 {
-                tier.deadlines.tick(inner.stamps.recent_ms());
-            }
+    every(inner, tier.deadlines.tick_interval(), |inner| async move {
+        if let Some(tier) = &inner.l2 {
+            tier.deadlines.tick(inner.stamps.recent_ms());
         }
     });
 }
