@@ -26,6 +26,7 @@ on_both!(
     a_cold_miss_calls_the_origin_once_across_instances,
     a_refresh_that_started_before_an_invalidation_never_writes_back,
     a_load_during_a_namespace_clear_does_not_survive_it,
+    starting_up_is_one_gap_and_keeps_l1,
 );
 
 /// These tests assert coordination, not speed: a generous L2 timeout keeps a loaded machine
@@ -197,9 +198,33 @@ async fn one_instance_refreshes_a_stale_key_for_everyone(url: &str) {
     );
 }
 
+/// Connecting to a cluster's other primaries is no gap: a new instance counts one (its first
+/// subscription), and what it cached right after start stays in its L1.
+async fn starting_up_is_one_gap_and_keeps_l1(url: &str) {
+    let cache = cache(coherent(url)).await;
+    cache.set("k", &1u32).await.expect("set");
+    // Long enough for every primary's connection to have reported itself.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let l1_hits = cache.stats().l1_stats.hits;
+    assert_eq!(cache.get::<u32>("k").await.expect("get"), Some(1));
+    let stats = cache.stats();
+    assert_eq!(
+        stats.l2_stats.backplane_gaps, 1,
+        "only the first subscription"
+    );
+    assert_eq!(stats.l1_stats.hits, l1_hits + 1, "L1 was not dropped");
+}
+
 /// Three instances, hundreds of callers, a cold key: the origin sees one call.
 async fn a_cold_miss_calls_the_origin_once_across_instances(url: &str) {
     let caches = instances(&coherent(url), 3).await;
+    let gaps = |caches: &[TieredCache]| -> u64 {
+        caches
+            .iter()
+            .map(|c| c.stats().l2_stats.backplane_gaps)
+            .sum()
+    };
+    let gaps_before = gaps(&caches);
     let calls = Arc::new(AtomicUsize::new(0));
     let callers: Vec<_> = (0..300)
         .map(|i| {
@@ -227,11 +252,13 @@ async fn a_cold_miss_calls_the_origin_once_across_instances(url: &str) {
         "one origin call for three instances"
     );
     // Usually both other instances wait for the lock holder; one that starts after the value
-    // landed in Redis just reads it.
+    // landed in Redis just reads it. A backplane gap (a subscriber reconnecting, which a busy
+    // cluster does) detaches an instance's flight, so its next caller waits once more.
     let waited: u64 = caches.iter().map(|c| c.stats().l2_stats.lock_waits).sum();
+    let new_gaps = gaps(&caches) - gaps_before;
     assert!(
-        waited <= 2,
-        "at most the two other instances wait, got {waited}"
+        waited <= 2 + new_gaps,
+        "at most the two other instances wait (plus one per backplane gap: {new_gaps}), got {waited}"
     );
 }
 

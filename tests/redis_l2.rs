@@ -22,6 +22,7 @@ on_both!(
     another_instance_sees_a_clear_within_the_sync_bound,
     oversized_values_stay_out_of_redis,
     an_older_write_never_replaces_a_newer_one,
+    a_load_lock_has_one_holder_and_a_resent_take_keeps_it,
 );
 
 /// The Redis key of an entry.
@@ -365,6 +366,32 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
         other.get::<String>("k").await.expect("get").as_deref(),
         Some("new")
     );
+}
+
+/// The load lock: one holder at a time; taking it again with the holder's token (a command
+/// the client re-sent after a lost reply) still says "yours"; only the holder releases it.
+async fn a_load_lock_has_one_holder_and_a_resent_take_keeps_it(url: &str) {
+    use tiered_cache::engine::L2Backend;
+    let cache = cache(config(url)).await;
+    let backend = tiered_cache::RedisL2::connect(url, cache.config()).expect("connects");
+    backend.ready().await;
+    let key = tiered_cache::engine::keys::KeyRef {
+        namespace: "default",
+        key: "locked",
+    };
+    assert!(backend.try_lock(key, 1, 60_000).await.expect("lock"));
+    assert!(
+        backend.try_lock(key, 1, 60_000).await.expect("lock"),
+        "a re-sent take by the holder"
+    );
+    assert!(!backend.try_lock(key, 2, 60_000).await.expect("lock"));
+    backend.unlock(key, 2).await.expect("unlock");
+    assert!(
+        !backend.try_lock(key, 2, 60_000).await.expect("lock"),
+        "only the holder releases it"
+    );
+    backend.unlock(key, 1).await.expect("unlock");
+    assert!(backend.try_lock(key, 2, 60_000).await.expect("lock"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use fred::clients::WithOptions;
 use fred::prelude::*;
 use fred::types::scripts::Script;
-use fred::types::{Expiration, SetOptions};
+
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, WriteOutcome};
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
@@ -27,6 +27,7 @@ pub struct RedisL2 {
     put_script: Script,
     mark_script: Script,
     tag_script: Script,
+    try_lock_script: Script,
     unlock_script: Script,
     description: String,
     url: String,
@@ -73,6 +74,7 @@ impl RedisL2 {
             put_script: Script::from_lua(scripts::PUT_IF_NEWER),
             mark_script: Script::from_lua(scripts::mark_cleared()),
             tag_script: Script::from_lua(scripts::mark_tag()),
+            try_lock_script: Script::from_lua(scripts::TRY_LOCK),
             unlock_script: Script::from_lua(scripts::UNLOCK),
             description: format!(
                 "{} ({topology}, {} connections)",
@@ -285,18 +287,15 @@ impl L2Backend for RedisL2 {
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<bool, L2Error>> {
         Box::pin(async move {
-            let taken: Option<String> = self
-                .client()
-                .set(
-                    self.layout.lock(key.namespace, key.key),
-                    token.to_string(),
-                    Some(Expiration::PX(millis(ttl_ms))),
-                    Some(SetOptions::NX),
-                    false,
+            let taken: i64 = self
+                .eval(
+                    &self.try_lock_script,
+                    vec![self.layout.lock(key.namespace, key.key)],
+                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
                 )
                 .await
                 .map_err(map_error)?;
-            Ok(taken.is_some())
+            Ok(taken == 1)
         })
     }
 

@@ -66,6 +66,15 @@ return 1
     )
 }
 
+/// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` ttl in ms. Takes the lock if it is free;
+/// also answers 1 when the token already holds it, so a command the client re-sent after a
+/// lost reply does not make the holder think someone else holds its lock.
+pub(crate) const TRY_LOCK: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+";
+
 /// `KEYS[1]` lock key; `ARGV[1]` token. Deletes the lock only if the token still holds it.
 pub(crate) const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then

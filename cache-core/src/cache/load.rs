@@ -435,7 +435,17 @@ impl Inner {
             }
         }
         let lock = match self.try_lock(key).await {
-            LockAttempt::Acquired(lock) => Some(lock),
+            LockAttempt::Acquired(lock) => {
+                // A peer may have stored its load and released the lock between our L2 read
+                // and our lock: take its value rather than call the origin again.
+                let newer_than = fallback.as_ref().map(|f| f.meta.created);
+                if let Some(found) = self.peer_loaded(&guard, &ctx, newer_than).await {
+                    lock.release().await;
+                    guard.complete(Outcome::Value(found.entry));
+                    return Ok(found.value);
+                }
+                Some(lock)
+            }
             LockAttempt::NotCoordinated => None,
             LockAttempt::HeldElsewhere => match self.wait_for_peer::<T>(&guard, &ctx).await {
                 Peer::Loaded(found) => {
@@ -459,15 +469,18 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.config.lock_wait;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(PEER_POLL).await;
-            if let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(key).await {
-                if meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
-                    != Freshness::Expired
-                {
-                    return Peer::Loaded(self.fill_found(guard, ctx, value, meta, tags));
-                }
+            if let Some(found) = self.peer_loaded(guard, ctx, None).await {
+                return Peer::Loaded(found);
             }
             match self.try_lock(key).await {
-                LockAttempt::Acquired(lock) => return Peer::Gone(Some(lock)),
+                LockAttempt::Acquired(lock) => {
+                    // The holder may have stored and released since the read above.
+                    if let Some(found) = self.peer_loaded(guard, ctx, None).await {
+                        lock.release().await;
+                        return Peer::Loaded(found);
+                    }
+                    return Peer::Gone(Some(lock));
+                }
                 LockAttempt::NotCoordinated => return Peer::Gone(None),
                 LockAttempt::HeldElsewhere => {}
             }
@@ -478,6 +491,23 @@ impl Inner {
             "waited lock_wait for another instance; loading"
         );
         Peer::Gone(None)
+    }
+
+    /// A value another instance loaded into L2: not expired, and newer than `newer_than` (the
+    /// stale value this instance already has) when given. Fills L1 with it.
+    async fn peer_loaded<T: Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+        newer_than: Option<Stamp>,
+    ) -> Option<Found<T>> {
+        let L2Read::Hit(value, meta, tags) = self.read_l2::<T>(guard.key()).await else {
+            return None;
+        };
+        let usable = meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
+            != Freshness::Expired
+            && newer_than.is_none_or(|old| meta.created > old);
+        usable.then(|| self.fill_found(guard, ctx, value, meta, tags))
     }
 
     /// Runs a load as leader of `guard` under the soft and hard timeouts, then stores and
@@ -703,7 +733,16 @@ impl Inner {
         }
         // One refresh per stale period across instances.
         let lock = match self.try_lock(key).await {
-            LockAttempt::Acquired(lock) => Some(lock),
+            LockAttempt::Acquired(lock) => {
+                // A peer may have refreshed and released between our L2 read and our lock.
+                let newer_than = Some(stale.header().meta.created);
+                if let Some(found) = self.peer_loaded(&guard, &ctx, newer_than).await {
+                    lock.release().await;
+                    guard.complete(Outcome::Value(found.entry));
+                    return;
+                }
+                Some(lock)
+            }
             LockAttempt::NotCoordinated => None,
             LockAttempt::HeldElsewhere => {
                 self.counters.refreshes_skipped.incr();
