@@ -392,6 +392,38 @@ async fn after_a_backplane_gap_l1_copies_are_dropped() {
     );
 }
 
+/// On a cluster (its own: the fault would disturb other tests), the server drops the
+/// subscription connection: the instance counts a gap, resubscribes, and other instances' writes
+/// reach its L1 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_lost_subscription_is_a_gap_and_notices_resume() {
+    let cluster = support::RedisCluster::start();
+    let config = coherent(&cluster.url());
+    let (writer, b) = pair(&config).await;
+    writer.set("k", &1u32).await.expect("set");
+    assert!(sees(&b, "default", "k", Some(1)).await, "in B's L1 now");
+    let gaps_before = b.stats().l2_stats.backplane_gaps;
+
+    for node in &cluster.nodes {
+        support::redis_cli(node.port(), &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            b.stats().l2_stats.backplane_gaps > gaps_before
+        })
+        .await,
+        "B noticed that its subscription was gone"
+    );
+    // The gap dropped B's L1; read k into it again. From now on only a notice can change what
+    // B's L1 answers (for `LONG_L1`).
+    assert_eq!(b.get::<u32>("k").await.expect("get"), Some(1));
+    writer.set("k", &2u32).await.expect("set");
+    assert!(
+        sees(&b, "default", "k", Some(2)).await,
+        "notices reach B again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_ttl_and_jitter_show_in_redis() {
     let redis = support::test_redis();
