@@ -241,3 +241,45 @@ async fn invalidations_made_while_redis_hangs_are_replayed() {
         "so did the clear"
     );
 }
+
+/// Redis is down when an instance starts: construction does not fail or hang past
+/// `connect_timeout` (twice: first sync, then subscription; 5 s is the margin), and once Redis is up the instance uses it and hears the backplane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_while_redis_is_down_joins_when_it_comes_up() {
+    let mut server = RedisServer::start();
+    let config = CacheConfig {
+        // Only a notice can change what B's L1 answers.
+        l1_ttl: Duration::from_secs(300),
+        connect_timeout: Duration::from_millis(500),
+        ..fault_config(&server)
+    };
+    server.kill();
+    let started = Instant::now();
+    let b = cache(config.clone()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "construction waits at most connect_timeout: {:?}",
+        started.elapsed()
+    );
+    b.set("k", &0u32)
+        .await
+        .expect("an L1-only write while Redis is down");
+
+    server.restart();
+    let writer = cache(config.clone()).await;
+    writer.set("k", &1u32).await.expect("set");
+    let b_reads = |expected: u32| {
+        let b = b.clone();
+        async move { b.get::<u32>("k").await.ok().flatten() == Some(expected) }
+    };
+    assert!(
+        eventually(RECOVERY_BOUND * 2, || b_reads(1)).await,
+        "B reads Redis once it is up"
+    );
+    assert!(b.stats().l2_stats.backplane_gaps >= 1, "B subscribed");
+    writer.set("k", &2u32).await.expect("set");
+    assert!(
+        eventually(Duration::from_secs(2), || b_reads(2)).await,
+        "B's L1 hears the writer's notice"
+    );
+}
