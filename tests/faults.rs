@@ -242,8 +242,9 @@ async fn invalidations_made_while_redis_hangs_are_replayed() {
     );
 }
 
-/// Redis is down when an instance starts: construction does not fail or hang past
-/// `connect_timeout` (twice: first sync, then subscription; 5 s is the margin), and once Redis is up the instance uses it and hears the backplane.
+/// Redis is down when an instance starts: construction neither fails nor hangs (it waits
+/// `connect_timeout` for the first sync and again for the subscription; 5 s is the margin), and
+/// once Redis is up the instance uses it and hears the backplane.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_started_while_redis_is_down_joins_when_it_comes_up() {
     let mut server = RedisServer::start();
