@@ -8,7 +8,6 @@ use bytes::Bytes;
 use fred::clients::WithOptions;
 use fred::prelude::*;
 use fred::types::scripts::Script;
-
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, WriteOutcome};
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};

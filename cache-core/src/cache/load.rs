@@ -434,20 +434,14 @@ impl Inner {
                 Freshness::Expired => {}
             }
         }
-        let lock = match self.try_lock(key).await {
-            LockAttempt::Acquired(lock) => {
-                // A peer may have stored its load and released the lock between our L2 read
-                // and our lock: take its value rather than call the origin again.
-                let newer_than = fallback.as_ref().map(|f| f.meta.created);
-                if let Some(found) = self.peer_loaded(&guard, &ctx, newer_than).await {
-                    lock.release().await;
-                    guard.complete(Outcome::Value(found.entry));
-                    return Ok(found.value);
-                }
-                Some(lock)
+        let newer_than = fallback.as_ref().map(|f| f.meta.created);
+        let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
+            Take::Load(lock) => lock,
+            Take::Loaded(found) => {
+                guard.complete(Outcome::Value(found.entry));
+                return Ok(found.value);
             }
-            LockAttempt::NotCoordinated => None,
-            LockAttempt::HeldElsewhere => match self.wait_for_peer::<T>(&guard, &ctx).await {
+            Take::HeldElsewhere => match self.wait_for_peer::<T>(&guard, &ctx).await {
                 Peer::Loaded(found) => {
                     guard.complete(Outcome::Value(found.entry));
                     return Ok(found.value);
@@ -472,17 +466,10 @@ impl Inner {
             if let Some(found) = self.peer_loaded(guard, ctx, None).await {
                 return Peer::Loaded(found);
             }
-            match self.try_lock(key).await {
-                LockAttempt::Acquired(lock) => {
-                    // The holder may have stored and released since the read above.
-                    if let Some(found) = self.peer_loaded(guard, ctx, None).await {
-                        lock.release().await;
-                        return Peer::Loaded(found);
-                    }
-                    return Peer::Gone(Some(lock));
-                }
-                LockAttempt::NotCoordinated => return Peer::Gone(None),
-                LockAttempt::HeldElsewhere => {}
+            match self.take_load_lock(guard, ctx, None).await {
+                Take::Load(lock) => return Peer::Gone(lock),
+                Take::Loaded(found) => return Peer::Loaded(found),
+                Take::HeldElsewhere => {}
             }
         }
         tracing::debug!(
@@ -491,6 +478,28 @@ impl Inner {
             "waited lock_wait for another instance; loading"
         );
         Peer::Gone(None)
+    }
+
+    /// Takes the load lock of `guard`'s key before a load or refresh. Having taken it, reads L2
+    /// once more: the previous holder may have stored its value (newer than `newer_than`) and
+    /// released the lock since this instance last looked, and then its value is used instead.
+    async fn take_load_lock<T: Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+        newer_than: Option<Stamp>,
+    ) -> Take<T> {
+        match self.try_lock(guard.key()).await {
+            LockAttempt::Acquired(lock) => match self.peer_loaded(guard, ctx, newer_than).await {
+                Some(found) => {
+                    lock.release().await;
+                    Take::Loaded(found)
+                }
+                None => Take::Load(Some(lock)),
+            },
+            LockAttempt::NotCoordinated => Take::Load(None),
+            LockAttempt::HeldElsewhere => Take::HeldElsewhere,
+        }
     }
 
     /// A value another instance loaded into L2: not expired, and newer than `newer_than` (the
@@ -732,19 +741,14 @@ impl Inner {
             }
         }
         // One refresh per stale period across instances.
-        let lock = match self.try_lock(key).await {
-            LockAttempt::Acquired(lock) => {
-                // A peer may have refreshed and released between our L2 read and our lock.
-                let newer_than = Some(stale.header().meta.created);
-                if let Some(found) = self.peer_loaded(&guard, &ctx, newer_than).await {
-                    lock.release().await;
-                    guard.complete(Outcome::Value(found.entry));
-                    return;
-                }
-                Some(lock)
+        let newer_than = Some(stale.header().meta.created);
+        let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
+            Take::Load(lock) => lock,
+            Take::Loaded(found) => {
+                guard.complete(Outcome::Value(found.entry));
+                return;
             }
-            LockAttempt::NotCoordinated => None,
-            LockAttempt::HeldElsewhere => {
+            Take::HeldElsewhere => {
                 self.counters.refreshes_skipped.incr();
                 let backoff = self.config.lock_ttl.min(PEER_REFRESH_BACKOFF);
                 stale
@@ -777,6 +781,16 @@ impl Inner {
 enum Failure<E> {
     Loader(Arc<E>),
     TimedOut(Duration),
+}
+
+/// What trying to take the load lock produced.
+enum Take<T> {
+    /// Load (or refresh) now, holding the lock when instances are coordinated.
+    Load(Option<HeldLock>),
+    /// Another instance's value appeared in L2: no load needed.
+    Loaded(Found<T>),
+    /// Another instance holds the lock.
+    HeldElsewhere,
 }
 
 /// What waiting for another instance's load produced.
