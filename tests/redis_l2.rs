@@ -357,6 +357,7 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
             older_meta.created,
             60_000,
             None,
+            None,
         )
         .await
         .expect("put");

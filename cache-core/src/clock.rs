@@ -200,6 +200,9 @@ mod coarse {
     }
 }
 
+/// How far ahead of this host's clock an observed stamp may be (clock skew between hosts).
+const MAX_AHEAD: Duration = Duration::from_secs(300);
+
 /// Issues strictly increasing [`Stamp`]s from a [`Clock`] (a hybrid logical clock).
 #[derive(Debug)]
 pub(crate) struct StampSource {
@@ -241,12 +244,21 @@ impl StampSource {
         }
     }
 
-    /// Records a stamp made elsewhere, so later local stamps order after it.
+    /// Records a stamp made elsewhere, so later local stamps order after it. A stamp more than
+    /// [`MAX_AHEAD`] ahead of this host's clock is not followed: no host's clock is that far
+    /// off, so it came from bytes this cache did not write, and following it would drag every
+    /// later stamp (and, through them, every instance's) into the future.
     pub(crate) fn observe(&self, remote: Stamp) {
         // Most observed stamps are older than ours: a load avoids a contended write.
-        if remote.raw() > self.last.load(Ordering::Acquire) {
-            self.last.fetch_max(remote.raw(), Ordering::AcqRel);
+        if remote.raw() <= self.last.load(Ordering::Acquire) {
+            return;
         }
+        let horizon = self.clock.now_ms().saturating_add(duration_ms(MAX_AHEAD));
+        if remote.millis() > horizon {
+            tracing::debug!(?remote, "ignoring a stamp far ahead of this host's clock");
+            return;
+        }
+        self.last.fetch_max(remote.raw(), Ordering::AcqRel);
     }
 }
 
@@ -272,6 +284,23 @@ mod tests {
         let remote = Stamp::from_millis(5_000);
         source.observe(remote);
         assert!(source.next() > remote);
+    }
+
+    /// Regression: a far-future stamp in bytes this cache did not write moved the clock, and
+    /// with it every later stamp of the instance.
+    #[test]
+    fn regression_a_stamp_far_in_the_future_is_not_followed() {
+        let (clock, _handle) = Clock::manual(1_000);
+        let source = StampSource::new(clock);
+        source.observe(Stamp::from_millis(1_000 + 300_000));
+        let near = source.next();
+        assert!(
+            near > Stamp::from_millis(300_000),
+            "within the skew bound: followed"
+        );
+        source.observe(Stamp::from_raw(u64::MAX - 1));
+        let after = source.next();
+        assert!(after.millis() < 1_000 + 300_001, "{after:?}");
     }
 
     #[test]

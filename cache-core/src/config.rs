@@ -9,6 +9,8 @@ use crate::redact::redact_url;
 
 /// The largest value the cache will store, whatever `max_value_size` says (Redis's own limit).
 const HARD_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
+/// The largest `max_ttl`: ten years (far below Redis's PX limit, and no overflow with jitter).
+const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Configuration of a [`TieredCache`](crate::TieredCache).
 ///
@@ -108,6 +110,11 @@ pub struct CacheConfig {
     /// How long a tag invalidation is remembered; entries that carry tags live at most this
     /// long (ttl plus fail-safe grace). Default 24 h.
     pub tag_ttl: Duration,
+    /// The longest ttl any entry may have; a longer per-call ttl is refused. A namespace clear
+    /// mark is kept until every entry it can cover has expired (`max_ttl` plus
+    /// `fail_safe_max_stale`), then pruned, in Redis too. Every instance sharing a `key_prefix`
+    /// must use the same value. At most ten years. Default 7 days.
+    pub max_ttl: Duration,
 }
 
 impl Default for CacheConfig {
@@ -141,6 +148,7 @@ impl Default for CacheConfig {
             hard_timeout: None,
             ttl_jitter: 0.0,
             tag_ttl: Duration::from_secs(24 * 3600),
+            max_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -182,6 +190,7 @@ impl fmt::Debug for CacheConfig {
             .field("hard_timeout", &self.hard_timeout)
             .field("ttl_jitter", &self.ttl_jitter)
             .field("tag_ttl", &self.tag_ttl)
+            .field("max_ttl", &self.max_ttl)
             .finish()
     }
 }
@@ -194,7 +203,23 @@ impl CacheConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive_count("l1_max_size", self.l1_max_size)?;
         positive_duration("l1_ttl", self.l1_ttl)?;
+        positive_duration("max_ttl", self.max_ttl)?;
+        if self.max_ttl > MAX_TTL_LIMIT {
+            return Err(ConfigError::new(
+                "max_ttl",
+                format!("must be at most ten years, got {:?}", self.max_ttl),
+            ));
+        }
         positive_duration("l2_ttl", self.l2_ttl)?;
+        if self.l2_ttl > self.max_ttl {
+            return Err(ConfigError::new(
+                "l2_ttl",
+                format!(
+                    "must be at most max_ttl ({:?}), got {:?}",
+                    self.max_ttl, self.l2_ttl
+                ),
+            ));
+        }
         if self.enable_swr && self.stale_while_revalidate_window >= self.l2_ttl {
             return Err(ConfigError::new(
                 "stale_while_revalidate_window",

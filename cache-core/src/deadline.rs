@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -22,17 +22,27 @@ const SLOTS: usize = 2048;
 /// How many slots a call tries before falling back.
 const PROBES: usize = 8;
 
+/// A slot's state is one word, so the ticker can expire exactly the call it examined:
+/// the low bits hold the call's start (monotonic ms since the cache started, plus one; 0 when
+/// free), one bit says the ticker expired it, and the high bits count the calls that used the
+/// slot, so a call that claimed a slot after the ticker read it is never expired by mistake.
+const START_BITS: u32 = 40;
+const START_MASK: u64 = (1 << START_BITS) - 1;
+const EXPIRED: u64 = 1 << START_BITS;
+const GENERATION_SHIFT: u32 = START_BITS + 1;
+
 struct Slot {
-    /// Start of the call (ms), 0 when free.
-    started_ms: AtomicU64,
-    expired: AtomicBool,
+    state: AtomicU64,
     waker: AtomicWaker,
 }
 
-/// The deadlines of one cache's L2 calls.
+/// The deadlines of one cache's L2 calls. Durations are measured on a monotonic clock
+/// (`tokio::time::Instant`, which tests can pause), never on the wall clock: a wall-clock step
+/// (NTP, a resumed VM) must not expire or extend calls.
 pub(crate) struct Deadlines {
     timeout: Duration,
     timeout_ms: u64,
+    base: tokio::time::Instant,
     slots: Box<[Slot]>,
 }
 
@@ -46,14 +56,19 @@ impl Deadlines {
         Deadlines {
             timeout,
             timeout_ms: duration_ms(timeout).max(1),
+            base: tokio::time::Instant::now(),
             slots: (0..SLOTS)
                 .map(|_| Slot {
-                    started_ms: AtomicU64::new(0),
-                    expired: AtomicBool::new(false),
+                    state: AtomicU64::new(0),
                     waker: AtomicWaker::new(),
                 })
                 .collect(),
         }
+    }
+
+    /// Monotonic milliseconds since this cache started: the clock of deadlines and the breaker.
+    pub(crate) fn now_ms(&self) -> u64 {
+        duration_ms(self.base.elapsed())
     }
 
     /// How often [`tick`](Self::tick) must run.
@@ -61,19 +76,19 @@ impl Deadlines {
         (self.timeout / 4).max(Duration::from_millis(1))
     }
 
-    /// Runs `op`, started at `now_ms`; `None` when it passed the timeout.
-    pub(crate) async fn run<F: Future>(&self, now_ms: u64, op: F) -> Option<F::Output> {
-        let Some(slot) = self.claim(now_ms) else {
+    /// Runs `op`; `None` when it passed the timeout.
+    pub(crate) async fn run<F: Future>(&self, op: F) -> Option<F::Output> {
+        let Some((slot, occupied)) = self.claim(self.now_ms()) else {
             return tokio::time::timeout(self.timeout, op).await.ok();
         };
-        let _release = Release(slot);
+        let _release = Release { slot, occupied };
         let mut op = pin!(op);
         std::future::poll_fn(|cx| {
             if let Poll::Ready(output) = op.as_mut().poll(cx) {
                 return Poll::Ready(Some(output));
             }
             slot.waker.register(cx.waker());
-            if slot.expired.load(Ordering::Acquire) {
+            if slot.state.load(Ordering::Acquire) == occupied | EXPIRED {
                 return Poll::Ready(None);
             }
             Poll::Pending
@@ -81,68 +96,102 @@ impl Deadlines {
         .await
     }
 
-    fn claim(&self, now_ms: u64) -> Option<&Slot> {
+    fn claim(&self, now_ms: u64) -> Option<(&Slot, u64)> {
         let start = CURSOR.with(|cursor| {
             let at = cursor.get();
             cursor.set(at.wrapping_add(1));
             at
         });
-        let stamp = now_ms.max(1);
         (0..PROBES)
             .map(|i| &self.slots[start.wrapping_add(i) % SLOTS])
-            .find(|slot| {
-                slot.started_ms
-                    .compare_exchange(0, stamp, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            })
+            .find_map(|slot| occupy(slot, now_ms).map(|occupied| (slot, occupied)))
     }
 
-    /// Expires the calls older than the timeout.
+    /// Expires the calls older than the timeout, as of `now_ms` ([`now_ms`](Self::now_ms)).
     pub(crate) fn tick(&self, now_ms: u64) {
         for slot in self.slots.iter() {
-            let started = slot.started_ms.load(Ordering::Acquire);
-            if started != 0 && now_ms.saturating_sub(started) >= self.timeout_ms {
-                slot.expired.store(true, Ordering::Release);
-                slot.waker.wake();
-            }
+            let observed = slot.state.load(Ordering::Acquire);
+            self.expire_if_due(slot, observed, now_ms);
         }
+    }
+
+    /// Expires the call the ticker observed in `slot` (state `observed`) if it is past the
+    /// timeout at `now_ms`. Only that call: a slot freed and claimed again since has another
+    /// generation, and the exchange fails.
+    fn expire_if_due(&self, slot: &Slot, observed: u64, now_ms: u64) -> bool {
+        let started = observed & START_MASK;
+        let due = started != 0
+            && observed & EXPIRED == 0
+            && (now_ms + 1).saturating_sub(started) >= self.timeout_ms;
+        let expired = due
+            && slot
+                .state
+                .compare_exchange(
+                    observed,
+                    observed | EXPIRED,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if expired {
+            slot.waker.wake();
+        }
+        expired
     }
 }
 
+/// Claims `slot` for a call starting at `now_ms`, if it is free; the state that marks it ours.
+fn occupy(slot: &Slot, now_ms: u64) -> Option<u64> {
+    let state = slot.state.load(Ordering::Acquire);
+    if state & START_MASK != 0 {
+        return None;
+    }
+    let generation = (state >> GENERATION_SHIFT).wrapping_add(1);
+    let started = ((now_ms + 1) & START_MASK).max(1);
+    let occupied = (generation << GENERATION_SHIFT) | started;
+    slot.state
+        .compare_exchange(state, occupied, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+        .then_some(occupied)
+}
+
 /// Frees a slot when its call ends, however it ends.
-struct Release<'a>(&'a Slot);
+struct Release<'a> {
+    slot: &'a Slot,
+    occupied: u64,
+}
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        self.0.waker.take();
-        self.0.expired.store(false, Ordering::Release);
-        self.0.started_ms.store(0, Ordering::Release);
+        self.slot.waker.take();
+        let generation = self.occupied >> GENERATION_SHIFT;
+        self.slot
+            .state
+            .store(generation << GENERATION_SHIFT, Ordering::Release);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
 
     #[tokio::test(start_paused = true)]
     async fn a_call_past_the_timeout_is_expired_by_the_ticker() {
-        let clock = Clock::tokio();
         let deadlines = std::sync::Arc::new(Deadlines::new(Duration::from_millis(100)));
         let ticker = {
-            let (deadlines, clock) = (deadlines.clone(), clock.clone());
+            let deadlines = deadlines.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(deadlines.tick_interval()).await;
-                    deadlines.tick(clock.now_ms());
+                    deadlines.tick(deadlines.now_ms());
                 }
             })
         };
-        let fast = deadlines.run(clock.now_ms(), async { 7 }).await;
+        let fast = deadlines.run(async { 7 }).await;
         assert_eq!(fast, Some(7));
         let started = tokio::time::Instant::now();
         let slow = deadlines
-            .run(clock.now_ms(), tokio::time::sleep(Duration::from_secs(10)))
+            .run(tokio::time::sleep(Duration::from_secs(10)))
             .await;
         assert_eq!(slow, None);
         let waited = started.elapsed();
@@ -157,13 +206,41 @@ mod tests {
     async fn slots_are_freed_and_reused() {
         let deadlines = Deadlines::new(Duration::from_millis(100));
         for _ in 0..(SLOTS * 3) {
-            assert_eq!(deadlines.run(1, async { 1 }).await, Some(1));
+            assert_eq!(deadlines.run(async { 1 }).await, Some(1));
         }
         assert!(
             deadlines
                 .slots
                 .iter()
-                .all(|slot| slot.started_ms.load(Ordering::Relaxed) == 0)
+                .all(|slot| slot.state.load(Ordering::Relaxed) & START_MASK == 0)
         );
+    }
+
+    /// Regression: the ticker read a slot, the call ended and a new call claimed the slot, then
+    /// the ticker's write expired the new call at once (a spurious timeout).
+    #[test]
+    fn regression_a_reused_slot_is_not_expired_by_a_tick_that_read_its_previous_call() {
+        let deadlines = Deadlines::new(Duration::from_millis(100));
+        let slot = &deadlines.slots[0];
+        let first = occupy(slot, 0).expect("free");
+        let observed = slot.state.load(Ordering::Acquire);
+        drop(Release {
+            slot,
+            occupied: first,
+        });
+        let second = occupy(slot, 500).expect("free again");
+        assert_ne!(first, second, "a new generation");
+        assert!(
+            !deadlines.expire_if_due(slot, observed, 10_000),
+            "the tick saw the first call, which is gone"
+        );
+        assert_eq!(
+            slot.state.load(Ordering::Acquire),
+            second,
+            "the new call is untouched"
+        );
+        assert!(!deadlines.expire_if_due(slot, second, 550), "50 ms old");
+        assert!(deadlines.expire_if_due(slot, second, 600), "100 ms old");
+        assert_eq!(slot.state.load(Ordering::Acquire), second | EXPIRED);
     }
 }

@@ -3,12 +3,11 @@
 //! The leader holds a [`FlightGuard`]. Completing it publishes the outcome; dropping it without
 //! completing (the caller was cancelled, or the loader panicked) closes the channel, and each
 //! waiter then retries, one of them becoming the new leader. An invalidation *detaches* the
-//! flight: later callers start a new one, and the old leader sees that it must not write its
-//! (older) result into the cache.
+//! flight: later callers start a new one (the old leader's result reaches only the callers that
+//! were already waiting; whether it may enter the cache is `cache::admit`'s decision).
 
 use std::any::Any;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -22,8 +21,9 @@ const SHARDS: usize = 16;
 /// What a finished load hands to its waiters.
 #[derive(Clone)]
 pub(crate) enum Outcome {
-    /// The value (an L1-shaped entry, whether or not it was cached).
-    Value(Entry),
+    /// The value (an L1-shaped entry, whether or not it was cached); `from_tier` when it was
+    /// found in a tier rather than loaded (for the waiters' hit counts).
+    Value { entry: Entry, from_tier: bool },
     /// The loader's error, an `Arc<E>` behind `Any`.
     Failed(Arc<dyn Any + Send + Sync>),
     /// The load hit the hard timeout.
@@ -31,7 +31,6 @@ pub(crate) enum Outcome {
 }
 
 struct Flight {
-    detached: AtomicBool,
     outcome: watch::Sender<Option<Outcome>>,
 }
 
@@ -105,10 +104,7 @@ impl Flights {
     fn lead_locked(self: &Arc<Self>, shard: &mut Shard, key: KeyRef<'_>) -> FlightGuard {
         let key = EntryKey::new(key.namespace, key.key);
         let (outcome, _) = watch::channel(None);
-        let flight = Arc::new(Flight {
-            detached: AtomicBool::new(false),
-            outcome,
-        });
+        let flight = Arc::new(Flight { outcome });
         shard.insert(key.clone(), flight.clone());
         FlightGuard {
             flights: self.clone(),
@@ -123,24 +119,17 @@ impl Flights {
         self.shard(key).contains_key(&key)
     }
 
-    /// Detaches the load of `key`, if any: its result will not be cached.
+    /// Detaches the load of `key`, if any: later callers start a new one.
     pub(crate) fn detach(&self, key: KeyRef<'_>) {
-        if let Some(flight) = self.shard(key).remove(&key) {
-            flight.detached.store(true, Ordering::SeqCst);
-        }
+        let detached = self.shard(key).remove(&key);
+        drop(detached);
     }
 
     /// Detaches every load in `namespace` (or every load, with `None`).
     pub(crate) fn detach_where(&self, namespace: Option<&str>) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            shard.retain(|key, flight| {
-                let hit = namespace.is_none_or(|ns| key.namespace() == ns);
-                if hit {
-                    flight.detached.store(true, Ordering::SeqCst);
-                }
-                !hit
-            });
+            shard.retain(|key, _| namespace.is_some_and(|ns| key.namespace() != ns));
         }
     }
 }
@@ -155,11 +144,6 @@ pub(crate) struct FlightGuard {
 impl FlightGuard {
     pub(crate) fn key(&self) -> KeyRef<'_> {
         self.key.as_ref()
-    }
-
-    /// True once an invalidation or clear made this load's result obsolete.
-    pub(crate) fn is_detached(&self) -> bool {
-        self.flight.detached.load(Ordering::SeqCst)
     }
 
     /// Gives the waiters so far an interim outcome (a fallback) while the load goes on.
@@ -234,24 +218,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn detaching_frees_the_key_and_flags_the_old_leader() {
+    async fn detaching_frees_the_key_and_the_old_leader_keeps_its_waiters() {
         let flights = Arc::new(Flights::default());
         let Join::Lead(old) = flights.join(key("a")) else {
             panic!("leads")
         };
-        let Join::Lead(other) = flights.join(key("b")) else {
+        let Join::Wait(early) = flights.join(key("a")) else {
+            panic!("waits")
+        };
+        let Join::Lead(_other) = flights.join(key("b")) else {
             panic!("leads")
         };
         flights.detach(key("a"));
-        assert!(old.is_detached());
-        assert!(!other.is_detached());
+        assert!(
+            flights.is_loading(key("b")),
+            "other keys keep their flights"
+        );
         let Join::Lead(new) = flights.join(key("a")) else {
             panic!("a new flight starts")
         };
-        drop(old); // must not remove the new flight
-        assert!(flights.is_loading(key("a")));
+        old.complete(Outcome::Failed(Arc::new(1u8)));
+        assert!(
+            matches!(early.outcome().await, Some(Outcome::Failed(_))),
+            "an early waiter gets the old leader's outcome"
+        );
+        assert!(
+            flights.is_loading(key("a")),
+            "the old leader leaves the new flight alone"
+        );
         drop(new);
         flights.detach_where(Some("ns"));
-        assert!(other.is_detached());
+        assert!(!flights.is_loading(key("b")));
     }
 }

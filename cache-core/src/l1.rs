@@ -3,6 +3,8 @@
 //! quick_cache has no TTL, so each value is stored with its timeline and checked on read. Values
 //! of any type share one cache: an entry is a [`Typed<T>`] behind `Arc<dyn Stored>`, one
 //! allocation, downcast on hit. A hit clones `T`; nothing is decoded.
+//!
+//! Only `cache::admit` mutates the map: it decides what may enter L1 and in which order.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -153,18 +155,25 @@ impl L1 {
         self.cache.get(&key)
     }
 
+    /// What is stored under `key`, without counting as an access for eviction.
+    pub(crate) fn peek(&self, key: KeyRef<'_>) -> Option<Entry> {
+        self.cache.peek(&key)
+    }
+
     pub(crate) fn insert(&self, key: EntryKey, entry: Entry) {
         self.cache.insert(key, entry);
     }
 
-    pub(crate) fn remove(&self, key: KeyRef<'_>) {
-        self.cache.remove(&key);
-    }
-
-    /// Removes `entry` if it is still the one stored under `key`.
-    pub(crate) fn remove_exact(&self, key: KeyRef<'_>, entry: &Entry) {
+    /// Removes the entry under `key` when `doomed` says so; returns it, to be dropped by the
+    /// caller outside its own locks.
+    pub(crate) fn remove_if(
+        &self,
+        key: KeyRef<'_>,
+        doomed: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Entry> {
         self.cache
-            .remove_if(&key, |stored| Arc::ptr_eq(stored, entry));
+            .remove_if(&key, |stored| doomed(stored))
+            .map(|(_, entry)| entry)
     }
 
     /// Drops every entry of `namespace` (memory only: the epoch already retired them).

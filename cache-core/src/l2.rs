@@ -47,6 +47,34 @@ pub enum WriteOutcome {
     Superseded,
 }
 
+/// Bytes that a read found under a key and could not decode (foreign, damaged, another format
+/// or type). A write that carries this replaces them whatever created stamp they seem to hold,
+/// provided they are still what is stored: the same length, and the same eight bytes where an
+/// envelope's created stamp sits ([`crate::envelope::CREATED_OFFSET`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Undecodable {
+    /// Length of the stored bytes.
+    pub len: usize,
+    /// The stored bytes at the created-stamp offset (zero-padded when shorter).
+    pub stamp_bytes: [u8; 8],
+}
+
+impl Undecodable {
+    /// Describes `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut stamp_bytes = [0u8; 8];
+        let at = crate::envelope::CREATED_OFFSET;
+        if let Some(tail) = bytes.get(at..) {
+            let n = tail.len().min(8);
+            stamp_bytes[..n].copy_from_slice(&tail[..n]);
+        }
+        Undecodable {
+            len: bytes.len(),
+            stamp_bytes,
+        }
+    }
+}
+
 /// The latest namespace clears recorded in L2.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClearMarks {
@@ -90,7 +118,9 @@ pub trait L2Backend: Send + Sync + 'static {
     fn get<'a>(&'a self, key: KeyRef<'a>) -> BoxFuture<'a, Result<Option<Bytes>, L2Error>>;
 
     /// Stores `envelope` under `key` for `ttl_ms`, unless the stored envelope has a created
-    /// stamp later than `created`. Bytes that are not an envelope (or not a string) are replaced.
+    /// stamp later than `created`. Anything the backend cannot fully validate as an envelope
+    /// (foreign bytes, a damaged header, not a string) counts as absent and is replaced; so are
+    /// the bytes `overwrite` describes, whatever stamp they seem to carry.
     fn put<'a>(
         &'a self,
         key: KeyRef<'a>,
@@ -98,6 +128,7 @@ pub trait L2Backend: Send + Sync + 'static {
         created: Stamp,
         ttl_ms: u64,
         notice: Option<Bytes>,
+        overwrite: Option<Undecodable>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>>;
 
     /// Records that `namespace` was cleared at `at` (keeping the later of two marks).
@@ -166,6 +197,11 @@ pub trait L2Backend: Send + Sync + 'static {
 
     /// Closes connections; later calls fail.
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// The cache's last handle was dropped without `close()`: stop background work (the
+    /// backplane subscription) and release connections without waiting; called from `Drop`,
+    /// maybe outside a runtime. The default does nothing.
+    fn abandon(&self) {}
 }
 
 /// Builds the L2 a config asks for. [`NoL2`] builds none; the `tiered-cache` facade plugs in the

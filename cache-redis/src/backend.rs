@@ -9,7 +9,9 @@ use fred::clients::WithOptions;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use tiered_cache_core::keys::KeyRef;
-use tiered_cache_core::l2::{BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, WriteOutcome};
+use tiered_cache_core::l2::{
+    BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, Undecodable, WriteOutcome,
+};
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
 
 use crate::connect;
@@ -183,6 +185,7 @@ impl L2Backend for RedisL2 {
         created: Stamp,
         ttl_ms: u64,
         notice: Option<Bytes>,
+        overwrite: Option<Undecodable>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>> {
         Box::pin(async move {
             let mut args = vec![
@@ -191,6 +194,13 @@ impl L2Backend for RedisL2 {
                 Value::Integer(millis(ttl_ms)),
             ];
             args.extend(self.notice_args(notice));
+            match overwrite {
+                Some(junk) => args.extend([
+                    Value::from(junk.len.to_string()),
+                    Value::Bytes(Bytes::copy_from_slice(&junk.stamp_bytes)),
+                ]),
+                None => args.extend([Value::from(""), Value::from("")]),
+            }
             let written: i64 = self
                 .eval(
                     &self.put_script,
@@ -365,5 +375,28 @@ impl L2Backend for RedisL2 {
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.quit()).await;
         })
+    }
+
+    fn abandon(&self) {
+        let subscriber = self
+            .subscriber
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime left to run a QUIT: aborting the subscription is all that can be done.
+            if let Some((_, task)) = subscriber {
+                task.abort();
+            }
+            return;
+        };
+        let pool = self.pool.clone();
+        runtime.spawn(async move {
+            if let Some((client, task)) = subscriber {
+                task.abort();
+                let _ = tokio::time::timeout(Duration::from_secs(1), client.quit()).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), pool.quit()).await;
+        });
     }
 }

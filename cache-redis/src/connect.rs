@@ -6,6 +6,9 @@ use fred::prelude::*;
 use fred::types::config::TcpConfig;
 use tiered_cache_core::{CacheConfig, ConfigError, redact_url};
 
+/// Schemes of TLS connections (the `tls` feature).
+const TLS_SCHEMES: &[&str] = &["rediss", "rediss-cluster", "valkeys", "valkeys-cluster"];
+
 /// Schemes accepted in `redis_url`.
 const SCHEMES: &[&str] = &[
     "redis",
@@ -31,8 +34,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Config, ConfigError> {
             "expected a redis://, rediss://, redis-cluster:// or rediss-cluster:// URL",
         ));
     }
-    if scheme.ends_with('s') || scheme.contains("s-") {
-        #[cfg(not(feature = "tls"))]
+    if !cfg!(feature = "tls") && TLS_SCHEMES.contains(&scheme) {
         return Err(bad_url(
             url,
             "TLS URLs need the `tls` feature of tiered-cache",
@@ -187,6 +189,21 @@ mod tests {
         ] {
             assert!(parse_url(url).is_ok(), "{url}");
         }
+    }
+
+    /// Regression: with the `tls` feature off every `redis://` URL was refused, because
+    /// `"redis"` ends with an `s`.
+    #[test]
+    fn regression_plain_urls_work_with_or_without_tls() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis-cluster://127.0.0.1:7000",
+            "valkey://127.0.0.1:6379",
+        ] {
+            assert!(parse_url(url).is_ok(), "{url}");
+        }
+        let tls = parse_url("rediss://127.0.0.1:6380");
+        assert_eq!(tls.is_ok(), cfg!(feature = "tls"), "{tls:?}");
     }
 
     #[test]

@@ -4,13 +4,34 @@
 //! always finds the change in Redis.
 
 /// `KEYS[1]` entry key; `ARGV[1]` envelope, `ARGV[2]` its created stamp (8 bytes, big-endian),
-/// `ARGV[3]` PX in ms, `ARGV[4]` backplane channel, `ARGV[5]` notice (empty: none).
-/// Returns 1 when written, 0 when a newer entry (or invalidation) is stored. Anything that is
-/// not one of our envelopes (foreign bytes, another type) is overwritten.
+/// `ARGV[3]` PX in ms, `ARGV[4]` backplane channel, `ARGV[5]` notice (empty: none), `ARGV[6]`
+/// the length of undecodable bytes to replace (empty: none) and `ARGV[7]` their 8 bytes at the
+/// stamp offset. Returns 1 when written, 0 when a newer entry (or invalidation) is stored.
+///
+/// Only a stored value that validates as a whole envelope header (length, magic, version, kind,
+/// codec, every tag length within the value) can keep a write out by its stamp; anything else
+/// (foreign bytes, a damaged header, another type: WRONGTYPE) is absent and overwritten, and so
+/// are the undecodable bytes a reader described, whatever stamp they seem to carry.
 pub(crate) const PUT_IF_NEWER: &str = r"
+local function is_envelope(v)
+  if type(v) ~= 'string' or string.len(v) < 47 then return false end
+  if string.sub(v, 1, 2) ~= 'TC' or string.byte(v, 3) ~= 1 then return false end
+  local kind, codec = string.byte(v, 4), string.byte(v, 5)
+  if (kind ~= 0 and kind ~= 1) or codec < 1 or codec > 15 then return false end
+  local n = string.byte(v, 46) * 256 + string.byte(v, 47)
+  if n > 64 then return false end
+  local at = 48
+  for _ = 1, n do
+    if at + 1 > string.len(v) then return false end
+    at = at + 2 + string.byte(v, at) * 256 + string.byte(v, at + 1)
+    if at - 1 > string.len(v) then return false end
+  end
+  return true
+end
 local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'string' and string.len(current) >= 13
-    and string.sub(current, 1, 2) == 'TC' and string.byte(current, 3) == 1 then
+local described = ARGV[6] ~= '' and type(current) == 'string'
+  and string.len(current) == tonumber(ARGV[6]) and string.sub(current, 6, 13) == ARGV[7]
+if not described and is_envelope(current) then
   local stored = string.sub(current, 6, 13)
   local incoming = ARGV[2]
   for i = 1, 8 do

@@ -47,10 +47,13 @@ impl Inner {
         match notice.change {
             Change::Key { namespace, key } => {
                 if keys::validate_namespace(&namespace).is_ok() {
-                    self.evict_local(KeyRef {
+                    let key = KeyRef {
                         namespace: &namespace,
                         key: &key,
-                    });
+                    };
+                    self.changed_elsewhere(key, notice.stamp);
+                    // A local waiter for the other instance's load finds its value now.
+                    self.peers.wake(key);
                 }
             }
             Change::Namespace(namespace) => {
@@ -63,14 +66,18 @@ impl Inner {
         }
     }
 
-    /// Notices may have been missed before this subscription: stop trusting L1.
+    /// Notices may have been missed before this subscription: stop trusting L1. The first
+    /// subscription, made while the cache is being built, is no gap: nothing was served yet.
     fn after_gap(&self) {
+        if !self.serving.load(Ordering::Acquire) {
+            return;
+        }
         self.counters.backplane_gaps.incr();
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
         self.namespaces.retire_all();
         self.tags.distrust_all();
         self.flights.detach_where(None);
-        self.l1.clear();
+        self.drop_namespace(None);
+        self.peers.wake_all();
         tracing::debug!("backplane subscribed; dropped L1 copies written before it");
     }
 }

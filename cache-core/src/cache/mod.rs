@@ -1,18 +1,30 @@
-//! [`TieredCache`]: construction, shutdown, stats and health. Reads live in `read`/`load`,
-//! writes and invalidation in `write`, L2 plumbing in `tier` and `sync`.
+//! [`TieredCache`]: construction, shutdown, stats and health.
+//!
+//! The engine, by job: `decide` makes every time-based decision (pure); `admit` is the only
+//! writer of L1; `stored` the only code that reads or writes envelopes and marks in L2; `coord`
+//! coordinates loads across instances; `read` is a plain read, `load` → `leader` → `refresh` a
+//! read with a loader, `write` sets, invalidations and clears; `options` the per-call options;
+//! `tier`, `sync`, `bus` and `recovery` keep L2, the clear marks, the backplane and missed
+//! invalidations in order.
 
+mod admit;
 mod bus;
+mod coord;
+mod decide;
+mod leader;
 mod load;
-mod lock;
+mod options;
 mod read;
 mod recovery;
+mod refresh;
+mod stored;
 mod sync;
 mod tier;
 mod write;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -80,7 +92,11 @@ pub(crate) struct Inner {
     pub(crate) config: CacheConfig,
     pub(crate) stamps: StampSource,
     pub(crate) l1: L1,
+    /// Per-key write fences: what `admit` checks before anything enters L1.
+    pub(crate) fences: admit::Fences,
     pub(crate) flights: Arc<Flights>,
+    /// Local waiters for other instances' loads, woken by backplane notices.
+    pub(crate) peers: Arc<coord::PeerWaits>,
     pub(crate) namespaces: Namespaces,
     pub(crate) tags: Tags,
     /// This instance's id on the backplane (it ignores its own notices).
@@ -88,11 +104,22 @@ pub(crate) struct Inner {
     pub(crate) l2: Option<L2Tier>,
     pub(crate) recovery: recovery::Recovery,
     pub(crate) counters: Counters,
-    /// Bumped by every key invalidation, so a plain read that raced one does not refill L1.
-    pub(crate) invalidations: AtomicU64,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Set once construction is over: backplane gaps before it lost nothing.
+    pub(crate) serving: AtomicBool,
     closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone without `close()`: stop the background tasks (they hold only
+    /// weak handles) and let the backend close its connections.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(tier) = &self.l2 {
+            tier.backend.abandon();
+        }
+    }
 }
 
 /// Sets up a [`TieredCache`] beyond its config: the clock, or an L2 backend of your own.
@@ -142,16 +169,18 @@ impl<C: L2Connector> CacheBuilder<C> {
         let inner = Arc::new(Inner {
             stamps: StampSource::new(self.clock),
             l1: L1::new(config.l1_max_size),
+            fences: admit::Fences::default(),
             flights: Arc::default(),
+            peers: Arc::default(),
             namespaces: Namespaces::default(),
             tags: Tags::default(),
             origin: crate::rng::next_u64(),
             l2,
             recovery: recovery::Recovery::default(),
             counters: Counters::default(),
-            invalidations: AtomicU64::new(0),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            serving: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             config,
         });
@@ -160,6 +189,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             // Both bounded by connect_timeout, side by side.
             tokio::join!(bus::start(&inner), sync::start(&inner));
         }
+        inner.serving.store(true, Ordering::Release);
         Ok(TieredCache {
             inner,
             _connector: PhantomData,
@@ -235,9 +265,10 @@ impl<C> TieredCache<C> {
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
         let inner = &self.inner;
-        let breaker = inner.l2.as_ref().map_or("closed", |tier| {
-            tier.breaker.state_name(inner.stamps.now_ms())
-        });
+        let breaker = inner
+            .l2
+            .as_ref()
+            .map_or("closed", |tier| tier.breaker_state());
         inner.counters.snapshot(
             inner.l1.len() as u64,
             inner.l1.capacity() as u64,
@@ -257,7 +288,7 @@ impl<C> TieredCache<C> {
                 let started = Instant::now();
                 let ping = tokio::time::timeout(inner.config.l2_timeout, tier.backend.ping()).await;
                 let latency = started.elapsed();
-                let breaker = tier.breaker.state_name(inner.stamps.now_ms());
+                let breaker = tier.breaker_state();
                 match ping {
                     Ok(Ok(())) => TierHealth::up(tier.backend.describe(), latency, breaker),
                     Ok(Err(error)) => {

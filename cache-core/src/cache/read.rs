@@ -1,26 +1,23 @@
-//! Reads: the L1 probe every read starts with, the L2 read behind it, and [`GetBuilder`].
+//! Reads: the L1 probe every read starts with, the plain read's L2 step behind it, and
+//! [`GetBuilder`].
 
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::decide::{self, L1Use, State};
 use super::load::LoadBuilder;
-use super::tier::Skip;
-use crate::entry::{EntryMeta, Freshness};
-use crate::envelope::{self, DecodeError};
+use super::stored::L2Read;
+use crate::entry::EntryMeta;
 use crate::error::CacheError;
-use crate::flight::FlightGuard;
-use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
-use crate::l1::{self, Entry, Header};
-use crate::l2::{BoxFuture, L2Error};
-use crate::namespaces::NamespaceState;
-use crate::tags::TagRef;
+use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
+use crate::l1::{self, Entry};
+use crate::l2::BoxFuture;
 
 /// What L1 holds for a key.
 pub(crate) enum Probe<T> {
@@ -50,20 +47,14 @@ impl<T: Clone + 'static> Found<T> {
     }
 }
 
-/// What L2 holds for a key.
-pub(crate) enum L2Read<T> {
-    Hit(T, EntryMeta, Box<[TagRef]>),
-    Miss,
-    /// No L2, or it could not answer.
-    Unavailable,
-}
-
-/// Who may veto an L1 fill that raced an invalidation.
-pub(crate) enum FillGuard<'g> {
-    /// A plain read: any key invalidation since `seen` vetoes.
-    Invalidations(u64),
-    /// A load: the flight being detached vetoes.
-    Flight(&'g FlightGuard),
+impl<T: Clone> Clone for Found<T> {
+    fn clone(&self) -> Self {
+        Found {
+            value: self.value.clone(),
+            meta: self.meta,
+            entry: self.entry.clone(),
+        }
+    }
 }
 
 impl Inner {
@@ -105,21 +96,16 @@ impl Inner {
         if !header.is_current() {
             return Probe::Miss;
         }
-        let freshness = header.meta.freshness(now_ms, self.config.enable_swr);
-        if freshness == Freshness::Expired {
-            return if self.config.fail_safe && header.meta.is_kept(now_ms) {
-                Probe::Kept(entry)
-            } else {
-                Probe::Miss
-            };
-        }
-        if now_ms >= header.l1_until_ms {
-            return Probe::Revalidate(entry);
-        }
+        let stale = match decide::l1_use(&header.meta, header.l1_until_ms, now_ms, &self.config) {
+            L1Use::Use(state) => state == State::Stale,
+            L1Use::Revalidate => return Probe::Revalidate(entry),
+            L1Use::Kept => return Probe::Kept(entry),
+            L1Use::Miss => return Probe::Miss,
+        };
         match l1::value_of::<T>(&*entry) {
             Some(value) => Probe::Hit {
                 value: value.clone(),
-                stale: freshness == Freshness::Stale,
+                stale,
                 entry,
             },
             // Another type was stored under this key: let L2 (or the loader) decide.
@@ -127,172 +113,13 @@ impl Inner {
         }
     }
 
-    /// Reads and decodes `key` from L2. Foreign or undecodable bytes are a counted miss.
-    pub(crate) async fn read_l2<T: DeserializeOwned>(&self, key: KeyRef<'_>) -> L2Read<T> {
-        let Some(tier) = &self.l2 else {
-            return L2Read::Unavailable;
-        };
-        let now = self.stamps.recent_ms();
-        let bytes = match tier.call(&self.counters, now, true, |b| b.get(key)).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                self.counters.l2_misses.incr();
-                tracing::debug!(namespace = key.namespace, key = key.key, "L2 miss");
-                return L2Read::Miss;
-            }
-            Err(Skip::Failed(L2Error::Data(message))) => {
-                return self.undecodable(key, &message);
-            }
-            Err(_) => return L2Read::Unavailable,
-        };
-        let envelope = match envelope::decode(&bytes) {
-            Ok(envelope) => envelope,
-            Err(error) => return self.undecodable(key, &error.to_string()),
-        };
-        self.stamps.observe(envelope.meta.created);
-        let created = envelope.meta.created;
-        if envelope.tombstone
-            || self
-                .namespaces
-                .with(key.namespace, |namespace| namespace.was_cleared(created))
-        {
-            self.counters.l2_misses.incr();
-            return L2Read::Miss;
-        }
-        let value = envelope.value::<T>();
-        let meta = envelope.meta;
-        let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
-        drop(bytes);
-        let checked = if tag_names.is_empty() {
-            Some(Box::default())
-        } else {
-            self.current_tags(&tag_names, meta.created).await
-        };
-        let Some(tags) = checked else {
-            // A tag of this entry was invalidated after it was written.
-            self.counters.l2_misses.incr();
-            return L2Read::Miss;
-        };
-        match value {
-            Ok(value) => {
-                self.counters.l2_hits.incr();
-                tracing::debug!(namespace = key.namespace, key = key.key, "L2 hit");
-                L2Read::Hit(value, meta, tags)
-            }
-            Err(DecodeError::TypeMismatch) => {
-                self.undecodable(key, "stored value is of another Rust type")
-            }
-            Err(error) => self.undecodable(key, &error.to_string()),
-        }
-    }
-
-    /// The states of `names` for an entry created at `created`, with marks read from L2 where
-    /// they are not known to be current; `None` when one of the tags invalidated the entry.
-    pub(crate) async fn current_tags(
-        &self,
-        names: &[String],
-        created: crate::clock::Stamp,
-    ) -> Option<Box<[TagRef]>> {
-        if names.is_empty() {
-            return Some(Box::new([]));
-        }
-        let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
-        let now = self.stamps.recent_ms();
-        let interval = crate::clock::duration_ms(self.config.sync_interval);
-        if let Some(tier) = &self.l2 {
-            if states.iter().any(|state| state.needs_check(now, interval)) {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                // When L2 cannot tell, go by what this instance knows.
-                if let Ok(marks) = tier
-                    .call(&self.counters, now, false, |b| b.tag_marks(&names))
-                    .await
-                {
-                    for (state, mark) in states.iter().zip(marks) {
-                        if let Some(mark) = mark {
-                            self.stamps.observe(mark);
-                            state.mark(mark);
-                        }
-                        state.verified(now);
-                    }
-                }
-            }
-        }
-        // Epochs first, then marks: an invalidation stores its mark before moving the epoch.
-        let refs: Box<[TagRef]> = states
-            .into_iter()
-            .map(|state| TagRef {
-                epoch: state.epoch(),
-                state,
-            })
-            .collect();
-        if refs.iter().any(|tag| tag.state.invalidates(created)) {
-            return None;
-        }
-        Some(refs)
-    }
-
-    fn undecodable<T>(&self, key: KeyRef<'_>, reason: &str) -> L2Read<T> {
-        self.counters.l2_decode_errors.incr();
-        tracing::warn!(
-            namespace = key.namespace,
-            key = key.key,
-            reason,
-            "L2 holds bytes this cache cannot decode; treating as a miss (the next write replaces them)"
-        );
-        L2Read::Miss
-    }
-
-    /// The deadline after which an L1 copy must be checked against L2.
-    pub(crate) fn l1_deadline(&self, now_ms: u64, meta: &EntryMeta) -> u64 {
-        if self.l2.is_none() {
-            // Nothing to revalidate against: the entry's own timeline rules.
-            return u64::MAX;
-        }
-        let l1_ttl = crate::clock::duration_ms(self.config.l1_ttl);
-        now_ms.saturating_add(l1_ttl).min(meta.keep_until_ms)
-    }
-
-    /// Puts `value` into L1 unless `guard` says an invalidation raced it. Returns the entry.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fill_l1<T: Send + Sync + 'static>(
-        &self,
-        key: KeyRef<'_>,
-        value: T,
-        meta: EntryMeta,
-        epoch: u64,
-        namespace: &Arc<NamespaceState>,
-        tags: Box<[TagRef]>,
-        guard: &FillGuard<'_>,
-    ) -> Entry {
-        let now = self.stamps.recent_ms();
-        let header = Header::new(
-            meta,
-            self.l1_deadline(now, &meta),
-            epoch,
-            namespace.clone(),
-            tags,
-        );
-        let entry = l1::entry(header, value);
-        if vetoed(self, guard) {
-            return entry;
-        }
-        self.l1
-            .insert(EntryKey::new(key.namespace, key.key), entry.clone());
-        // An invalidation that ran between the check and the insert has already removed what it
-        // could; look again and undo our insert.
-        if vetoed(self, guard) {
-            self.l1.remove_exact(key, &entry);
-        }
-        entry
-    }
-
     /// L1 missed (or needs revalidation) and there is no loader: ask L2.
     async fn get_slow<T>(&self, key: KeyRef<'_>, fallback: Option<Entry>, fill: bool) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let guard = FillGuard::Invalidations(self.invalidations.load(Ordering::SeqCst));
-        // The namespace state is kept only when the result will fill L1.
+        // Before the read: a write of this key that begins meanwhile keeps an older value out.
+        let ticket = self.ticket(key);
         let namespace = fill.then(|| self.namespaces.get(key.namespace));
         let epoch = match &namespace {
             Some(namespace) => namespace.epoch(),
@@ -301,29 +128,32 @@ impl Inner {
                 .with(key.namespace, |namespace| namespace.epoch()),
         };
         match self.read_l2::<T>(key).await {
-            L2Read::Hit(value, meta, tags) => {
-                let now = self.stamps.recent_ms();
-                match meta.freshness(now, self.config.enable_swr) {
-                    Freshness::Expired => {
-                        self.counters.misses.incr();
-                        None
-                    }
-                    freshness => {
-                        if freshness == Freshness::Stale {
-                            self.counters.stale_hits.incr();
-                        }
-                        if let Some(namespace) = &namespace {
-                            self.fill_l1(key, value.clone(), meta, epoch, namespace, tags, &guard);
-                        }
-                        Some(value)
-                    }
+            L2Read::Hit { value, meta, tags } => {
+                let state = decide::state(&meta, self.stamps.recent_ms(), &self.config);
+                if !decide::without_loader(state) {
+                    self.counters.l2_misses.incr();
+                    self.counters.misses.incr();
+                    return None;
                 }
+                self.counters.l2_hits.incr();
+                if state == State::Stale {
+                    self.counters.stale_hits.incr();
+                }
+                if let Some(namespace) = &namespace {
+                    let entry = self.l1_entry(value.clone(), meta, epoch, namespace, tags);
+                    self.admit(key, &entry, ticket);
+                }
+                tracing::debug!(namespace = key.namespace, key = key.key, "L2 hit");
+                Some(value)
             }
-            L2Read::Miss => {
+            L2Read::Miss { .. } => {
+                // L2 is the shared truth: an L1 copy it no longer has is gone.
                 if let Some(stale_copy) = &fallback {
-                    self.l1.remove_exact(key, stale_copy);
+                    self.drop_copy(key, stale_copy);
                 }
+                self.counters.l2_misses.incr();
                 self.counters.misses.incr();
+                tracing::debug!(namespace = key.namespace, key = key.key, "L2 miss");
                 None
             }
             L2Read::Unavailable => {
@@ -334,13 +164,6 @@ impl Inner {
                 value
             }
         }
-    }
-}
-
-fn vetoed(inner: &Inner, guard: &FillGuard<'_>) -> bool {
-    match guard {
-        FillGuard::Invalidations(seen) => inner.invalidations.load(Ordering::SeqCst) != *seen,
-        FillGuard::Flight(flight) => flight.is_detached(),
     }
 }
 

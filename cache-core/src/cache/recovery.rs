@@ -5,14 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use super::Inner;
-use crate::clock::{Stamp, duration_ms};
-use crate::entry::EntryMeta;
-use crate::envelope;
-use crate::keys::{EntryKey, KeyRef};
-use crate::notice::Change;
+use crate::clock::Stamp;
+use crate::keys::EntryKey;
 
 /// Most operations kept waiting for L2.
 const MAX_PENDING: usize = 10_000;
@@ -71,43 +67,16 @@ impl Inner {
     /// Replays pending operations; those that fail again stay queued.
     pub(crate) async fn replay_pending(&self) {
         let pending = self.recovery.take();
-        if pending.is_empty() {
+        if pending.is_empty() || self.l2.is_none() {
             return;
         }
-        let Some(tier) = &self.l2 else {
-            return;
-        };
         let mut replayed = 0usize;
         for (target, at) in pending {
-            let now = self.stamps.now_ms();
             let ok = match &target {
-                Target::Key(key) => {
-                    let meta = tombstone_meta(at, now, self.config.invalidation_tombstone_ttl);
-                    self.write_tombstone(key.as_ref(), &meta).await
-                }
-                Target::Namespace(ns) => {
-                    let notice = self.notice(Change::Namespace(ns.clone()), at);
-                    tier.call(&self.counters, now, false, |b| {
-                        b.clear_namespace(ns, at, notice)
-                    })
-                    .await
-                    .is_ok()
-                }
-                Target::All => {
-                    let notice = self.notice(Change::All, at);
-                    tier.call(&self.counters, now, false, |b| b.clear_all(at, notice))
-                        .await
-                        .is_ok()
-                }
-                Target::Tag(tag) => {
-                    let ttl_ms = duration_ms(self.config.tag_ttl);
-                    let notice = self.notice(Change::Tag(tag.clone()), at);
-                    tier.call(&self.counters, now, false, |b| {
-                        b.invalidate_tag(tag, at, ttl_ms, notice)
-                    })
-                    .await
-                    .is_ok()
-                }
+                Target::Key(key) => self.put_tombstone(key.as_ref(), at, None).await.settled(),
+                Target::Namespace(ns) => self.put_clear_mark(Some(ns), at).await,
+                Target::All => self.put_clear_mark(None, at).await,
+                Target::Tag(tag) => self.put_tag_mark(tag, at).await,
             };
             if ok {
                 replayed += 1;
@@ -123,21 +92,6 @@ impl Inner {
             );
         }
     }
-
-    /// Writes an invalidation marker; true when L2 took it (or holds something newer).
-    pub(crate) async fn write_tombstone(&self, key: KeyRef<'_>, meta: &EntryMeta) -> bool {
-        use super::write::L2Write;
-        !matches!(
-            self.write_l2(key, envelope::encode_tombstone(meta), meta)
-                .await,
-            L2Write::Failed
-        )
-    }
-}
-
-/// The timeline of an invalidation marker stamped `at`, written at `now_ms`.
-pub(crate) fn tombstone_meta(at: Stamp, now_ms: u64, ttl: Duration) -> EntryMeta {
-    EntryMeta::new(at, now_ms, ttl, Duration::ZERO, Duration::ZERO)
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub(super) fn start_deadline_ticker(inner: &Arc<Inner>) {
     };
     every(inner, tier.deadlines.tick_interval(), |inner| async move {
         if let Some(tier) = &inner.l2 {
-            tier.deadlines.tick(inner.stamps.recent_ms());
+            tier.deadlines.tick(tier.deadlines.now_ms());
         }
     });
 }
@@ -75,11 +75,7 @@ pub(super) async fn sync_once(inner: &Inner) -> bool {
     let Some(tier) = &inner.l2 else {
         return false;
     };
-    let now = inner.stamps.now_ms();
-    let Ok(marks) = tier
-        .call(&inner.counters, now, false, |b| b.clear_marks())
-        .await
-    else {
+    let Some(marks) = inner.read_clear_marks().await else {
         return false;
     };
     inner.apply_clear(None, marks.all);

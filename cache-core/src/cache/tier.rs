@@ -48,13 +48,17 @@ impl L2Tier {
         self.synced.store(true, Ordering::Release);
     }
 
+    /// The breaker's state for stats and health: `closed`, `open` or `half_open`.
+    pub(crate) fn breaker_state(&self) -> &'static str {
+        self.breaker.state_name(self.deadlines.now_ms())
+    }
+
     /// Runs one backend operation under the breaker and the timeout.
     ///
     /// `needs_sync` operations (reads) are skipped until the clear marks have been read.
     pub(crate) async fn call<'a, T, F>(
         &'a self,
         counters: &Counters,
-        now_ms: u64,
         needs_sync: bool,
         op: impl FnOnce(&'a dyn L2Backend) -> F,
     ) -> Result<T, Skip>
@@ -65,11 +69,13 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
+        // The breaker's cool-down is a duration: measured on the monotonic clock of deadlines.
+        let now_ms = self.deadlines.now_ms();
         if self.breaker.permit(now_ms) == Permit::Reject {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match self.deadlines.run(now_ms, op(&*self.backend)).await {
+        let result = match self.deadlines.run(op(&*self.backend)).await {
             Some(result) => result,
             None => Err(L2Error::Timeout),
         };
@@ -82,7 +88,7 @@ impl L2Tier {
             }
             Err(error) if error.is_connectivity() => {
                 counters.l2_errors.incr();
-                if self.breaker.record_failure(now_ms) {
+                if self.breaker.record_failure(self.deadlines.now_ms()) {
                     tracing::warn!(
                         backend = %self.backend.describe(),
                         %error,

@@ -1,0 +1,288 @@
+//! Cross-instance coordination of loads, all in one place: one instance loads (or refreshes) a
+//! key while the others wait for its result or keep serving stale.
+//!
+//! A lock is a token under a key with a TTL (`lock_ttl`), released only by its holder and
+//! expiring by itself if the holder dies; a holder that is dropped (cancelled, panicked)
+//! releases it in the background. Whoever takes the lock reads L2 once more, because the
+//! previous holder may have stored its value and released the lock since the first read. A
+//! waiter is woken by the backplane notice the winner's write publishes (and, as a slow
+//! fallback, polls), up to `lock_wait`.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Inner;
+use super::leader::LoadCtx;
+use super::read::Found;
+use super::stored::L2Read;
+use crate::clock::{Stamp, duration_ms};
+use crate::entry::Freshness;
+use crate::flight::FlightGuard;
+use crate::keys::{EntryKey, KeyRef};
+use crate::l2::L2Backend;
+
+/// How often a waiter looks in L2 without a wake-up, when notices are expected.
+const PEER_POLL: Duration = Duration::from_millis(100);
+/// How often a waiter looks in L2 when the backplane is off (no notice will wake it).
+const PEER_POLL_NO_BACKPLANE: Duration = Duration::from_millis(10);
+
+/// The outcome of trying to take a lock.
+pub(crate) enum LockAttempt {
+    /// This instance holds it.
+    Acquired(HeldLock),
+    /// Another instance holds it.
+    HeldElsewhere,
+    /// No coordination possible (locks off, no L2, or L2 not answering): go ahead alone.
+    NotCoordinated,
+}
+
+/// A lock this instance holds.
+pub(crate) struct HeldLock {
+    backend: Arc<dyn L2Backend>,
+    peers: Arc<PeerWaits>,
+    key: EntryKey,
+    token: u64,
+    timeout: Duration,
+    released: bool,
+}
+
+impl HeldLock {
+    /// Releases the lock (if it is still ours).
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        let _ = tokio::time::timeout(
+            self.timeout,
+            self.backend.unlock(self.key.as_ref(), self.token),
+        )
+        .await;
+        self.peers.wake(self.key.as_ref());
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // it expires by itself after lock_ttl
+        };
+        let (backend, peers, key, token, timeout) = (
+            self.backend.clone(),
+            self.peers.clone(),
+            self.key.clone(),
+            self.token,
+            self.timeout,
+        );
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(timeout, backend.unlock(key.as_ref(), token)).await;
+            peers.wake(key.as_ref());
+        });
+    }
+}
+
+type WaitMap = hashbrown::HashMap<EntryKey, Arc<Notify>, quick_cache::DefaultHashBuilder>;
+
+/// Waiters for other instances' loads, by key: a notice of the key (or a clear, or a tag
+/// invalidation) wakes them so they look in L2 at once.
+#[derive(Default)]
+pub(crate) struct PeerWaits {
+    keys: Mutex<WaitMap>,
+}
+
+impl PeerWaits {
+    fn map(&self) -> std::sync::MutexGuard<'_, WaitMap> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn watch(self: &Arc<Self>, key: KeyRef<'_>) -> Watch {
+        let mut map = self.map();
+        let notify = match map.get(&key) {
+            Some(notify) => notify.clone(),
+            None => {
+                let notify = Arc::new(Notify::new());
+                map.insert(EntryKey::new(key.namespace, key.key), notify.clone());
+                notify
+            }
+        };
+        Watch {
+            waits: self.clone(),
+            key: EntryKey::new(key.namespace, key.key),
+            notify,
+        }
+    }
+
+    /// Wakes the waiters of `key`.
+    pub(crate) fn wake(&self, key: KeyRef<'_>) {
+        if let Some(notify) = self.map().get(&key) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes every waiter (a clear or a tag invalidation may concern any key).
+    pub(crate) fn wake_all(&self) {
+        for notify in self.map().values() {
+            notify.notify_waiters();
+        }
+    }
+}
+
+/// One waiter's registration; the key's entry goes when its last waiter does.
+struct Watch {
+    waits: Arc<PeerWaits>,
+    key: EntryKey,
+    notify: Arc<Notify>,
+}
+
+impl Watch {
+    /// A wake-up armed now, so that a notice arriving before it is awaited still counts.
+    fn armed(&self) -> Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut notified = Box::pin(self.notify.notified());
+        notified.as_mut().enable();
+        notified
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut map = self.waits.map();
+        // Ours and the map's: nobody else waits.
+        if Arc::strong_count(&self.notify) <= 2 {
+            map.remove(&self.key.as_ref());
+        }
+    }
+}
+
+/// What trying to take the load lock produced.
+pub(crate) enum Take<T> {
+    /// Load (or refresh) now, holding the lock when instances are coordinated.
+    Load(Option<HeldLock>),
+    /// Another instance's value appeared in L2: no load needed.
+    Loaded(Found<T>),
+    /// Another instance holds the lock.
+    HeldElsewhere,
+}
+
+/// What waiting for another instance's load produced.
+pub(crate) enum Peer<T> {
+    /// Its value appeared in L2.
+    Loaded(Found<T>),
+    /// It is gone (released without a value, or waited too long): load, with the lock if taken.
+    Gone(Option<HeldLock>),
+}
+
+impl Inner {
+    /// Tries to take the load lock of `key`.
+    async fn try_lock(&self, key: KeyRef<'_>) -> LockAttempt {
+        if !self.config.distributed_locks {
+            return LockAttempt::NotCoordinated;
+        }
+        let Some(tier) = &self.l2 else {
+            return LockAttempt::NotCoordinated;
+        };
+        if !tier.is_synced() {
+            return LockAttempt::NotCoordinated;
+        }
+        let token = crate::rng::next_u64();
+        let ttl_ms = duration_ms(self.config.lock_ttl);
+        match tier
+            .call(&self.counters, false, |b| b.try_lock(key, token, ttl_ms))
+            .await
+        {
+            Ok(true) => LockAttempt::Acquired(HeldLock {
+                backend: tier.backend.clone(),
+                peers: self.peers.clone(),
+                key: EntryKey::new(key.namespace, key.key),
+                token,
+                timeout: self.config.l2_timeout,
+                released: false,
+            }),
+            Ok(false) => LockAttempt::HeldElsewhere,
+            Err(_) => LockAttempt::NotCoordinated,
+        }
+    }
+
+    /// Takes the load lock of `guard`'s key before a load or refresh. Having taken it, reads L2
+    /// once more: the previous holder may have stored its value (newer than `newer_than`) and
+    /// released the lock since this instance last looked, and then its value is used instead.
+    pub(crate) async fn take_load_lock<T: super::load::Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+        newer_than: Option<Stamp>,
+    ) -> Take<T> {
+        match self.try_lock(guard.key()).await {
+            LockAttempt::Acquired(lock) => match self.peer_loaded(guard, ctx, newer_than).await {
+                Some(found) => {
+                    lock.release().await;
+                    Take::Loaded(found)
+                }
+                None => Take::Load(Some(lock)),
+            },
+            LockAttempt::NotCoordinated => Take::Load(None),
+            LockAttempt::HeldElsewhere => Take::HeldElsewhere,
+        }
+    }
+
+    /// Another instance holds the load lock: wait for its value for up to `lock_wait` (woken by
+    /// its notice, polling slowly as a fallback), taking the lock if it is released without one.
+    pub(crate) async fn wait_for_peer<T: super::load::Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+    ) -> Peer<T> {
+        self.counters.lock_waits.incr();
+        let key = guard.key();
+        let watch = self.peers.watch(key);
+        let poll = if self.config.backplane {
+            PEER_POLL
+        } else {
+            PEER_POLL_NO_BACKPLANE
+        };
+        let deadline = tokio::time::Instant::now() + self.config.lock_wait;
+        let mut woken = watch.armed();
+        while tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(poll) => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+            // Armed before looking, so a notice that lands while this instance looks wakes it.
+            woken = watch.armed();
+            if let Some(found) = self.peer_loaded(guard, ctx, None).await {
+                return Peer::Loaded(found);
+            }
+            match self.take_load_lock(guard, ctx, None).await {
+                Take::Load(lock) => return Peer::Gone(lock),
+                Take::Loaded(found) => return Peer::Loaded(found),
+                Take::HeldElsewhere => {}
+            }
+        }
+        tracing::debug!(
+            namespace = key.namespace,
+            key = key.key,
+            "waited lock_wait for another instance; loading"
+        );
+        Peer::Gone(None)
+    }
+
+    /// A value another instance loaded into L2: not expired, and newer than `newer_than` (the
+    /// stale value this instance already has) when given. Fills L1 with it.
+    async fn peer_loaded<T: super::load::Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+        newer_than: Option<Stamp>,
+    ) -> Option<Found<T>> {
+        let L2Read::Hit { value, meta, tags } = self.read_l2::<T>(guard.key()).await else {
+            return None;
+        };
+        let usable = meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
+            != Freshness::Expired
+            && newer_than.is_none_or(|old| meta.created > old);
+        usable.then(|| self.fill_found(guard.key(), ctx, value, meta, tags))
+    }
+}

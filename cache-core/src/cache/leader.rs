@@ -1,0 +1,520 @@
+//! A load after L1 could not answer, top to bottom: join the key's flight (or wait for its
+//! leader); as leader, look in L2; decide what the entry found is good for; coordinate with other
+//! instances; run the loader under its timeouts; then store the value and hand it to every
+//! waiter, or hand them a fail-safe stand-in, or the error.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use super::Inner;
+use super::admit::Ticket;
+use super::coord::{HeldLock, Peer, Take};
+use super::decide::{self, WithLoader};
+use super::load::Cacheable;
+use super::options::{Plan, Storage};
+use super::read::Found;
+use super::recovery::Target;
+use super::stored::{self, L2Read, L2Write, tags_allow};
+use crate::clock::Stamp;
+use crate::entry::EntryMeta;
+use crate::error::LoadError;
+use crate::flight::{FlightGuard, Join, Outcome};
+use crate::keys::{EntryKey, KeyRef};
+use crate::l1::{self, Entry, Header};
+use crate::l2::Undecodable;
+use crate::namespaces::NamespaceState;
+use crate::tags::TagRef;
+
+/// What a load knew when it started, and how it stores its result.
+pub(crate) struct LoadCtx<T> {
+    /// Taken before anything was read: a write of the key since keeps older values out of L1.
+    pub(crate) ticket: Ticket,
+    /// The created stamp of the loaded value (orders it against writes and clears).
+    pub(crate) started: Stamp,
+    /// The namespace epoch at the start (a clear since retires the result).
+    pub(crate) epoch: u64,
+    pub(crate) namespace: Arc<NamespaceState>,
+    pub(crate) plan: Plan<T>,
+}
+
+/// What a load produced.
+pub(crate) enum Loaded<T, E> {
+    Value(T),
+    Failed(E),
+    TimedOut(Duration),
+}
+
+/// Awaits a load, giving up after `hard` when set.
+pub(crate) async fn bounded<T, E, Fut>(load: Fut, hard: Option<Duration>) -> Loaded<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let result = match hard {
+        Some(hard) => match tokio::time::timeout(hard, load).await {
+            Ok(result) => result,
+            Err(_) => return Loaded::TimedOut(hard),
+        },
+        None => load.await,
+    };
+    match result {
+        Ok(value) => Loaded::Value(value),
+        Err(error) => Loaded::Failed(error),
+    }
+}
+
+/// Why a load produced no value.
+enum Failure<E> {
+    Loader(Arc<E>),
+    TimedOut(Duration),
+}
+
+/// A flight outcome, typed for one waiter.
+enum Shared<T, E> {
+    Value { value: T, from_tier: bool },
+    Error(LoadError<E>),
+    OtherType,
+}
+
+fn shared<T: Clone + 'static, E: Send + Sync + 'static>(outcome: Outcome) -> Shared<T, E> {
+    match outcome {
+        Outcome::Value { entry, from_tier } => match l1::value_of::<T>(&*entry) {
+            Some(value) => Shared::Value {
+                value: value.clone(),
+                from_tier,
+            },
+            None => Shared::OtherType,
+        },
+        Outcome::Failed(error) => match Arc::<dyn Any + Send + Sync>::downcast::<E>(error) {
+            Ok(error) => Shared::Error(LoadError::Loader(error)),
+            Err(_) => Shared::OtherType,
+        },
+        Outcome::TimedOut(after) => Shared::Error(LoadError::TimedOut(after)),
+    }
+}
+
+impl Inner {
+    /// What a load of `key` starts with: the ticket first, then the namespace epoch, then the
+    /// stamp, so that anything that happens after one of them is seen by the next.
+    pub(crate) fn load_ctx<T>(&self, key: KeyRef<'_>, plan: Plan<T>) -> LoadCtx<T> {
+        let ticket = self.ticket(key);
+        let namespace = self.namespaces.get(key.namespace);
+        LoadCtx {
+            ticket,
+            epoch: namespace.epoch(),
+            started: self.stamps.next(),
+            namespace,
+            plan,
+        }
+    }
+
+    /// Offers a value found in L2 to L1 (under the load's ticket) and wraps it.
+    pub(crate) fn fill_found<T: Cacheable>(
+        &self,
+        key: KeyRef<'_>,
+        ctx: &LoadCtx<T>,
+        value: T,
+        meta: EntryMeta,
+        tags: Box<[TagRef]>,
+    ) -> Found<T> {
+        let entry = self.l1_entry(value.clone(), meta, ctx.epoch, &ctx.namespace, tags);
+        self.admit(key, &entry, ctx.ticket);
+        Found { value, meta, entry }
+    }
+
+    /// L1 could not answer: coalesce with any running load of `key`, or lead one.
+    pub(crate) async fn load<T, F, Fut, E>(
+        self: &Arc<Self>,
+        key: KeyRef<'_>,
+        plan: Plan<T>,
+        loader: F,
+        l1_copy: Option<Entry>,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let guard = loop {
+            match self.flights.join(key) {
+                Join::Lead(guard) => break guard,
+                Join::Wait(waiter) => {
+                    self.counters.coalesced_waits.incr();
+                    match waiter.outcome().await.map(shared::<T, E>) {
+                        Some(Shared::Value { value, from_tier }) => {
+                            if !from_tier {
+                                self.counters.misses.incr();
+                            }
+                            return Ok(value);
+                        }
+                        Some(Shared::Error(error)) => {
+                            self.counters.misses.incr();
+                            return Err(error);
+                        }
+                        // Another type under the same key: load for ourselves, uncached.
+                        Some(Shared::OtherType) => {
+                            self.counters.misses.incr();
+                            self.counters.loader_calls.incr();
+                            return loader().await.map_err(|e| LoadError::Loader(Arc::new(e)));
+                        }
+                        // The leader was cancelled or panicked: try again.
+                        None => {}
+                    }
+                }
+            }
+        };
+        self.lead(guard, plan, loader, l1_copy).await
+    }
+
+    /// Runs one load of `guard`'s key: L2 first, then (coordinated with other instances) the
+    /// loader.
+    async fn lead<T, F, Fut, E>(
+        self: &Arc<Self>,
+        guard: FlightGuard,
+        plan: Plan<T>,
+        loader: F,
+        l1_copy: Option<Entry>,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let key = guard.key();
+        let ctx = self.load_ctx(key, plan);
+
+        // 1. What the tiers hold.
+        let mut overwrite = None;
+        let mut l2_answered = true;
+        let found = match self.read_l2::<T>(key).await {
+            L2Read::Hit { value, meta, tags } => {
+                Some(self.fill_found(key, &ctx, value, meta, tags))
+            }
+            L2Read::Miss { overwrite: junk } => {
+                overwrite = junk;
+                // L2 is the shared truth: an L1 copy it no longer has is gone.
+                if let Some(copy) = &l1_copy {
+                    self.drop_copy(key, copy);
+                }
+                None
+            }
+            // L2 cannot answer: the L1 copy is the best there is.
+            L2Read::Unavailable => {
+                l2_answered = false;
+                l1_copy.and_then(Found::from_entry)
+            }
+        };
+
+        // 2. What the entry found is good for.
+        let mut fallback = None;
+        if let Some(found) = found {
+            let state = decide::state(&found.meta, self.stamps.recent_ms(), &self.config);
+            match decide::with_loader(state, &self.config) {
+                WithLoader::Serve => return Ok(self.answer_found(guard, found, l2_answered)),
+                WithLoader::ServeAndRefresh => {
+                    self.counters.stale_hits.incr();
+                    let owned = EntryKey::new(key.namespace, key.key);
+                    let entry = found.entry.clone();
+                    let value = self.answer_found(guard, found, l2_answered);
+                    if entry.header().begin_refresh(self.stamps.recent_ms()) {
+                        self.spawn_refresh(owned.as_ref(), ctx.plan, loader, entry);
+                    }
+                    return Ok(value);
+                }
+                WithLoader::LoadWithFallback => fallback = Some(found),
+                WithLoader::Load => {}
+            }
+        }
+
+        // 3. One instance loads; the others wait for its value.
+        let newer_than = fallback.as_ref().map(|f| f.meta.created);
+        let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
+            Take::Load(lock) => lock,
+            Take::Loaded(found) => return Ok(self.answer_found(guard, found, true)),
+            Take::HeldElsewhere => match self.wait_for_peer(&guard, &ctx).await {
+                Peer::Loaded(found) => return Ok(self.answer_found(guard, found, true)),
+                Peer::Gone(lock) => lock,
+            },
+        };
+
+        // 4. The loader.
+        if l2_answered && self.l2.is_some() {
+            self.counters.l2_misses.incr();
+        }
+        self.counters.misses.incr();
+        self.counters.loader_calls.incr();
+        let load = Box::pin(loader());
+        self.run_loader(guard, ctx, load, fallback, lock, overwrite)
+            .await
+    }
+
+    /// Hands a value found in a tier to the waiters and the caller.
+    fn answer_found<T: Cacheable>(&self, guard: FlightGuard, found: Found<T>, from_l2: bool) -> T {
+        if from_l2 && self.l2.is_some() {
+            self.counters.l2_hits.incr();
+        }
+        guard.complete(Outcome::Value {
+            entry: found.entry,
+            from_tier: true,
+        });
+        found.value
+    }
+
+    /// Runs a load as leader of `guard` under the soft and hard timeouts, then stores and
+    /// publishes the outcome.
+    async fn run_loader<T, Fut, E>(
+        self: &Arc<Self>,
+        guard: FlightGuard,
+        ctx: LoadCtx<T>,
+        mut load: Pin<Box<Fut>>,
+        fallback: Option<Found<T>>,
+        lock: Option<HeldLock>,
+        overwrite: Option<Undecodable>,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let bounds = decide::bounds(&self.config, fallback.is_some(), ctx.plan.wait_for_loader);
+        let loaded = match (bounds.soft, &fallback) {
+            (Some(soft), Some(stand_in)) => {
+                let first = tokio::select! {
+                    loaded = bounded(&mut load, bounds.hard) => Some(loaded),
+                    () = tokio::time::sleep(soft) => None,
+                };
+                match first {
+                    Some(loaded) => loaded,
+                    None if self.usable_fallback(guard.key(), stand_in, &ctx) => {
+                        // Answer with the fallback now; the load finishes in the background.
+                        self.counters.soft_timeouts.incr();
+                        guard.publish(Outcome::Value {
+                            entry: stand_in.entry.clone(),
+                            from_tier: true,
+                        });
+                        let value = stand_in.value.clone();
+                        let remaining = bounds.hard.map(|hard| hard.saturating_sub(soft));
+                        self.finish_in_background(
+                            guard, ctx, load, remaining, fallback, lock, overwrite,
+                        );
+                        return Ok(value);
+                    }
+                    // The fallback was superseded meanwhile: nothing may stand in.
+                    None => bounded(load, bounds.hard.map(|hard| hard.saturating_sub(soft))).await,
+                }
+            }
+            _ => bounded(load, bounds.hard).await,
+        };
+        self.finish(guard, &ctx, loaded, fallback, lock, overwrite)
+            .await
+    }
+
+    /// The rest of a load that answered at its soft timeout, as a tracked task.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_in_background<T, Fut, E>(
+        self: &Arc<Self>,
+        guard: FlightGuard,
+        ctx: LoadCtx<T>,
+        load: Pin<Box<Fut>>,
+        remaining: Option<Duration>,
+        fallback: Option<Found<T>>,
+        lock: Option<HeldLock>,
+        overwrite: Option<Undecodable>,
+    ) where
+        T: Cacheable,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let inner = self.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let finish = async {
+                let loaded = bounded(load, remaining).await;
+                let _ = inner
+                    .finish::<T, E>(guard, &ctx, loaded, fallback, lock, overwrite)
+                    .await;
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                _ = AssertUnwindSafe(finish).catch_unwind() => {}
+            }
+        });
+    }
+
+    /// Stores a loaded value, or handles a failure (fail-safe), and completes the flight.
+    pub(crate) async fn finish<T, E>(
+        &self,
+        guard: FlightGuard,
+        ctx: &LoadCtx<T>,
+        loaded: Loaded<T, E>,
+        fallback: Option<Found<T>>,
+        lock: Option<HeldLock>,
+        overwrite: Option<Undecodable>,
+    ) -> Result<T, LoadError<E>>
+    where
+        T: Cacheable,
+        E: Send + Sync + 'static,
+    {
+        let result = match loaded {
+            Loaded::Value(value) => {
+                let entry = self
+                    .store_loaded(guard.key(), value.clone(), ctx, overwrite)
+                    .await;
+                guard.complete(Outcome::Value {
+                    entry,
+                    from_tier: false,
+                });
+                Ok(value)
+            }
+            Loaded::Failed(error) => {
+                self.counters.loader_errors.incr();
+                self.fail(guard, ctx, Failure::Loader(Arc::new(error)), fallback)
+            }
+            Loaded::TimedOut(after) => {
+                self.counters.hard_timeouts.incr();
+                self.fail(guard, ctx, Failure::TimedOut(after), fallback)
+            }
+        };
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        result
+    }
+
+    /// Stores a loaded value in both tiers (L2 first, so an L2 that holds something newer keeps
+    /// it out of L1), or removes the entry when the value says the record is gone. A value that
+    /// cannot be encoded, or whose tag was invalidated while it loaded, is returned uncached.
+    async fn store_loaded<T: Cacheable>(
+        &self,
+        key: KeyRef<'_>,
+        value: T,
+        ctx: &LoadCtx<T>,
+        overwrite: Option<Undecodable>,
+    ) -> Entry {
+        let uncached = |value, meta| {
+            l1::entry(
+                Header::new(meta, 0, ctx.epoch, ctx.namespace.clone(), Box::new([])),
+                value,
+            )
+        };
+        let now = self.stamps.now_ms();
+        let lifetime = match ctx.plan.storage_for(&value, &self.config) {
+            Storage::Store(lifetime) => lifetime,
+            Storage::Remove => {
+                // Stamped with the load's start: a write of the key since keeps its value.
+                let _fence = self.begin_write(key, ctx.started);
+                if !self
+                    .put_tombstone(key, ctx.started, overwrite)
+                    .await
+                    .settled()
+                {
+                    self.remember_failed(
+                        Target::Key(EntryKey::new(key.namespace, key.key)),
+                        ctx.started,
+                    );
+                }
+                return uncached(value, ctx.plan.lifetime.meta(ctx.started, now));
+            }
+        };
+        let meta = lifetime.meta(ctx.started, now);
+        let tags = self.tag_refs(&lifetime.tags).await;
+        if !tags_allow(&tags, ctx.started) {
+            return uncached(value, meta);
+        }
+        let bytes = match stored::encode(&value, &meta, &lifetime.tags, self.config.max_value_size)
+        {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(namespace = key.namespace, key = key.key, %error, "loaded value not cached");
+                return uncached(value, meta);
+            }
+        };
+        if self.put_l2(key, bytes, &meta, overwrite).await == L2Write::Superseded {
+            // L2 holds something newer than this load: older L1 copies are gone too.
+            self.drop_older(key, ctx.started);
+            return uncached(value, meta);
+        }
+        let entry = self.l1_entry(value, meta, ctx.epoch, &ctx.namespace, tags);
+        self.admit(key, &entry, ctx.ticket);
+        entry
+    }
+
+    /// Whether `fallback` may still stand in for `key`: no clear, tag invalidation, write or
+    /// invalidation of it since the load started (the same rule that admits values into L1).
+    fn usable_fallback<T>(&self, key: KeyRef<'_>, fallback: &Found<T>, ctx: &LoadCtx<T>) -> bool {
+        fallback.entry.header().is_current()
+            && self.still_current(key, fallback.meta.created, ctx.ticket)
+    }
+
+    /// A load failed: serve the fallback (fail-safe) or hand the error to every waiter.
+    fn fail<T: Cacheable, E: Send + Sync + 'static>(
+        &self,
+        guard: FlightGuard,
+        ctx: &LoadCtx<T>,
+        failure: Failure<E>,
+        fallback: Option<Found<T>>,
+    ) -> Result<T, LoadError<E>> {
+        let key = guard.key();
+        let stand_in = fallback
+            .filter(|_| self.config.fail_safe)
+            .filter(|fallback| self.usable_fallback(key, fallback, ctx));
+        if let Some(stand_in) = stand_in {
+            let entry = self.throttle_with(key, &stand_in, ctx.ticket);
+            guard.complete(Outcome::Value {
+                entry,
+                from_tier: true,
+            });
+            return Ok(stand_in.value);
+        }
+        match failure {
+            Failure::Loader(error) => {
+                guard.complete(Outcome::Failed(error.clone()));
+                Err(LoadError::Loader(error))
+            }
+            Failure::TimedOut(after) => {
+                guard.complete(Outcome::TimedOut(after));
+                Err(LoadError::TimedOut(after))
+            }
+        }
+    }
+
+    /// Fail-safe: keeps serving `stand_in` as fresh for `fail_safe_throttle` (L1 only), so the
+    /// failing origin is not called again meanwhile.
+    fn throttle_with<T: Cacheable>(
+        &self,
+        key: KeyRef<'_>,
+        stand_in: &Found<T>,
+        ticket: Ticket,
+    ) -> Entry {
+        self.counters.fail_safe_activations.incr();
+        tracing::warn!(
+            namespace = key.namespace,
+            key = key.key,
+            throttle = ?self.config.fail_safe_throttle,
+            "loader failed; serving the previous value (fail-safe)"
+        );
+        let now = self.stamps.now_ms();
+        let meta = decide::stand_in(&stand_in.meta, now, self.config.fail_safe_throttle);
+        let header = stand_in.entry.header();
+        let l1_until = decide::l1_deadline(&self.config, self.l2.is_some(), now, &meta);
+        let entry = l1::entry(
+            Header::new(
+                meta,
+                l1_until,
+                header.epoch(),
+                header.namespace().clone(),
+                header.tags().into(),
+            ),
+            stand_in.value.clone(),
+        );
+        self.admit(key, &entry, ticket);
+        entry
+    }
+}

@@ -1,0 +1,87 @@
+//! Per-call options: what `set` and loads take from their builders, and how a loaded value is
+//! stored (its plan).
+
+use std::time::Duration;
+
+use super::decide::{self, Lifetime};
+use crate::config::CacheConfig;
+use crate::error::CacheError;
+
+/// Per-call write options, shared by `set` and loads.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteOptions {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) stale: Option<Duration>,
+    pub(crate) tags: Vec<String>,
+}
+
+impl WriteOptions {
+    pub(crate) fn set_tags<I, S>(&mut self, tags: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = tags.into_iter().map(Into::into).collect();
+    }
+
+    /// Validates the options against `config` and draws the ttl jitter.
+    pub(crate) fn resolve(&self, config: &CacheConfig) -> Result<Lifetime, CacheError> {
+        decide::lifetime(self.ttl, self.stale, &self.tags, config, crate::rng::unit())
+    }
+}
+
+/// What a load does with a "not found" value (`None` of an `Option`), when the call chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Absent {
+    /// Cache it for this ttl instead of the entry's normal one.
+    Ttl(Duration),
+    /// Answer it, store nothing, and remove what the tiers held (the record is gone).
+    Remove,
+}
+
+/// Recognises the absent values of `T` (`Option::is_none`).
+pub(crate) type IsAbsent<T> = fn(&T) -> bool;
+
+/// How a loaded value will be stored.
+pub(crate) enum Storage {
+    Store(Lifetime),
+    Remove,
+}
+
+/// How a load runs and stores its result.
+pub(crate) struct Plan<T> {
+    pub(crate) lifetime: Lifetime,
+    pub(crate) absent: Option<(Absent, IsAbsent<T>)>,
+    /// Without a fallback, wait for the loader past `hard_timeout` (the caller cannot take
+    /// `LoadError::TimedOut`).
+    pub(crate) wait_for_loader: bool,
+}
+
+impl<T> Clone for Plan<T> {
+    fn clone(&self) -> Self {
+        Plan {
+            lifetime: self.lifetime.clone(),
+            absent: self.absent,
+            wait_for_loader: self.wait_for_loader,
+        }
+    }
+}
+
+impl<T> Plan<T> {
+    /// How `value` is stored.
+    pub(crate) fn storage_for(&self, value: &T, config: &CacheConfig) -> Storage {
+        match self.absent {
+            Some((Absent::Remove, is_absent)) if is_absent(value) => Storage::Remove,
+            Some((Absent::Ttl(ttl), is_absent)) if is_absent(value) => Storage::Store(Lifetime {
+                ttl,
+                window: if config.enable_swr {
+                    config.default_window_for(ttl)
+                } else {
+                    Duration::ZERO
+                },
+                ..self.lifetime.clone()
+            }),
+            _ => Storage::Store(self.lifetime.clone()),
+        }
+    }
+}

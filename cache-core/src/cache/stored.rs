@@ -1,0 +1,310 @@
+//! The only code that reads or writes the stored form of entries and marks in L2: envelopes
+//! (decode, the clear and tag checks, conditional writes, tombstones), tag marks, clear marks,
+//! and the backplane notice each write publishes. Everything above this module deals in values,
+//! timelines and stamps.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Inner;
+use super::tier::Skip;
+use crate::clock::{Stamp, duration_ms};
+use crate::entry::EntryMeta;
+use crate::envelope::{self, DecodeError};
+use crate::error::CacheError;
+use crate::keys::KeyRef;
+use crate::l2::{ClearMarks, L2Error, Undecodable, WriteOutcome};
+use crate::notice::{Change, Notice};
+use crate::tags::TagRef;
+
+/// What L2 holds for a key.
+pub(crate) enum L2Read<T> {
+    /// A live entry: not a tombstone, not cleared, no tag of it invalidated.
+    Hit {
+        value: T,
+        meta: EntryMeta,
+        tags: Box<[TagRef]>,
+    },
+    /// Nothing usable. `overwrite` describes bytes that did not decode, so that the next write
+    /// replaces them whatever they claim.
+    Miss { overwrite: Option<Undecodable> },
+    /// No L2, or it could not answer.
+    Unavailable,
+}
+
+/// What became of an L2 write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum L2Write {
+    Written,
+    Superseded,
+    Failed,
+    NoL2,
+}
+
+impl L2Write {
+    /// L2 holds this write, or something newer, or there is no L2: nothing to replay.
+    pub(crate) fn settled(self) -> bool {
+        self != L2Write::Failed
+    }
+}
+
+/// Whether an entry created at `created` survives the invalidation marks of its `tags`.
+/// Epochs first, then marks: an invalidation stores its mark before moving the epoch.
+pub(crate) fn tags_allow(tags: &[TagRef], created: Stamp) -> bool {
+    !tags.iter().any(|tag| tag.state.invalidates(created))
+}
+
+/// Encodes a value entry.
+///
+/// # Errors
+/// [`CacheError::Serialize`] or [`CacheError::ValueTooLarge`].
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    value: &T,
+    meta: &EntryMeta,
+    tags: &[String],
+    max_size: usize,
+) -> Result<Vec<u8>, CacheError> {
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    envelope::encode_value(value, meta, &tags, max_size)
+}
+
+impl Inner {
+    /// Reads and decodes `key` from L2. Foreign or undecodable bytes are a counted miss.
+    pub(crate) async fn read_l2<T: DeserializeOwned>(&self, key: KeyRef<'_>) -> L2Read<T> {
+        let Some(tier) = &self.l2 else {
+            return L2Read::Unavailable;
+        };
+        let bytes = match tier.call(&self.counters, true, |b| b.get(key)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return L2Read::Miss { overwrite: None },
+            // A hash or a list under our key: the write script replaces any non-string.
+            Err(Skip::Failed(L2Error::Data(message))) => {
+                return self.undecodable(key, &message, None);
+            }
+            Err(_) => return L2Read::Unavailable,
+        };
+        let envelope = match envelope::decode(&bytes) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                return self.undecodable(key, &error.to_string(), Some(Undecodable::of(&bytes)));
+            }
+        };
+        let meta = envelope.meta;
+        if envelope.tombstone {
+            self.stamps.observe(meta.created);
+            return L2Read::Miss { overwrite: None };
+        }
+        let value = match envelope.value::<T>() {
+            Ok(value) => value,
+            Err(DecodeError::TypeMismatch) => {
+                let reason = "stored value is of another Rust type";
+                return self.undecodable(key, reason, Some(Undecodable::of(&bytes)));
+            }
+            Err(error) => {
+                return self.undecodable(key, &error.to_string(), Some(Undecodable::of(&bytes)));
+            }
+        };
+        // Only a stamp that came with a whole, readable entry moves this instance's clock.
+        self.stamps.observe(meta.created);
+        let cleared = self.namespaces.with(key.namespace, |namespace| {
+            namespace.was_cleared(meta.created)
+        });
+        if cleared {
+            return L2Read::Miss { overwrite: None };
+        }
+        let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
+        drop(bytes);
+        let tags = self.tag_refs(&tag_names).await;
+        if !tags_allow(&tags, meta.created) {
+            // A tag of this entry was invalidated after it was written.
+            return L2Read::Miss { overwrite: None };
+        }
+        L2Read::Hit { value, meta, tags }
+    }
+
+    fn undecodable<T>(
+        &self,
+        key: KeyRef<'_>,
+        reason: &str,
+        overwrite: Option<Undecodable>,
+    ) -> L2Read<T> {
+        self.counters.l2_decode_errors.incr();
+        tracing::warn!(
+            namespace = key.namespace,
+            key = key.key,
+            reason,
+            "L2 holds bytes this cache cannot decode; treating as a miss (the next write replaces them)"
+        );
+        L2Read::Miss { overwrite }
+    }
+
+    /// The states of the tags `names`, with marks read from L2 where they are not known to be
+    /// current (at most once per `sync_interval` per tag). When L2 cannot tell, what this
+    /// instance knows is used.
+    pub(crate) async fn tag_refs(&self, names: &[String]) -> Box<[TagRef]> {
+        if names.is_empty() {
+            return Box::new([]);
+        }
+        let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
+        let now = self.stamps.recent_ms();
+        let interval = duration_ms(self.config.sync_interval);
+        if let Some(tier) = &self.l2 {
+            if states.iter().any(|state| state.needs_check(now, interval)) {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                if let Ok(marks) = tier
+                    .call(&self.counters, false, |b| b.tag_marks(&names))
+                    .await
+                {
+                    for (state, mark) in states.iter().zip(marks) {
+                        if let Some(mark) = mark {
+                            self.stamps.observe(mark);
+                            state.mark(mark);
+                        }
+                        state.verified(now);
+                    }
+                }
+            }
+        }
+        states
+            .into_iter()
+            .map(|state| TagRef {
+                epoch: state.epoch(),
+                state,
+            })
+            .collect()
+    }
+
+    /// The backplane notice of `change`, when the backplane is on.
+    pub(crate) fn notice(&self, change: Change, stamp: Stamp) -> Option<Bytes> {
+        if !self.config.backplane {
+            return None;
+        }
+        Some(
+            Notice {
+                origin: self.origin,
+                stamp,
+                change,
+            }
+            .encode(),
+        )
+    }
+
+    fn key_notice(&self, key: KeyRef<'_>, stamp: Stamp) -> Option<Bytes> {
+        self.notice(
+            Change::Key {
+                namespace: key.namespace.to_owned(),
+                key: key.key.to_owned(),
+            },
+            stamp,
+        )
+    }
+
+    /// Writes an envelope (`bytes`, with timeline `meta`) to L2 if L2 holds nothing newer,
+    /// counting the outcome; it publishes the key's notice when it takes effect.
+    pub(crate) async fn put_l2(
+        &self,
+        key: KeyRef<'_>,
+        bytes: Vec<u8>,
+        meta: &EntryMeta,
+        overwrite: Option<Undecodable>,
+    ) -> L2Write {
+        let Some(tier) = &self.l2 else {
+            return L2Write::NoL2;
+        };
+        let ttl_ms = meta.remaining_keep_ms(self.stamps.now_ms());
+        let bytes = Bytes::from(bytes);
+        let notice = self.key_notice(key, meta.created);
+        match tier
+            .call(&self.counters, false, |b| {
+                b.put(key, bytes, meta.created, ttl_ms, notice, overwrite)
+            })
+            .await
+        {
+            Ok(WriteOutcome::Written) => {
+                self.counters.l2_writes.incr();
+                L2Write::Written
+            }
+            Ok(WriteOutcome::Superseded) => {
+                self.counters.l2_writes_superseded.incr();
+                L2Write::Superseded
+            }
+            Err(_) => {
+                self.counters.l2_write_errors.incr();
+                L2Write::Failed
+            }
+        }
+    }
+
+    /// Writes an invalidation marker stamped `at` (kept `invalidation_tombstone_ttl`), which
+    /// keeps older in-flight writes out.
+    pub(crate) async fn put_tombstone(
+        &self,
+        key: KeyRef<'_>,
+        at: Stamp,
+        overwrite: Option<Undecodable>,
+    ) -> L2Write {
+        let meta = tombstone_meta(
+            at,
+            self.stamps.now_ms(),
+            self.config.invalidation_tombstone_ttl,
+        );
+        self.put_l2(key, envelope::encode_tombstone(&meta), &meta, overwrite)
+            .await
+    }
+
+    /// Records that every entry carrying `tag` and created at or before `at` is gone; false
+    /// when L2 did not take it.
+    pub(crate) async fn put_tag_mark(&self, tag: &str, at: Stamp) -> bool {
+        let Some(tier) = &self.l2 else {
+            return true;
+        };
+        let ttl_ms = duration_ms(self.config.tag_ttl);
+        let notice = self.notice(Change::Tag(tag.to_owned()), at);
+        tier.call(&self.counters, false, |b| {
+            b.invalidate_tag(tag, at, ttl_ms, notice)
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Records a clear of `namespace` (or of all, with `None`) at `at`; false when L2 did not
+    /// take it.
+    pub(crate) async fn put_clear_mark(&self, namespace: Option<&str>, at: Stamp) -> bool {
+        let Some(tier) = &self.l2 else {
+            return true;
+        };
+        let recorded = match namespace {
+            Some(ns) => {
+                let notice = self.notice(Change::Namespace(ns.to_owned()), at);
+                tier.call(&self.counters, false, |b| b.clear_namespace(ns, at, notice))
+                    .await
+            }
+            None => {
+                let notice = self.notice(Change::All, at);
+                tier.call(&self.counters, false, |b| b.clear_all(at, notice))
+                    .await
+            }
+        };
+        recorded.is_ok()
+    }
+
+    /// The clear marks recorded in L2, or `None` when it cannot answer.
+    pub(crate) async fn read_clear_marks(&self) -> Option<ClearMarks> {
+        let tier = self.l2.as_ref()?;
+        tier.call(&self.counters, false, |b| b.clear_marks())
+            .await
+            .ok()
+    }
+}
+
+/// The timeline of an invalidation marker stamped `at`, written at `now_ms`.
+fn tombstone_meta(at: Stamp, now_ms: u64, ttl: std::time::Duration) -> EntryMeta {
+    EntryMeta::new(
+        at,
+        now_ms,
+        ttl,
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+    )
+}
