@@ -470,3 +470,60 @@ async fn negative_ttl_and_jitter_show_in_redis() {
     ttls.dedup();
     assert!(ttls.len() > 5, "jitter spreads the ttls: {ttls:?}");
 }
+
+/// Calls of `command` the server has answered so far (`INFO commandstats`).
+fn command_calls(port: u16, command: &str) -> u64 {
+    let stats = support::redis_cli(port, &["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Regression: an instance waiting for another instance's load polled Redis (a GET and a lock
+/// attempt) every 10 ms for up to `lock_wait`. It is woken by the notice the winner's write
+/// publishes, and polls only as a slow fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_waiting_instance_is_woken_by_the_notice_not_by_polling() {
+    let server = RedisServer::start();
+    let (a, b) = pair(&coherent(&server.url())).await;
+    let (loading, is_loading) = tokio::sync::oneshot::channel();
+    let leader = tokio::spawn(async move {
+        a.get("k")
+            .refresh_with(move || async move {
+                let _ = loading.send(());
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                Ok::<_, String>(1u32)
+            })
+            .await
+    });
+    is_loading.await.expect("A is loading and holds the lock");
+    let port = server.port();
+    let before = command_calls(port, "get") + command_calls(port, "evalsha");
+    let origin = Arc::new(AtomicUsize::new(0));
+    let waited = b
+        .get("k")
+        .refresh_with({
+            let origin = origin.clone();
+            move || async move {
+                origin.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(2u32)
+            }
+        })
+        .await
+        .expect("load");
+    let commands = command_calls(port, "get") + command_calls(port, "evalsha") - before;
+    assert_eq!(leader.await.expect("task").expect("load"), 1);
+    assert_eq!(waited, 1, "B got A's value");
+    assert_eq!(
+        origin.load(Ordering::SeqCst),
+        0,
+        "B never called the origin"
+    );
+    assert_eq!(b.stats().l2_stats.lock_waits, 1);
+    // 600 ms of waiting: about a hundred GET + EVALSHA when polling every 10 ms.
+    assert!(commands < 40, "{commands} GET/EVALSHA while B waited");
+}

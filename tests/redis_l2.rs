@@ -177,12 +177,27 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
         envelope::encode_value(&"x".to_owned(), &meta, &[], 1024).expect("encodes");
     newer_format[2] = 99;
 
+    // Regression: bytes that start like an envelope and whose stamp field reads as a far-future
+    // stamp, then junk, with no TTL: the write script compared against the junk stamp and never
+    // replaced them, so caching was off for the key forever. One with a whole header and a junk
+    // payload (only a reader can tell), one cut short (the script must validate the header).
+    let mut future = b"TC\x01\x00\x01".to_vec();
+    future.extend_from_slice(&[0xFF; 8]);
+    future.extend_from_slice(&[0u8; 32]);
+    future.extend_from_slice(&[0, 0]);
+    future.extend_from_slice(b"junk payload");
+    let mut future_short = b"TC\x01\x00\x01".to_vec();
+    future_short.extend_from_slice(&[0xFF; 8]);
+    future_short.extend_from_slice(b"junk");
+
     let planted: Vec<(&str, Bytes)> = vec![
         ("garbage", Bytes::from_static(b"\x00\xffnot ours at all")),
         ("empty", Bytes::new()),
         ("huge", Bytes::from(huge)),
         ("truncated", Bytes::from_static(b"TC\x01\x00\x01\x00\x00")),
         ("newer", Bytes::from(newer_format)),
+        ("future", Bytes::from(future)),
+        ("future_short", Bytes::from(future_short)),
     ];
     for (name, bytes) in &planted {
         let _: () = raw
@@ -207,6 +222,8 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
         "huge",
         "truncated",
         "newer",
+        "future",
+        "future_short",
         "hash",
         "list",
         "typed",
@@ -249,6 +266,14 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
                 .as_deref(),
             Some(format!("fixed {i}").as_str()),
             "{name} was overwritten with a good envelope"
+        );
+        // The junk's stamp did not drag the instance's clock along: what it wrote is stamped
+        // now, not in the far future (which would let it beat every later write).
+        let stored: Bytes = raw.get(key(name)).await.expect("get");
+        let created = envelope::decode(&stored).expect("ours").meta.created;
+        assert!(
+            created.millis().abs_diff(now_ms()) < 3_600_000,
+            "{name}: the loaded value is stamped {created:?}"
         );
     }
 }

@@ -123,12 +123,15 @@ impl<E: fmt::Debug> fmt::Debug for LoadError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for LoadError<E> {
+/// The loader's own error is the [`source`](std::error::Error::source) of `LoadError::Loader`,
+/// not part of its message, so error reporters that print the chain (`anyhow`'s `{:#}`) show
+/// it once.
+impl<E> fmt::Display for LoadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Loader(e) => write!(f, "loader failed: {e}"),
-            LoadError::Cache(e) => e.fmt(f),
-            LoadError::TimedOut(d) => write!(f, "loader timed out after {d:?}"),
+            LoadError::Loader(_) => f.write_str("the loader failed"),
+            LoadError::Cache(e) => write!(f, "the cache refused the call: {e}"),
+            LoadError::TimedOut(d) => write!(f, "the loader timed out after {d:?}"),
         }
     }
 }
@@ -137,9 +140,38 @@ impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             LoadError::Loader(e) => Some(&**e),
-            LoadError::Cache(e) => Some(e),
-            LoadError::TimedOut(_) => None,
+            // Its message is part of ours (it is the cache's own error, not a cause).
+            LoadError::Cache(_) | LoadError::TimedOut(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("db down")]
+    struct Db;
+
+    /// Regression: `Display` repeated its `source()`, so a report of the chain printed the
+    /// loader's message twice ("loader failed: db down: db down").
+    #[test]
+    fn regression_a_report_of_the_chain_names_each_cause_once() {
+        let error: LoadError<Db> = LoadError::Loader(Arc::new(Db));
+        let mut chain = vec![error.to_string()];
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            chain.push(cause.to_string());
+            source = cause.source();
+        }
+        assert_eq!(chain, ["the loader failed", "db down"]);
+        let refused: LoadError<Db> = CacheError::Closed.into();
+        assert_eq!(
+            refused.to_string(),
+            "the cache refused the call: the cache is closed"
+        );
+        assert!(std::error::Error::source(&refused).is_none());
     }
 }
 

@@ -3,6 +3,8 @@
 //! its handle drops, and by a watchdog if the test process dies first.
 #![allow(dead_code)]
 
+pub mod gate;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
