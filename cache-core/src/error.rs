@@ -146,6 +146,12 @@ impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
     }
 }
 
+impl<E> From<CacheError> for LoadError<E> {
+    fn from(e: CacheError) -> Self {
+        LoadError::Cache(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,11 +178,5 @@ mod tests {
             "the cache refused the call: the cache is closed"
         );
         assert!(std::error::Error::source(&refused).is_none());
-    }
-}
-
-impl<E> From<CacheError> for LoadError<E> {
-    fn from(e: CacheError) -> Self {
-        LoadError::Cache(e)
     }
 }
