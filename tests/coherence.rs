@@ -489,7 +489,12 @@ fn command_calls(port: u16, command: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_a_waiting_instance_is_woken_by_the_notice_not_by_polling() {
     let server = RedisServer::start();
-    let (a, b) = pair(&coherent(&server.url())).await;
+    // The clear-mark sync runs a script too: slow it down so only the wait is counted.
+    let config = CacheConfig {
+        sync_interval: Duration::from_secs(10),
+        ..coherent(&server.url())
+    };
+    let (a, b) = pair(&config).await;
     let (loading, is_loading) = tokio::sync::oneshot::channel();
     let leader = tokio::spawn(async move {
         a.get("k")

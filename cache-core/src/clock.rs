@@ -201,7 +201,7 @@ mod coarse {
 }
 
 /// How far ahead of this host's clock an observed stamp may be (clock skew between hosts).
-const MAX_AHEAD: Duration = Duration::from_secs(300);
+pub(crate) const MAX_AHEAD: Duration = Duration::from_secs(300);
 
 /// Issues strictly increasing [`Stamp`]s from a [`Clock`] (a hybrid logical clock).
 #[derive(Debug)]

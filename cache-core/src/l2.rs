@@ -75,13 +75,19 @@ impl Undecodable {
     }
 }
 
-/// The latest namespace clears recorded in L2.
+/// Namespace clear marks recorded in L2 at or after some point of the backend's clock: one
+/// page of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClearMarks {
-    /// The latest `clear_all`.
-    pub all: Stamp,
-    /// The latest `clear_namespace` of each namespace ever cleared.
+    /// The latest `clear_all`, when it was recorded in this range.
+    pub all: Option<Stamp>,
+    /// The latest `clear_namespace` of each namespace cleared in this range.
     pub namespaces: Vec<(String, Stamp)>,
+    /// Where the next read starts (a point of the backend's clock; marks recorded at it may
+    /// be returned again).
+    pub cursor: u64,
+    /// More marks are waiting beyond this page: read again from `cursor` at once.
+    pub more: bool,
 }
 
 /// What the backplane delivers to a [`BusSink`].
@@ -142,8 +148,14 @@ pub trait L2Backend: Send + Sync + 'static {
     /// Records that every namespace was cleared at `at` (keeping the later of two marks).
     fn clear_all(&self, at: Stamp, notice: Option<Bytes>) -> BoxFuture<'_, Result<(), L2Error>>;
 
-    /// The clear marks recorded so far.
-    fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>>;
+    /// The clear marks recorded at or after `since` (0 for all of them), a page at a time. Marks
+    /// recorded more than `horizon_ms` ago cover only entries that have expired: the backend
+    /// may forget them (bounded work per call, safe with concurrent writers).
+    fn clear_marks(
+        &self,
+        since: u64,
+        horizon_ms: u64,
+    ) -> BoxFuture<'_, Result<ClearMarks, L2Error>>;
 
     /// Records that every entry carrying `tag` and created at or before `at` is invalid,
     /// remembered for `ttl_ms` (keeping the later of two marks).

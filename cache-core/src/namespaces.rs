@@ -2,10 +2,9 @@
 //! stamp that L2 entries are checked against.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use arc_swap::ArcSwap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::keys::DEFAULT_NAMESPACE;
 
@@ -48,44 +47,57 @@ impl NamespaceState {
 // foldhash, not SipHash: looked up on every L2 read, with keys this process chose.
 type Map = HashMap<Box<str>, Arc<NamespaceState>, quick_cache::DefaultHashBuilder>;
 
-/// Every namespace this instance has used, plus the latest clear of all of them.
+/// Shards of the registry: creating a namespace locks one of them, never the others.
+const SHARDS: usize = 32;
+
+/// Every namespace this instance uses, plus the latest clear of all of them.
 ///
-/// Read on every L2 read from every thread, written when a namespace is first used: readers
-/// load an immutable snapshot (no lock, no shared counter), writers copy it under a mutex.
+/// Read on every L2 read from every thread, written when a namespace is first used. Sharded
+/// read-write locks: a new namespace costs one insert into one shard (a copy-on-write map cost
+/// the whole map per new namespace, quadratic with per-tenant namespaces), and idle namespaces
+/// are pruned (see [`prune`](Self::prune)).
 #[derive(Debug)]
 pub(crate) struct Namespaces {
-    /// The namespace of calls that name none, held directly: most reads never touch `map`.
+    /// The namespace of calls that name none, held directly: most reads never touch a shard.
     default: Arc<NamespaceState>,
-    map: ArcSwap<Map>,
-    writer: Mutex<()>,
+    shards: Box<[RwLock<Map>]>,
+    hasher: quick_cache::DefaultHashBuilder,
+    /// Raw stamp of the latest clear of every namespace. Written under every shard's write lock
+    /// (in order), so a namespace created concurrently sees it.
     all_cleared_at: AtomicU64,
 }
 
 impl Default for Namespaces {
     fn default() -> Self {
-        let default = Arc::new(NamespaceState::default());
-        let mut map = Map::default();
-        map.insert(DEFAULT_NAMESPACE.into(), default.clone());
         Namespaces {
-            default,
-            map: ArcSwap::from_pointee(map),
-            writer: Mutex::default(),
+            default: Arc::new(NamespaceState::default()),
+            shards: (0..SHARDS).map(|_| RwLock::new(Map::default())).collect(),
+            hasher: quick_cache::DefaultHashBuilder::default(),
             all_cleared_at: AtomicU64::new(0),
         }
     }
 }
 
 impl Namespaces {
+    fn shard(&self, namespace: &str) -> &RwLock<Map> {
+        &self.shards[(self.hasher.hash_one(namespace) as usize) % SHARDS]
+    }
+
     /// Runs `f` on the state of `namespace`, created on first use.
     #[inline]
     pub(crate) fn with<R>(&self, namespace: &str, f: impl FnOnce(&Arc<NamespaceState>) -> R) -> R {
         if namespace == DEFAULT_NAMESPACE {
             return f(&self.default);
         }
-        if let Some(state) = self.map.load().get(namespace) {
+        let shard = self.shard(namespace);
+        if let Some(state) = shard
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(namespace)
+        {
             return f(state);
         }
-        f(&self.create(namespace))
+        f(&self.create(shard, namespace))
     }
 
     /// The state of `namespace`, created on first use.
@@ -94,22 +106,19 @@ impl Namespaces {
     }
 
     #[cold]
-    fn create(&self, namespace: &str) -> Arc<NamespaceState> {
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = self.map.load_full();
-        if let Some(state) = current.get(namespace) {
-            return state.clone();
-        }
-        // A namespace first seen now still honours a clear-all learned earlier.
-        let state = Arc::new(NamespaceState::default());
-        state.cleared_at.store(
-            self.all_cleared_at.load(Ordering::Acquire),
-            Ordering::Release,
-        );
-        let mut next = Map::clone(&current);
-        next.insert(namespace.into(), state.clone());
-        self.map.store(Arc::new(next));
-        state
+    fn create(&self, shard: &RwLock<Map>, namespace: &str) -> Arc<NamespaceState> {
+        let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
+        map.entry(namespace.into())
+            .or_insert_with(|| {
+                // A namespace first seen now still honours a clear-all learned earlier.
+                let state = NamespaceState::default();
+                state.cleared_at.store(
+                    self.all_cleared_at.load(Ordering::Acquire),
+                    Ordering::Release,
+                );
+                Arc::new(state)
+            })
+            .clone()
     }
 
     /// Records a clear of `namespace` at `at`; returns false when it was already known.
@@ -119,23 +128,68 @@ impl Namespaces {
 
     /// Retires every L1 entry of every namespace (no clear mark: L2 entries stay valid).
     pub(crate) fn retire_all(&self) {
-        for state in self.map.load().values() {
-            state.epoch.fetch_add(1, Ordering::AcqRel);
+        self.default.epoch.fetch_add(1, Ordering::AcqRel);
+        for shard in self.shards.iter() {
+            for state in shard
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+            {
+                state.epoch.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
     /// Records a clear of every namespace at `at`; returns false when it was already known.
     pub(crate) fn mark_all_cleared(&self, at: Stamp) -> bool {
-        // Under the writer lock, so a namespace created concurrently sees the new mark.
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // Every shard write-locked, in order: a namespace created concurrently either exists
+        // when the mark is applied below, or is created after and copies the new mark.
+        let mut guards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| shard.write().unwrap_or_else(PoisonError::into_inner))
+            .collect();
         let before = self.all_cleared_at.fetch_max(at.raw(), Ordering::AcqRel);
         if before >= at.raw() {
             return false;
         }
-        for state in self.map.load().values() {
-            state.mark_cleared(at);
+        self.default.mark_cleared(at);
+        for map in &mut guards {
+            for state in map.values() {
+                state.mark_cleared(at);
+            }
         }
         true
+    }
+
+    /// Forgets namespaces nothing uses (no L1 entry, no load holds their state) whose own clear
+    /// mark can no longer matter: none, or one older than `horizon_ms` (every entry it covered
+    /// has expired). They are created afresh on their next use.
+    pub(crate) fn prune(&self, now_ms: u64, horizon_ms: u64) -> usize {
+        let all = self.all_cleared_at.load(Ordering::Acquire);
+        let forgettable = |state: &Arc<NamespaceState>| {
+            let cleared = state.cleared_at.load(Ordering::Acquire);
+            Arc::strong_count(state) == 1
+                && (cleared <= all
+                    || Stamp::from_raw(cleared).millis().saturating_add(horizon_ms) < now_ms)
+        };
+        let mut pruned = 0;
+        for shard in self.shards.iter() {
+            let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
+            let before = map.len();
+            map.retain(|_, state| !forgettable(state));
+            pruned += before - map.len();
+        }
+        pruned
+    }
+
+    /// How many namespaces are registered (the default one not counted).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
     }
 }
 
@@ -158,6 +212,47 @@ mod tests {
             "older clears are known"
         );
         assert!(!namespaces.get("orders").was_cleared(Stamp::from_raw(1)));
+    }
+
+    #[test]
+    fn idle_namespaces_are_pruned_once_their_mark_cannot_matter() {
+        let namespaces = Namespaces::default();
+        let held = namespaces.get("held");
+        drop(namespaces.get("idle"));
+        namespaces.mark_cleared("recent", Stamp::from_millis(10_000));
+        namespaces.mark_cleared("old", Stamp::from_millis(1_000));
+        assert_eq!(namespaces.len(), 4);
+        let pruned = namespaces.prune(10_500, 5_000);
+        assert_eq!(pruned, 2, "idle and old go; held and recent stay");
+        assert_eq!(namespaces.len(), 2);
+        assert!(
+            namespaces
+                .get("recent")
+                .was_cleared(Stamp::from_millis(9_999))
+        );
+        assert!(
+            !namespaces.get("old").was_cleared(Stamp::from_millis(999)),
+            "forgotten"
+        );
+        drop(held);
+    }
+
+    /// 100,000 namespaces cost a constant amount each (regression: the registry copied the
+    /// whole map on each new namespace).
+    #[test]
+    fn many_namespaces_are_created_and_cleared() {
+        let namespaces = Namespaces::default();
+        for i in 0..100_000u64 {
+            let name = format!("tenant-{i}");
+            namespaces.mark_cleared(&name, Stamp::from_raw(i + 1));
+        }
+        assert_eq!(namespaces.len(), 100_000);
+        assert!(namespaces.mark_all_cleared(Stamp::from_raw(200_000)));
+        assert_eq!(
+            namespaces.prune(0, 0),
+            100_000,
+            "all covered by the clear-all"
+        );
     }
 
     #[test]

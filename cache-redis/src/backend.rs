@@ -1,6 +1,5 @@
 //! [`RedisL2`]: the [`L2Backend`] on a fred pool.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ pub struct RedisL2 {
     layout: Layout,
     put_script: Script,
     mark_script: Script,
+    sync_script: Script,
     tag_script: Script,
     try_lock_script: Script,
     unlock_script: Script,
@@ -74,6 +74,7 @@ impl RedisL2 {
             layout: Layout::new(&config.key_prefix),
             put_script: Script::from_lua(scripts::PUT_IF_NEWER),
             mark_script: Script::from_lua(scripts::mark_cleared()),
+            sync_script: Script::from_lua(scripts::sync_marks()),
             tag_script: Script::from_lua(scripts::mark_tag()),
             try_lock_script: Script::from_lua(scripts::TRY_LOCK),
             unlock_script: Script::from_lua(scripts::UNLOCK),
@@ -126,12 +127,16 @@ impl RedisL2 {
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
         let mut args = vec![field.into(), hex(at).into()];
         args.extend(self.notice_args(notice));
-        self.eval::<i64>(&self.mark_script, vec![self.layout.clears()], args)
+        let keys = vec![self.layout.clears(), self.layout.clears_log()];
+        self.eval::<i64>(&self.mark_script, keys, args)
             .await
             .map(|_| ())
             .map_err(map_error)
     }
 }
+
+/// Clear marks read per round trip.
+const MARKS_PAGE: i64 = 1000;
 
 fn hex(stamp: Stamp) -> String {
     format!("{:016x}", stamp.raw())
@@ -230,20 +235,33 @@ impl L2Backend for RedisL2 {
         Box::pin(self.mark(ALL_FIELD.to_owned(), at, notice))
     }
 
-    fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
+    fn clear_marks(
+        &self,
+        since: u64,
+        horizon_ms: u64,
+    ) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
         Box::pin(async move {
-            let fields: HashMap<String, String> = self
-                .client()
-                .hgetall(self.layout.clears())
+            let keys = vec![self.layout.clears(), self.layout.clears_log()];
+            let args = vec![
+                Value::Integer(millis(since)),
+                Value::Integer(millis(horizon_ms)),
+                Value::Integer(MARKS_PAGE),
+            ];
+            let (cursor, more, fields, stamps): (i64, i64, Vec<String>, Vec<String>) = self
+                .eval(&self.sync_script, keys, args)
                 .await
                 .map_err(map_error)?;
-            let mut marks = ClearMarks::default();
-            for (field, value) in fields {
+            let mut marks = ClearMarks {
+                cursor: u64::try_from(cursor).unwrap_or(0),
+                more: more == 1,
+                ..ClearMarks::default()
+            };
+            for (field, value) in fields.into_iter().zip(stamps) {
                 let Some(at) = parse_stamp(&value) else {
                     continue;
                 };
                 if field == ALL_FIELD {
-                    marks.all = at;
+                    marks.all = Some(at);
                 } else if let Some(namespace) = field.strip_prefix(NAMESPACE_FIELD_PREFIX) {
                     marks.namespaces.push((namespace.to_owned(), at));
                 }

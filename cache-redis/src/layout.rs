@@ -4,7 +4,9 @@
 //! ```text
 //! tc:users:user:123     an entry: prefix, namespace, user key (spread over cluster slots by
 //!                       the whole key; a user key with `{...}` picks its own slot)
-//! tc:#clears            hash of clear marks: field `*` (clear_all) and `ns:<namespace>`
+//! tc:{#clears}          hash of clear marks: field `*` (clear_all) and `ns:<namespace>`
+//! tc:{#clears}:log      the same fields by the Redis time each was last set (a sorted set),
+//!                       so instances read only new marks and forget old ones (one slot)
 //! tc:#tag:<tag>         the invalidation mark of a tag (expires after `tag_ttl`)
 //! tc:#lock:<ns>:<key>   the load lock of an entry (expires after `lock_ttl`)
 //! tc:#bus               the pub/sub channel of the backplane
@@ -43,7 +45,12 @@ impl Layout {
 
     /// The hash holding clear marks.
     pub(crate) fn clears(&self) -> String {
-        format!("{}:#clears", self.prefix)
+        format!("{}:{{#clears}}", self.prefix)
+    }
+
+    /// The log of the clear marks (same cluster slot as the hash, for one script).
+    pub(crate) fn clears_log(&self) -> String {
+        format!("{}:{{#clears}}:log", self.prefix)
     }
 
     /// The invalidation mark of a tag.
@@ -74,7 +81,8 @@ mod tests {
             "tc:products:product:42"
         );
         assert_ne!(layout.entry("a", "b:c"), layout.entry("b", "c"));
-        assert_eq!(layout.clears(), "tc:#clears");
+        assert_eq!(layout.clears(), "tc:{#clears}");
+        assert_eq!(layout.clears_log(), "tc:{#clears}:log");
         assert_eq!(layout.tag("team:1"), "tc:#tag:team:1");
         assert_eq!(layout.lock("products", "p:1"), "tc:#lock:products:p:1");
         assert_eq!(layout.bus(), "tc:#bus");

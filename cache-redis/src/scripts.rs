@@ -59,16 +59,65 @@ local function later(a, b)
 end
 ";
 
-/// `KEYS[1]` clear-marks hash; `ARGV[1]` field, `ARGV[2]` stamp (16 hex digits), `ARGV[3]`
+/// Redis's clock in milliseconds (scripts replicate their effects, so `TIME` is allowed).
+const NOW_MS: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+/// `KEYS[1]` clear-marks hash, `KEYS[2]` its log (a sorted set: the hash's fields by the Redis
+/// time they were last set); `ARGV[1]` field, `ARGV[2]` stamp (16 hex digits), `ARGV[3]`
 /// channel, `ARGV[4]` notice. Keeps the later of the stored and the given mark.
 pub(crate) fn mark_cleared() -> String {
     format!(
-        "{LATER_HEX}
+        "{LATER_HEX}{NOW_MS}
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if later(current, ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now_ms(), ARGV[1])
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1
+"
+    )
+}
+
+/// `KEYS[1]` clear-marks hash, `KEYS[2]` its log; `ARGV[1]` since (Redis ms), `ARGV[2]` the
+/// horizon in ms, `ARGV[3]` the page size. First forgets up to a page of marks set more than
+/// the horizon ago (they cover only expired entries), then returns `{cursor, more, fields,
+/// stamps}`: the marks set at or after `since`, a page at a time. `cursor` is where the next
+/// read starts (Redis's clock when the page is the last; else the last mark's time, read again
+/// inclusively, or past a millisecond that alone filled a page).
+pub(crate) fn sync_marks() -> String {
+    format!(
+        "{NOW_MS}
+local now = now_ms()
+local page = tonumber(ARGV[3])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[2])),
+  'LIMIT', 0, page)
+if #expired > 0 then
+  redis.call('HDEL', KEYS[1], unpack(expired))
+  redis.call('ZREM', KEYS[2], unpack(expired))
+end
+local since = tonumber(ARGV[1])
+local found = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', 0, page)
+local cursor, more = now, 0
+if #found / 2 >= page then
+  more = 1
+  cursor = tonumber(found[#found])
+  if cursor == since then
+    found = redis.call('ZRANGEBYSCORE', KEYS[2], since, since, 'WITHSCORES')
+    cursor = since + 1
+  end
+end
+local fields, stamps = {{}}, {{}}
+for i = 1, #found, 2 do fields[#fields + 1] = found[i] end
+for i = 1, #fields, 500 do
+  local chunk = redis.call('HMGET', KEYS[1], unpack(fields, i, math.min(i + 499, #fields)))
+  for j = 1, #chunk do stamps[#stamps + 1] = chunk[j] or '' end
+end
+return {{cursor, more, fields, stamps}}
 "
     )
 }

@@ -181,8 +181,12 @@ impl L2Backend for Gated {
         self.inner.clear_all(at, notice)
     }
 
-    fn clear_marks(&self) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
-        self.inner.clear_marks()
+    fn clear_marks(
+        &self,
+        since: u64,
+        horizon_ms: u64,
+    ) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
+        self.inner.clear_marks(since, horizon_ms)
     }
 
     fn invalidate_tag<'a>(

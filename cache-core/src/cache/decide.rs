@@ -152,6 +152,14 @@ pub(crate) fn l1_deadline(
         .min(meta.keep_until_ms)
 }
 
+/// How long a namespace clear mark must be remembered: until every entry created before it has
+/// expired (`max_ttl` plus the fail-safe grace), plus the time a writer that has not yet learned
+/// of the clear may still store an older entry (a sync interval and an L2 call), plus a margin.
+pub(crate) fn mark_horizon(config: &CacheConfig) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(1);
+    config.max_ttl + config.fail_safe_max_stale + config.sync_interval + config.l2_timeout + MARGIN
+}
+
 /// The resolved lifetime of one write.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Lifetime {

@@ -425,7 +425,9 @@ impl Inner {
         };
         let meta = lifetime.meta(ctx.started, now);
         let tags = self.tag_refs(&lifetime.tags).await;
-        if !tags_allow(&tags, ctx.started) {
+        // Cleared or tag-invalidated while it loaded: readers would drop it anyway, and kept out
+        // of L2 it cannot outlive the mark that hides it.
+        if ctx.namespace.was_cleared(ctx.started) || !tags_allow(&tags, ctx.started) {
             return uncached(value, meta);
         }
         let bytes = match stored::encode(&value, &meta, &lifetime.tags, self.config.max_value_size)

@@ -24,7 +24,7 @@ mod write;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Where the next read of the clear marks starts (the backend's clock).
+    pub(crate) marks_cursor: AtomicU64,
     /// Set once construction is over: backplane gaps before it lost nothing.
     pub(crate) serving: AtomicBool,
     closed: AtomicBool,
@@ -180,6 +182,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             counters: Counters::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            marks_cursor: AtomicU64::new(0),
             serving: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             config,

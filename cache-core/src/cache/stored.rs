@@ -289,10 +289,12 @@ impl Inner {
         recorded.is_ok()
     }
 
-    /// The clear marks recorded in L2, or `None` when it cannot answer.
-    pub(crate) async fn read_clear_marks(&self) -> Option<ClearMarks> {
+    /// A page of the clear marks recorded in L2 since `since`, or `None` when it cannot answer.
+    /// Marks older than the horizon are pruned by the backend as it goes.
+    pub(crate) async fn read_clear_marks(&self, since: u64) -> Option<ClearMarks> {
         let tier = self.l2.as_ref()?;
-        tier.call(&self.counters, false, |b| b.clear_marks())
+        let horizon_ms = duration_ms(super::decide::mark_horizon(&self.config));
+        tier.call(&self.counters, false, |b| b.clear_marks(since, horizon_ms))
             .await
             .ok()
     }

@@ -2,6 +2,7 @@
 //! never serves entries cleared before it started), then every `sync_interval`, replaying any
 //! invalidations L2 missed. The deadline ticker: expires L2 calls past `l2_timeout`.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::Inner;
@@ -32,6 +33,11 @@ pub(super) async fn start(inner: &Arc<Inner>) {
             inner.replay_pending().await;
         }
         inner.tags.prune();
+        // Local memory of clear marks is kept as long as Redis keeps them, plus clock skew.
+        let horizon = super::decide::mark_horizon(&inner.config) + crate::clock::MAX_AHEAD;
+        inner
+            .namespaces
+            .prune(inner.stamps.now_ms(), crate::clock::duration_ms(horizon));
     });
 }
 
@@ -70,18 +76,29 @@ pub(super) fn start_deadline_ticker(inner: &Arc<Inner>) {
     });
 }
 
-/// Fetches and applies the clear marks; marks L2 as usable on success.
+/// Fetches and applies the clear marks recorded since the last sync (all of them the first
+/// time), page by page; marks L2 as usable once a whole pass succeeded.
 pub(super) async fn sync_once(inner: &Inner) -> bool {
     let Some(tier) = &inner.l2 else {
         return false;
     };
-    let Some(marks) = inner.read_clear_marks().await else {
-        return false;
-    };
-    inner.apply_clear(None, marks.all);
-    for (namespace, at) in &marks.namespaces {
-        if keys::validate_namespace(namespace).is_ok() {
-            inner.apply_clear(Some(namespace), *at);
+    loop {
+        let since = inner.marks_cursor.load(Ordering::Acquire);
+        let Some(marks) = inner.read_clear_marks(since).await else {
+            return false;
+        };
+        if let Some(all) = marks.all {
+            inner.apply_clear(None, all);
+        }
+        for (namespace, at) in &marks.namespaces {
+            if keys::validate_namespace(namespace).is_ok() {
+                inner.apply_clear(Some(namespace), *at);
+            }
+        }
+        // Only once the page is applied: an interrupted sync reads it again.
+        inner.marks_cursor.fetch_max(marks.cursor, Ordering::AcqRel);
+        if !marks.more {
+            break;
         }
     }
     if !tier.is_synced() {
