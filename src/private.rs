@@ -324,3 +324,7 @@ pub mod optional {
         ret.as_ref()
     }
 }
+
+/// Building keys: escaped template values and the default key's argument format.
+#[path = "private/key.rs"]
+pub mod key;
