@@ -24,7 +24,7 @@ impl Tenant {
             __cached_builder.push_str(":");
             __cached_builder.push_str(::core::any::type_name::<T>());
             __cached_builder.push_str(":");
-            __cached_builder.push_unescaped(::core::format_args!("{:}", N));
+            __cached_builder.push_unescaped(::core::format_args!("{}", N));
             __cached_builder.push_str("/");
             __cached_builder.push_fmt(::core::format_args!("{:>8}", name), ":/");
             __cached_builder.finish()
@@ -97,7 +97,7 @@ impl Tenant {
             __cached_builder.push_str(":");
             __cached_builder.push_str(::core::any::type_name::<T>());
             __cached_builder.push_str(":");
-            __cached_builder.push_unescaped(::core::format_args!("{:}", N));
+            __cached_builder.push_unescaped(::core::format_args!("{}", N));
             __cached_builder.push_str("/");
             __cached_builder.push_fmt(::core::format_args!("{:>8}", name), ":/");
             __cached_builder.finish()
@@ -125,7 +125,7 @@ impl Tenant {
             __cached_builder.push_str(":");
             __cached_builder.push_str(::core::any::type_name::<T>());
             __cached_builder.push_str(":");
-            __cached_builder.push_unescaped(::core::format_args!("{:}", N));
+            __cached_builder.push_unescaped(::core::format_args!("{}", N));
             __cached_builder.push_str("/");
             __cached_builder.push_fmt(::core::format_args!("{:>8}", name), ":/");
             __cached_builder.finish()
