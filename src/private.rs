@@ -325,6 +325,5 @@ pub mod optional {
     }
 }
 
-/// Building keys: escaped template values and the default key's argument format.
 #[path = "private/key.rs"]
 pub mod key;

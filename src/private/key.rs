@@ -165,8 +165,8 @@ pub trait KeyArg {
 impl<T: Serialize + ?Sized> KeyArg for T {
     #[inline]
     fn write_key(&self, key: &mut Key) {
-        if self.serialize(ArgWriter(&mut key.text)).is_err() {
-            key.fail("an argument's `Serialize` returned an error");
+        if let Err(error) = self.serialize(ArgWriter(&mut key.text)) {
+            key.fail(&format!("an argument's `Serialize` failed: {error}"));
         }
     }
 }
@@ -179,27 +179,37 @@ impl<T: Serialize + ?Sized> KeyArg for T {
 /// of numbers.
 pub struct ArgWriter<'a>(&'a mut String);
 
-/// An argument's `Serialize` failed (`serde::ser::Error::custom`).
+/// An argument's `Serialize` failed (its message, for the warning), or a `Display` it called.
 #[derive(Debug)]
-pub struct ArgError;
+pub struct ArgError(String);
+
+impl ArgError {
+    fn display() -> Self {
+        ArgError("a `Display` inside it returned an error".into())
+    }
+}
 
 impl Display for ArgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an argument of a #[cached] function could not be serialized into its key")
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for ArgError {}
 
 impl ser::Error for ArgError {
-    fn custom<T: Display>(_message: T) -> Self {
-        ArgError
+    fn custom<T: Display>(message: T) -> Self {
+        // Not `to_string`, which panics on a failing `Display`: the message only goes to a
+        // warning, so a partial one will do.
+        let mut text = String::new();
+        let _partial = write!(text, "{message}");
+        ArgError(text)
     }
 }
 
 impl<'a> ArgWriter<'a> {
     fn plain(self, value: impl Display) -> Result<(), ArgError> {
-        write!(self.0, "{value}").map_err(|_| ArgError)
+        write!(self.0, "{value}").map_err(|_| ArgError::display())
     }
 
     /// `value` between `quote`s, with `quote` and `\` escaped by a `\`.
@@ -212,7 +222,7 @@ impl<'a> ArgWriter<'a> {
             },
             "{value}"
         )
-        .map_err(|_| ArgError)?;
+        .map_err(|_| ArgError::display())?;
         self.0.push(quote);
         Ok(())
     }

@@ -224,7 +224,7 @@ struct Refuses;
 
 impl Serialize for Refuses {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("no"))
+        Err(serde::ser::Error::custom(Failing))
     }
 }
 
