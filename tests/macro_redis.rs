@@ -133,6 +133,12 @@ impl Catalogue {
         label
     }
 
+    #[cached(key = "broken:{value}", cache = self.cache)]
+    async fn broken(&self, value: Broken) -> usize {
+        let _ = value;
+        self.run()
+    }
+
     /// `{self}`: the tenant's `Display`, escaped like any value.
     #[cached(key = "{self}:label:{id}:{label}", ttl = 60, cache = self.cache)]
     async fn labelled(&self, id: u64, label: &str) -> String {
@@ -144,6 +150,16 @@ impl Catalogue {
 impl std::fmt::Display for Catalogue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "tenant {}", self.tenant)
+    }
+}
+
+/// A `Display` that breaks its contract and returns an error.
+#[derive(Clone)]
+struct Broken;
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Err(std::fmt::Error)
     }
 }
 
@@ -441,6 +457,23 @@ async fn a_key_the_cache_refuses_runs_the_body_uncached() {
         2,
         "the body ran each time, nothing was cached"
     );
+}
+
+#[tokio::test]
+async fn a_value_whose_display_fails_runs_the_body_uncached() {
+    let catalogue = Catalogue::new(
+        cache(CacheConfig {
+            redis_url: None,
+            ..CacheConfig::default()
+        })
+        .await,
+    );
+    // The key would end after `broken:`, shared by every such value: it is refused instead.
+    assert_eq!(catalogue.broken(Broken).await, 1);
+    assert_eq!(catalogue.broken(Broken).await, 2);
+    assert!(catalogue.broken_invalidate(Broken).await.is_err());
+    let stored: Option<usize> = catalogue.cache.get("broken:").await.expect("valid key");
+    assert_eq!(stored, None, "nothing stored under the truncated key");
 }
 
 #[tokio::test]
