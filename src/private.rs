@@ -324,3 +324,6 @@ pub mod optional {
         ret.as_ref()
     }
 }
+
+#[path = "private/key.rs"]
+pub mod key;

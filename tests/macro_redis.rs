@@ -133,10 +133,33 @@ impl Catalogue {
         label
     }
 
-    #[cached(ttl = 60, cache = self.cache)]
-    async fn by_default_key(&self, id: u64, label: &str) -> String {
+    #[cached(key = "broken:{value}", cache = self.cache)]
+    async fn broken(&self, value: Broken) -> usize {
+        let _ = value;
+        self.run()
+    }
+
+    /// `{self}`: the tenant's `Display`, escaped like any value.
+    #[cached(key = "{self}:label:{id}:{label}", ttl = 60, cache = self.cache)]
+    async fn labelled(&self, id: u64, label: &str) -> String {
         self.run();
         format!("{label}-{id}")
+    }
+}
+
+impl std::fmt::Display for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tenant {}", self.tenant)
+    }
+}
+
+/// A `Display` that breaks its contract and returns an error.
+#[derive(Clone)]
+struct Broken;
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Err(std::fmt::Error)
     }
 }
 
@@ -184,7 +207,7 @@ async fn the_key_template_is_what_redis_shows() {
     );
 
     assert_eq!(default_keyed(7, "x").await, "x:7");
-    let key = format!("{prefix}:default:macro_redis::default_keyed(7, \"x\")");
+    let key = format!("{prefix}:default:macro_redis::default_keyed(7,\"x\")");
     assert_eq!(
         redis_cli(redis.port(), &["EXISTS", &key]).trim(),
         "1",
@@ -197,7 +220,7 @@ async fn the_key_template_is_what_redis_shows() {
 }
 
 #[tokio::test]
-async fn methods_key_self_only_where_the_template_names_it() {
+async fn methods_key_self_where_the_template_names_it() {
     let redis = test_redis();
     let config = config(&redis.url());
     let catalogue = Catalogue::new(cache(config).await);
@@ -210,13 +233,33 @@ async fn methods_key_self_only_where_the_template_names_it() {
         .expect("valid key");
     assert_eq!(stored, Some(300));
 
-    assert_eq!(catalogue.by_default_key(5, "b").await, "b-5");
+    assert_eq!(catalogue.labelled(5, "b:c").await, "b:c-5");
     let stored: Option<String> = catalogue
         .cache
-        .get("macro_redis::Catalogue::by_default_key(5, \"b\")")
+        .get("tenant acme:label:5:b%3Ac")
         .await
         .expect("valid key");
-    assert_eq!(stored.as_deref(), Some("b-5"));
+    assert_eq!(stored.as_deref(), Some("b:c-5"));
+}
+
+#[tokio::test]
+async fn regression_two_instances_of_a_method_do_not_share_entries() {
+    let redis = test_redis();
+    let shared = cache(config(&redis.url())).await;
+    let acme = Catalogue::new(shared.clone());
+    let globex = Catalogue {
+        tenant: "globex".into(),
+        ..Catalogue::new(shared)
+    };
+    assert_eq!(acme.labelled(1, "x").await, "x-1");
+    assert_eq!(globex.labelled(1, "x").await, "x-1");
+    assert_eq!(acme.labelled(1, "x").await, "x-1");
+    assert_eq!(globex.labelled(1, "x").await, "x-1");
+    assert_eq!(
+        (acme.calls(), globex.calls()),
+        (1, 1),
+        "one entry per tenant, each loaded by its own instance"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,6 +460,23 @@ async fn a_key_the_cache_refuses_runs_the_body_uncached() {
 }
 
 #[tokio::test]
+async fn a_value_whose_display_fails_runs_the_body_uncached() {
+    let catalogue = Catalogue::new(
+        cache(CacheConfig {
+            redis_url: None,
+            ..CacheConfig::default()
+        })
+        .await,
+    );
+    // The key would end after `broken:`, shared by every such value: it is refused instead.
+    assert_eq!(catalogue.broken(Broken).await, 1);
+    assert_eq!(catalogue.broken(Broken).await, 2);
+    assert!(catalogue.broken_invalidate(Broken).await.is_err());
+    let stored: Option<usize> = catalogue.cache.get("broken:").await.expect("valid key");
+    assert_eq!(stored, None, "nothing stored under the truncated key");
+}
+
+#[tokio::test]
 async fn cache_err_caches_errors_too() {
     let redis = test_redis();
     let catalogue = Catalogue::new(cache(config(&redis.url())).await);
@@ -513,4 +573,190 @@ async fn mutable_parameters_stay_mutable_in_the_body() {
     assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
     assert_eq!(catalogue.normalised("MiXeD".into()).await, "mixed");
     assert_eq!(catalogue.calls(), 1);
+}
+
+/// Records looked up by caller-controlled strings, in the cache it is given; counts body runs.
+#[derive(Clone)]
+struct Records {
+    cache: TieredCache,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Records {
+    fn new(cache: TieredCache) -> Self {
+        Records {
+            cache,
+            calls: Arc::default(),
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    #[cached(key = "tenant:{tenant}:{id}", namespace = "records", cache = self.cache)]
+    async fn record(&self, tenant: &str, id: &str) -> (String, String) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        (tenant.to_owned(), id.to_owned())
+    }
+
+    #[cached(key = "t/{a}-x-{b}:{c}", namespace = "records", cache = self.cache)]
+    async fn triple(&self, a: &str, b: &str, c: &str) -> (String, String, String) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        (a.to_owned(), b.to_owned(), c.to_owned())
+    }
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+#[tokio::test]
+async fn regression_template_values_with_separators_do_not_collide() {
+    let redis = RedisServer::start();
+    let config = config(&redis.url());
+    let prefix = config.key_prefix.clone();
+    let records = Records::new(cache(config).await);
+    // Joined unescaped, both were `tenant:a:b:c`: tenant `a` could read tenant `a:b`'s entry.
+    assert_eq!(records.record("a:b", "c").await, pair("a:b", "c"));
+    assert_eq!(records.record("a", "b:c").await, pair("a", "b:c"));
+    assert_eq!(records.calls(), 2, "two entries, each loaded by its caller");
+    assert_eq!(records.record("a:b", "c").await, pair("a:b", "c"));
+    assert_eq!(records.record("a", "b:c").await, pair("a", "b:c"));
+    assert_eq!(records.calls(), 2, "and each served from its own entry");
+
+    // What `redis-cli` shows: the template's text, values with `%` and `:` escaped.
+    for key in ["tenant:a%3Ab:c", "tenant:a:b%3Ac"] {
+        let key = format!("{prefix}:records:{key}");
+        let exists = redis_cli(redis.port(), &["EXISTS", &key]);
+        assert_eq!(exists.trim(), "1", "{key}");
+    }
+    let pattern = format!("{prefix}:records:*");
+    let mut keys: Vec<String> = redis_cli(redis.port(), &["KEYS", &pattern])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    let expected = [
+        format!("{prefix}:records:tenant:a%3Ab:c"),
+        format!("{prefix}:records:tenant:a:b%3Ac"),
+    ];
+    assert_eq!(keys, expected);
+}
+
+#[tokio::test]
+async fn regression_a_percent_in_a_value_cannot_forge_an_escape() {
+    let redis = RedisServer::start();
+    let config = config(&redis.url());
+    let prefix = config.key_prefix.clone();
+    let records = Records::new(cache(config).await);
+    // `a%3Ab` is what `a:b` escapes to; written as a value it must stay distinct.
+    assert_eq!(records.record("a%3Ab", "c").await, pair("a%3Ab", "c"));
+    assert_eq!(records.record("a:b", "c").await, pair("a:b", "c"));
+    assert_eq!(records.record("100%", "c").await, pair("100%", "c"));
+    assert_eq!(records.calls(), 3);
+    assert_eq!(records.record("a%3Ab", "c").await, pair("a%3Ab", "c"));
+    assert_eq!(records.record("a:b", "c").await, pair("a:b", "c"));
+    assert_eq!(records.calls(), 3);
+    for key in ["tenant:a%253Ab:c", "tenant:a%3Ab:c", "tenant:100%25:c"] {
+        let key = format!("{prefix}:records:{key}");
+        let exists = redis_cli(redis.port(), &["EXISTS", &key]);
+        assert_eq!(exists.trim(), "1", "{key}");
+    }
+}
+
+/// Every string of up to `len` characters from `alphabet`.
+fn strings(alphabet: &[char], len: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut last = vec![String::new()];
+    for _ in 0..len {
+        last = last
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+            .collect();
+        all.extend(last.iter().cloned());
+    }
+    all
+}
+
+/// Through the macro itself (L1 only, room for every entry): each call must get back its own
+/// arguments, so no two argument tuples share an entry, including tuples that a plain join of
+/// the values would map to one key.
+#[tokio::test]
+async fn distinct_template_arguments_never_share_an_entry() {
+    let records = Records::new(
+        cache(CacheConfig {
+            redis_url: None,
+            l1_max_size: 100_000,
+            ..CacheConfig::default()
+        })
+        .await,
+    );
+    let values = strings(&['a', ':', '%', '3', 'A'], 2);
+    for round in 0..2 {
+        for a in &values {
+            for b in &values {
+                assert_eq!(records.record(a, b).await, pair(a, b), "round {round}");
+            }
+        }
+    }
+    assert_eq!(records.calls(), values.len().pow(2), "one entry per pair");
+
+    let records = Records::new(records.cache.clone());
+    let values = strings(&['-', ':', '%', 'x'], 2);
+    for round in 0..2 {
+        for a in &values {
+            for b in &values {
+                for c in &values {
+                    let expected = (a.clone(), b.clone(), c.clone());
+                    assert_eq!(records.triple(a, b, c).await, expected, "round {round}");
+                }
+            }
+        }
+    }
+    assert_eq!(records.calls(), values.len().pow(3), "one entry per triple");
+}
+
+static DEFAULT_KEYS: OnceLock<TieredCache> = OnceLock::new();
+static SEND_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn default_keys_cache() -> &'static TieredCache {
+    fixed_cache(&DEFAULT_KEYS)
+}
+
+/// An address whose `Debug` hides it, as logging-safe types do.
+#[derive(Clone, Serialize)]
+struct Email(String);
+
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Email(<redacted>)")
+    }
+}
+
+#[cached(ttl = 60, namespace = "mail", cache = default_keys_cache)]
+async fn mailbox(owner: Email, page: Option<u32>) -> String {
+    SEND_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("{}/{}", owner.0, page.unwrap_or(1))
+}
+
+#[tokio::test]
+async fn regression_default_keys_do_not_depend_on_debug() {
+    let redis = RedisServer::start();
+    let config = config(&redis.url());
+    let prefix = config.key_prefix.clone();
+    assert!(DEFAULT_KEYS.set(cache(config).await).is_ok());
+    let ada = Email("ada@example.com".into());
+    let bob = Email("bob@example.com".into());
+    assert_eq!(format!("{ada:?}"), format!("{bob:?}"), "the same `Debug`");
+    // With `Debug` keys, bob was served ada's mailbox.
+    assert_eq!(mailbox(ada.clone(), None).await, "ada@example.com/1");
+    assert_eq!(mailbox(bob.clone(), None).await, "bob@example.com/1");
+    assert_eq!(mailbox(ada, None).await, "ada@example.com/1");
+    assert_eq!(mailbox(bob, Some(2)).await, "bob@example.com/2");
+    assert_eq!(SEND_CALLS.load(Ordering::SeqCst), 3);
+
+    let key = format!("{prefix}:mail:macro_redis::mailbox(Email(\"bob@example.com\"),Some(2))");
+    let exists = redis_cli(redis.port(), &["EXISTS", &key]);
+    assert_eq!(exists.trim(), "1", "{key}");
 }

@@ -3,7 +3,8 @@
 //! The syntax is Rust's own format syntax restricted to names: a placeholder is an argument
 //! (or `self`, or a generic parameter), optionally followed by `.field` steps and a format spec
 //! after `:` (`{id:08}`, `{filter:?}`); `{{` and `}}` stand for braces. Which names exist is
-//! checked in `valid`; this module only reads the template.
+//! checked in `valid`; this module reads the template, refuses placeholders with nothing between
+//! them, and computes the characters every value escapes (see [`Template::separators`]).
 
 use syn::LitStr;
 
@@ -41,6 +42,20 @@ impl Template {
                  `key` out for the default key",
             ));
         }
+        if let Some([Part::Hole(a), Part::Hole(b)]) = parts
+            .windows(2)
+            .find(|pair| matches!(pair, [Part::Hole(_), Part::Hole(_)]))
+        {
+            let (a, b) = (a.written(), b.written());
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "#[cached(key)] has `{a}{b}`, two placeholders with nothing between them; \
+                     separate them with a literal character such as `:` (`{a}:{b}`): a key is \
+                     unambiguous only when a separator shows where one value ends"
+                ),
+            ));
+        }
         Ok(Template {
             lit: lit.clone(),
             parts,
@@ -52,6 +67,39 @@ impl Template {
             Part::Hole(hole) => Some(hole),
             Part::Text(_) => None,
         })
+    }
+
+    /// The characters escaped inside every interpolated value (besides `%`, which always is):
+    /// the first character of each piece of literal text that follows a placeholder. No value
+    /// then contains the character that starts the text after it, so a key splits back into its
+    /// values in one way only: left to right, each value ending at the first such character.
+    /// Other characters of the literal text need no escaping, and stay readable in values.
+    pub(crate) fn separators(&self) -> String {
+        let mut set = String::new();
+        for pair in self.parts.windows(2) {
+            if let [Part::Hole(_), Part::Text(text)] = pair {
+                let first = text
+                    .chars()
+                    .next()
+                    .filter(|&c| c != '%' && !set.contains(c));
+                set.extend(first);
+            }
+        }
+        set
+    }
+
+    /// Bytes of literal text after the first piece, plus a guess per value: the key's capacity
+    /// beyond its first piece, so building it rarely reallocates.
+    pub(crate) fn extra_capacity(&self) -> usize {
+        let skip = usize::from(matches!(self.parts.first(), Some(Part::Text(_))));
+        self.parts
+            .iter()
+            .skip(skip)
+            .map(|part| match part {
+                Part::Text(text) => text.len(),
+                Part::Hole(_) => VALUE_CAPACITY,
+            })
+            .sum()
     }
 
     /// Names written as `<name>` in the literal text (another template syntax).
@@ -71,6 +119,26 @@ impl Template {
             }
         }
         names
+    }
+}
+
+/// The bytes a key reserves for one value (a `u64` has at most 20 digits; most values are ids).
+pub(crate) const VALUE_CAPACITY: usize = 16;
+
+impl Hole {
+    /// The placeholder as written in the template.
+    fn written(&self) -> String {
+        let mut text = format!("{{{}", self.root);
+        for field in &self.fields {
+            text.push('.');
+            text.push_str(field);
+        }
+        if !self.spec.is_empty() {
+            text.push(':');
+            text.push_str(&self.spec);
+        }
+        text.push('}');
+        text
     }
 }
 
@@ -220,6 +288,45 @@ mod tests {
                 .unwrap_err()
                 .contains("not a field name")
         );
+    }
+
+    fn template(text: &str) -> syn::Result<Template> {
+        Template::parse(&LitStr::new(text, proc_macro2::Span::call_site()))
+    }
+
+    #[test]
+    fn separators_are_the_first_character_after_each_placeholder() {
+        let separators = |text: &str| template(text).expect("valid").separators();
+        // The templates of the facade's tests (`src/private/key_tests.rs`).
+        assert_eq!(separators("{tenant}:{id}"), ":");
+        assert_eq!(separators("tenant:{tenant}:{id}"), ":");
+        assert_eq!(separators("{a}-x-{b}:{c}"), "-:");
+        assert_eq!(separators("geo:{{{ip}}}"), "}");
+        assert_eq!(separators("{a}é{b}"), "é");
+        // The leading text and the rest of each piece need no escaping; `%` always is.
+        assert_eq!(separators("user:{id}:profile"), ":");
+        assert_eq!(separators("product:{product_id}"), "");
+        assert_eq!(separators("{a}%{b}"), "");
+        assert_eq!(separators("{a}:{b}:{c}/{d}"), ":/");
+    }
+
+    #[test]
+    fn placeholders_need_text_between_them() {
+        let error = template("user:{tenant}{id:?}").err().expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("`{tenant}{id:?}`"), "{message}");
+        assert!(message.contains("`{tenant}:{id:?}`"), "{message}");
+        assert!(
+            template("{tenant}{{{id}").is_ok(),
+            "a literal brace separates"
+        );
+    }
+
+    #[test]
+    fn capacity_counts_text_after_the_start_and_a_guess_per_value() {
+        let extra = |text: &str| template(text).expect("valid").extra_capacity();
+        assert_eq!(extra("product:{id}"), VALUE_CAPACITY);
+        assert_eq!(extra("{a}:{b}!"), 2 * VALUE_CAPACITY + 2);
     }
 
     #[test]

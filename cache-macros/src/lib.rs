@@ -30,7 +30,7 @@ use proc_macro::TokenStream;
 ///
 /// | option | meaning |
 /// |---|---|
-/// | `key = "product:{id}"` | key template: `{arg}` (`Display`), `{arg.field}`, `{self.field}`, `{T}` (type parameter), `{arg:?}` (a format spec), `{{`/`}}` for braces; default: the function's path and every argument's `Debug` |
+/// | `key = "product:{id}"` | key template: `{arg}` (`Display`), `{arg.field}`, `{self.field}`, `{T}` (type parameter), `{arg:?}` (a format spec), `{{`/`}}` for braces; values are percent-escaped so keys cannot collide; default (required for `&self` methods): the function's path and every argument's `Serialize` |
 /// | `ttl = 300` / `ttl = Duration::from_millis(1500)` | entry lifetime, whole seconds or a `Duration`; default: the cache's `l2_ttl` |
 /// | `namespace = "products"` | namespace; default `"default"` |
 /// | `stale = 60` / `stale = <Duration>` | stale-while-revalidate window; default: the cache's window |

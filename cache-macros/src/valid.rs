@@ -36,7 +36,7 @@ pub(crate) struct Plan {
 /// Where the key comes from.
 pub(crate) enum KeyPlan {
     Template(Template),
-    /// Function path, generic parameters and every argument's `Debug`.
+    /// Function path, generic parameters and every argument's `Serialize`.
     Default,
 }
 
@@ -97,7 +97,10 @@ pub(crate) fn check(args: Args, func: Function) -> syn::Result<Plan> {
                 KeyPlan::Default
             }
         },
-        None => KeyPlan::Default,
+        None => {
+            check_default_key(&func, &mut errors);
+            KeyPlan::Default
+        }
     };
     let shape = return_shape(&args, &func, &mut errors);
     let stale = stale_setting(&args, &mut errors);
@@ -182,6 +185,30 @@ fn check_params(func: &Function, errors: &mut Errors) {
             Pass::Owned | Pass::Borrowed(_) => {}
         }
     }
+}
+
+/// A default key names the function and its arguments, not `self`, so a method must say what
+/// identifies `self` (two instances, one per tenant, would otherwise share entries).
+fn check_default_key(func: &Function, errors: &mut Errors) {
+    let Some(receiver) = func
+        .receiver
+        .as_ref()
+        .filter(|receiver| ast::receiver_is_shared_ref(receiver))
+    else {
+        return;
+    };
+    let mut example = format!("{}:{{self.tenant}}", func.sig.ident);
+    for param in &func.params {
+        example.push_str(&format!(":{{{}}}", param.ident));
+    }
+    errors.push(
+        receiver.self_token.span,
+        format!(
+            "a #[cached] method needs `key = \"...\"` naming what identifies `self` (for \
+             example `key = \"{example}\"` with the field that tells instances apart, or \
+             `{{self}}` when `Self: Display`): the default key cannot tell two `Self` values apart"
+        ),
+    );
 }
 
 fn generic_params(func: &Function) -> (Vec<Ident>, Vec<Ident>) {

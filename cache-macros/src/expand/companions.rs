@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 
 use super::parts::{self, Args};
 use super::wrapper::mode;
-use super::{Names, docs, shared_attrs};
+use super::{Names, docs, key, shared_attrs};
 use crate::ast;
 use crate::valid::Plan;
 
@@ -43,7 +43,7 @@ pub(crate) fn invalidate(plan: &Plan, names: &Names) -> TokenStream {
     sig.inputs = ast::inputs_without_mut(&func.sig);
     sig.output = syn::parse_quote!(-> ::core::result::Result<(), #krate::CacheError>);
     let handle = parts::cache_handle(plan);
-    let key = parts::key(plan);
+    let key = key::key(plan);
     let namespace = parts::namespace(plan);
     quote! {
         #doc
@@ -73,7 +73,7 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
     sig.ident = names.prime.clone();
     sig.inputs = ast::inputs_without_mut(&func.sig);
     let handle = parts::cache_handle(plan);
-    let key = parts::key(plan);
+    let key = key::key(plan);
     let call = parts::call_body(plan, names, &Args::Original);
     let mode = mode(plan);
     let namespace = parts::namespace(plan);

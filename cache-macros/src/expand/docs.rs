@@ -14,7 +14,7 @@ pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
     let key = match &plan.key {
         KeyPlan::Template(template) => format!("key `{}`", template.lit.value()),
         KeyPlan::Default => {
-            "the default key (the function's path, type parameters and arguments' `Debug`)"
+            "the default key (the function's path, type parameters and arguments' `Serialize`)"
                 .to_owned()
         }
     };

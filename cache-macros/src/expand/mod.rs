@@ -9,7 +9,7 @@
 //! ```text
 //! async fn product(id: u64) -> Product {                              // same signature
 //!     let __cached_cache = <the global cache, or `cache = ...`>;
-//!     let __cached_key = format!("product:{}", id);
+//!     let __cached_key = <"product:", then `id` escaped>;            // see `key`
 //!     let __cached_loader = { <owned copies of the arguments>; move || async move { BODY' } };
 //!     let __cached_read = load(cache.get(&key).namespace(..).refresh_with(loader).ttl(..)).await;
 //!     match answer(__cached_read) { Some(ret) => ret, None => product_no_cache(id).await }
@@ -23,6 +23,7 @@
 
 mod companions;
 mod docs;
+mod key;
 mod parts;
 mod wrapper;
 

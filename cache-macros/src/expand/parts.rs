@@ -1,15 +1,14 @@
-//! Pieces every generated function uses: the cache handle, the key, the per-call options, and
-//! calls of the original body (`{fn}_no_cache`).
+//! Pieces every generated function uses: the cache handle, the per-call options, and calls of
+//! the original body (`{fn}_no_cache`). The key is in `key`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Member};
 
 use super::Names;
 use crate::attr::Duration;
-use crate::key::{Hole, Part, Template};
-use crate::valid::{KeyPlan, Plan, Stale};
+use crate::valid::{Plan, Stale};
 
 /// `let __cached_cache = ...;`: the global cache, or the `cache = ...` source.
 pub(crate) fn cache_handle(plan: &Plan) -> TokenStream {
@@ -26,104 +25,6 @@ pub(crate) fn cache_handle(plan: &Plan) -> TokenStream {
                 let __cached_cache = #handle;
             }
         }
-    }
-}
-
-/// `let __cached_key = ...;`.
-pub(crate) fn key(plan: &Plan) -> TokenStream {
-    let key = match &plan.key {
-        KeyPlan::Template(template) => template_key(plan, template),
-        KeyPlan::Default => default_key(plan),
-    };
-    quote! {
-        let __cached_key = #key;
-    }
-}
-
-fn template_key(plan: &Plan, template: &Template) -> TokenStream {
-    let span = template.lit.span();
-    let mut format = String::new();
-    let mut args = Vec::new();
-    for part in &template.parts {
-        match part {
-            Part::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
-            Part::Hole(hole) => {
-                format.push('{');
-                if !hole.spec.is_empty() {
-                    format.push(':');
-                    format.push_str(&hole.spec);
-                }
-                format.push('}');
-                args.push(hole_expr(plan, hole, span));
-            }
-        }
-    }
-    let format = LitStr::new(&format, span);
-    if args.is_empty() {
-        quote!(::std::string::String::from(#format))
-    } else {
-        quote_spanned!(span=> ::std::format!(#format, #(#args),*))
-    }
-}
-
-/// The expression a placeholder reads: an argument (and its fields), `self`, a type parameter's
-/// name, or a const parameter.
-fn hole_expr(plan: &Plan, hole: &Hole, span: Span) -> TokenStream {
-    let root = if hole.root == "self" {
-        quote_spanned!(span=> self)
-    } else if plan.type_params.iter().any(|t| t == &hole.root) {
-        let ty = name(&hole.root, span);
-        return quote_spanned!(span=> ::core::any::type_name::<#ty>());
-    } else {
-        name(&hole.root, span).into_token_stream()
-    };
-    let fields = hole.fields.iter().map(|field| member(field, span));
-    quote_spanned!(span=> #root #(.#fields)*)
-}
-
-fn name(text: &str, span: Span) -> Ident {
-    match text.strip_prefix("r#") {
-        Some(raw) => Ident::new_raw(raw, span),
-        None => Ident::new(text, span),
-    }
-}
-
-fn member(field: &str, span: Span) -> Member {
-    match field.parse::<u32>() {
-        Ok(index) => Member::Unnamed(syn::Index { index, span }),
-        Err(_) => Member::Named(name(field, span)),
-    }
-}
-
-/// `<path>::<name><::<generics>>(<args Debug>)`: the function's module path (or `Self`'s type
-/// name for associated functions), the type parameters' names, and every argument's `Debug`.
-fn default_key(plan: &Plan) -> TokenStream {
-    let func = plan.func.sig.ident.to_string();
-    let mut format = format!("::{func}");
-    let mut args: Vec<TokenStream> = Vec::new();
-    let generics: Vec<TokenStream> = plan
-        .type_params
-        .iter()
-        .map(|ty| quote!(::core::any::type_name::<#ty>()))
-        .chain(plan.const_params.iter().map(|c| quote!(#c)))
-        .collect();
-    if !generics.is_empty() {
-        let holes = vec!["{}"; generics.len()].join(", ");
-        format.push_str(&format!("::<{holes}>"));
-    }
-    args.extend(generics);
-    let holes = vec!["{:?}"; plan.func.params.len()].join(", ");
-    format.push_str(&format!("({holes})"));
-    args.extend(plan.func.params.iter().map(|p| p.ident.to_token_stream()));
-    if plan.assoc {
-        let format = LitStr::new(&format!("{{}}{format}"), Span::call_site());
-        quote!(::std::format!(#format, ::core::any::type_name::<Self>() #(, #args)*))
-    } else if args.is_empty() {
-        quote!(::std::string::String::from(
-            ::core::concat!(::core::module_path!(), #format)
-        ))
-    } else {
-        quote!(::std::format!(::core::concat!(::core::module_path!(), #format) #(, #args)*))
     }
 }
 

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::parts::{self, Args};
-use super::{Names, docs, expect_to_allow};
+use super::{Names, docs, expect_to_allow, key};
 use crate::ast::{self, Pass, Return, ReturnKind};
 use crate::valid::{Mode, Plan};
 
@@ -17,7 +17,7 @@ pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
     let mut sig = func.sig.clone();
     sig.inputs = ast::inputs_without_mut(&func.sig);
     let handle = parts::cache_handle(plan);
-    let key = parts::key(plan);
+    let key = key::key(plan);
     let loader = loader(plan, names);
     let read = read(plan);
     let mode = mode(plan);

@@ -262,3 +262,59 @@ fn returns_that_cannot_be_cached() {
     );
     assert!(found.join("\n").contains("named return type"));
 }
+
+#[test]
+fn a_method_without_a_key_must_name_what_identifies_self() {
+    let found = errors(
+        quote!(ttl = 60),
+        quote!(
+            async fn by_default_key(&self, id: u64, label: &str) -> String {
+                todo!()
+            }
+        ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("needs `key = \"...\"` naming what identifies `self`"),
+        "{found:?}"
+    );
+    assert!(
+        found[0].contains("`key = \"by_default_key:{self.tenant}:{id}:{label}\"`"),
+        "the example uses the function's own arguments: {found:?}"
+    );
+    let _ = plan(
+        quote!(key = "k:{self.id}:{id}"),
+        quote!(
+            async fn f(&self, id: u64) -> u8 {
+                0
+            }
+        ),
+    );
+    // An associated function has no `self` to tell apart: the default key is enough.
+    let _ = plan(
+        quote!(),
+        quote!(
+            async fn find(id: u64) -> Option<Self> {
+                None
+            }
+        ),
+    );
+}
+
+#[test]
+fn placeholders_with_nothing_between_them_are_refused() {
+    let found = errors(
+        quote!(key = "{tenant}{id}"),
+        quote!(
+            async fn f(tenant: &str, id: u64) -> u8 {
+                0
+            }
+        ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("`{tenant}{id}`"), "{found:?}");
+    assert!(
+        found[0].contains("such as `:` (`{tenant}:{id}`)"),
+        "{found:?}"
+    );
+}

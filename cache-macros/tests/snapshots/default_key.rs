@@ -1,5 +1,6 @@
 // No `key`: the default key is the function's path, its type parameters' names and its
-// arguments' `Debug`. A generic function is fine because the default key covers `T`.
+// arguments written by their `Serialize`. A generic function is fine because the default key
+// covers `T`.
 
 #[cached(ttl = 60)]
 async fn decode<T>(name: String, version: u32) -> T

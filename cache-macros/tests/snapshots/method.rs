@@ -1,5 +1,5 @@
-// A `&self` method: `self` enters the key only where the template names it, the cache is a
-// field, and `None` is not cached.
+// A `&self` method: its key names what identifies `self` (without `key` a method is a compile
+// error), the cache is a field, and `None` is not cached.
 
 impl UserRepo {
     /// A user of this repository's tenant.
