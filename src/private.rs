@@ -245,9 +245,10 @@ fn refused<E>(read: &LoadError<E>) {
             %error,
             "#[cached]: the cache refused this call; running the function uncached"
         ),
+        // Not reached: #[cached] reads wait for their loader (`wait_for_loader`).
         LoadError::TimedOut(after) => tracing::warn!(
             ?after,
-            "#[cached]: the load passed hard_timeout and no fallback value exists; running the function uncached"
+            "#[cached]: the load passed hard_timeout; running the function uncached"
         ),
         _ => tracing::warn!("#[cached]: the cache could not serve this call; running it uncached"),
     }
@@ -297,31 +298,35 @@ pub mod fallible {
     }
 }
 
-/// Functions returning `Option<T>`: `Some` is cached, `None` reaches every coalesced caller.
+/// Functions returning `Option<T>`: the whole `Option` is the stored type; `Some` is cached, a
+/// `None` reaches every coalesced caller and removes the entry (`cache_none(false)`).
 pub mod optional {
-    use super::Loaded;
-
-    /// The loader's error for `None`: nothing to cache.
-    #[derive(Clone, Copy, Debug)]
-    pub struct Absent;
+    use super::{Infallible, Loaded};
 
     /// The loader's output.
-    pub fn loaded<T>(value: Option<T>) -> Result<T, Absent> {
-        value.ok_or(Absent)
+    pub fn loaded<T>(value: Option<T>) -> Result<Option<T>, Infallible> {
+        Ok(value)
     }
 
     /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T>(read: Loaded<T, Absent>) -> Option<Option<T>> {
+    pub fn answer<T>(read: Loaded<Option<T>, Infallible>) -> Option<Option<T>> {
         match read {
-            Loaded::Value(value) => Some(Some(value)),
-            Loaded::Failed(Absent) => Some(None),
+            Loaded::Value(value) => Some(value),
+            Loaded::Failed(never) => match never {},
             Loaded::Refused => None,
         }
     }
 
-    /// What a prime stores.
-    pub fn stored<T>(ret: &Option<T>) -> Option<&T> {
-        ret.as_ref()
+    /// What a prime stores: a `Some` (a `None` removes the entry instead).
+    pub fn stored<T>(ret: &Option<T>) -> Option<&Option<T>> {
+        ret.is_some().then_some(ret)
+    }
+}
+
+/// The removal a `{fn}_prime` companion makes for a `None`; a refusal is logged, not returned.
+pub async fn removed<F: IntoFuture<Output = Result<(), CacheError>>>(invalidation: F) {
+    if let Err(error) = invalidation.await {
+        tracing::warn!(%error, "#[cached] prime: the cache refused to remove the entry");
     }
 }
 

@@ -431,12 +431,13 @@ async fn generic_functions_keep_one_entry_per_type() {
     assert_eq!(catalogue.parse::<String>("42").await, Some("42".to_owned()));
     assert_eq!(catalogue.parse::<u32>("42").await, Some(42));
     assert_eq!(catalogue.calls(), 2, "one load per type, then hits");
-    let u32_entry: Option<u32> = catalogue
+    // An `Option` function stores the whole `Option`.
+    let u32_entry: Option<Option<u32>> = catalogue
         .cache
         .get("parse:u32:42")
         .await
         .expect("valid key");
-    assert_eq!(u32_entry, Some(42));
+    assert_eq!(u32_entry, Some(Some(42)));
 }
 
 #[tokio::test]
@@ -530,11 +531,11 @@ async fn associated_functions_without_self() {
     assert_eq!(Code::find(3).await, Some(Code(3)));
     assert_eq!(Code::find(3).await, Some(Code(3)));
     assert_eq!(LOOKUPS.load(Ordering::SeqCst), 2);
-    let stored: Option<Code> = associated_cache()
+    let stored: Option<Option<Code>> = associated_cache()
         .get("macro_redis::Code::find(3)")
         .await
         .expect("valid key");
-    assert_eq!(stored, Some(Code(3)));
+    assert_eq!(stored, Some(Some(Code(3))));
 }
 
 /// A service holding its cache behind an `Arc`.

@@ -62,8 +62,8 @@ pub(crate) enum ReturnKind {
         value: Box<Type>,
         error: Option<Box<Type>>,
     },
-    /// `Option<T>`: `Some` values are cached.
-    Option { value: Box<Type> },
+    /// `Option<T>`: `Some` values are cached (the whole `Option` is the stored type).
+    Option,
 }
 
 impl Function {
@@ -169,7 +169,7 @@ impl ReturnKind {
             };
             ReturnKind::Result { value, error }
         } else if last.ident == "Option" && args.args.len() == 1 {
-            ReturnKind::Option { value }
+            ReturnKind::Option
         } else {
             ReturnKind::Plain
         }

@@ -324,7 +324,7 @@ fn return_shape(args: &Args, func: &Function, errors: &mut Errors) -> Option<(Mo
         }
         Return::Value { ty, kind } => (ty, kind),
     };
-    let is_option = matches!(kind, ReturnKind::Option { .. });
+    let is_option = matches!(kind, ReturnKind::Option);
     let is_result = matches!(kind, ReturnKind::Result { .. });
     if let Some(flag) = args.cache_none.as_ref().filter(|_| !is_option) {
         errors.push(
@@ -343,9 +343,9 @@ fn return_shape(args: &Args, func: &Function, errors: &mut Errors) -> Option<(Mo
         ReturnKind::Result { value, .. } if args.cache_err.is_none() => {
             (Mode::Fallible, (**value).clone(), whole)
         }
-        ReturnKind::Option { value } if args.cache_none.is_none() => {
-            (Mode::Optional, (**value).clone(), whole)
-        }
+        // The whole `Option` is stored: a `None` is an answer (it removes the entry), so the
+        // engine must see it as a value, not as a loader failure that fail-safe may cover.
+        ReturnKind::Option if args.cache_none.is_none() => (Mode::Optional, whole.clone(), whole),
         _ => (Mode::Plain, whole.clone(), whole),
     })
 }

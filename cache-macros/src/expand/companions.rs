@@ -80,6 +80,14 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
     let lifetime = parts::lifetime(plan);
     let value_ty = &plan.value_ty;
     let primed = quote_spanned!(plan.ret_ty.span()=> #krate::__private::primed::<#value_ty>);
+    // A `None` from an `Option` function removes the entry, as a cached call would.
+    let removed = (plan.mode == crate::valid::Mode::Optional).then(|| {
+        quote! {
+            else {
+                #krate::__private::removed(__cached_cache.invalidate(&__cached_key) #namespace).await;
+            }
+        }
+    });
     quote! {
         #doc
         #(#attrs)*
@@ -96,7 +104,7 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
                         #lifetime,
                 )
                 .await;
-            }
+            } #removed
             __cached_ret
         }
     }

@@ -45,13 +45,14 @@ pub(crate) fn wrapper(plan: &Plan, names: &Names) -> TokenStream {
              and is not stored."
         }
         (Mode::Optional, _) => {
-            "Only `Some` values are cached; `None` reaches every caller waiting on the same load \
-             and is not stored."
+            "Only `Some` values are cached; a `None` reaches every caller waiting on the same \
+             load and removes the entry (the record is gone), and fail-safe never replaces it \
+             with an older `Some`."
         }
         (
             Mode::Plain,
             Return::Value {
-                kind: ReturnKind::Option { .. },
+                kind: ReturnKind::Option,
                 ..
             },
         ) => "Every returned value is cached, `None` included (`cache_none`).",

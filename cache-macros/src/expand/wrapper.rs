@@ -113,13 +113,19 @@ fn read(plan: &Plan) -> TokenStream {
     );
     let namespace = parts::namespace(plan);
     let lifetime = parts::lifetime(plan);
+    // `None` is an answer: returned, not cached, and it removes the entry.
+    let none = (plan.mode == Mode::Optional).then(|| quote!(.cache_none(false)));
+    // A function's return type has no room for a timeout: callers wait for the one running
+    // body (with a fallback value, `hard_timeout` still answers with it).
     quote! {
         let __cached_read = #load(
             __cached_cache
                 .get::<#value_ty>(&__cached_key)
                 #namespace
                 .refresh_with(__cached_loader)
-                #lifetime,
+                #lifetime
+                #none
+                .wait_for_loader(),
         )
         .await;
     }

@@ -58,7 +58,7 @@ fn return_types_pick_the_mode_and_the_stored_type() {
                 }
             ),
             Mode::Optional,
-            "u8",
+            "Option < u8 >",
         ),
         (
             quote!(cache_none),

@@ -52,7 +52,8 @@ where
             __cached_cache
                 .get::<T>(&__cached_key)
                 .refresh_with(__cached_loader)
-                .ttl(::core::time::Duration::from_secs(60)),
+                .ttl(::core::time::Duration::from_secs(60))
+                .wait_for_loader(),
         )
         .await;
     match ::tiered_cache::__private::plain::answer(__cached_read) {
@@ -170,7 +171,12 @@ async fn feature_flags() -> Flags {
         _,
         _,
         _,
-    >(__cached_cache.get::<Flags>(&__cached_key).refresh_with(__cached_loader))
+    >(
+            __cached_cache
+                .get::<Flags>(&__cached_key)
+                .refresh_with(__cached_loader)
+                .wait_for_loader(),
+        )
         .await;
     match ::tiered_cache::__private::plain::answer(__cached_read) {
         ::core::option::Option::Some(__cached_ret) => __cached_ret,

@@ -4,7 +4,7 @@
 impl Tenant {
     /// **Cached** with `#[cached]`: key `blob:{self}:{T}:{N}/{name:>8}`, namespace `default`, the cache's default ttl, the configured stale window, in `self.cache`.
     /// Concurrent calls with the same key share one run of the body; a stale entry is returned at once while one background refresh runs.
-    /// Only `Some` values are cached; `None` reaches every caller waiting on the same load and is not stored.
+    /// Only `Some` values are cached; a `None` reaches every caller waiting on the same load and removes the entry (the record is gone), and fail-safe never replaces it with an older `Some`.
     /// Companions: [`blob_no_cache`](Self::blob_no_cache) (the body, uncached), [`blob_invalidate`](Self::blob_invalidate), [`blob_prime`](Self::blob_prime).
     #[allow(clippy::used_underscore_binding)]
     async fn blob<T, const N: usize>(&self, name: &str) -> Option<T>
@@ -47,11 +47,17 @@ impl Tenant {
             }
         };
         let __cached_read = ::tiered_cache::__private::load::<
-            T,
+            Option<T>,
             _,
             _,
             _,
-        >(__cached_cache.get::<T>(&__cached_key).refresh_with(__cached_loader))
+        >(
+                __cached_cache
+                    .get::<Option<T>>(&__cached_key)
+                    .refresh_with(__cached_loader)
+                    .cache_none(false)
+                    .wait_for_loader(),
+            )
             .await;
         match ::tiered_cache::__private::optional::answer(__cached_read) {
             ::core::option::Option::Some(__cached_ret) => __cached_ret,
@@ -135,15 +141,18 @@ impl Tenant {
             &__cached_ret,
         ) {
             ::tiered_cache::__private::primed::<
-                T,
+                Option<T>,
             >(__cached_cache.set(&__cached_key, __cached_value))
+                .await;
+        } else {
+            ::tiered_cache::__private::removed(__cached_cache.invalidate(&__cached_key))
                 .await;
         }
         __cached_ret
     }
     /// **Cached** with `#[cached]`: the default key (the function's path, type parameters and arguments' `Serialize`), namespace `default`, the cache's default ttl, the configured stale window, in `directory`.
     /// Concurrent calls with the same key share one run of the body; a stale entry is returned at once while one background refresh runs.
-    /// Only `Some` values are cached; `None` reaches every caller waiting on the same load and is not stored.
+    /// Only `Some` values are cached; a `None` reaches every caller waiting on the same load and removes the entry (the record is gone), and fail-safe never replaces it with an older `Some`.
     /// Companions: [`lookup_no_cache`](Self::lookup_no_cache) (the body, uncached), [`lookup_invalidate`](Self::lookup_invalidate), [`lookup_prime`](Self::lookup_prime).
     #[allow(clippy::used_underscore_binding)]
     async fn lookup(name: &str, page: Page) -> Option<Self> {
@@ -186,11 +195,17 @@ impl Tenant {
             }
         };
         let __cached_read = ::tiered_cache::__private::load::<
-            Self,
+            Option<Self>,
             _,
             _,
             _,
-        >(__cached_cache.get::<Self>(&__cached_key).refresh_with(__cached_loader))
+        >(
+                __cached_cache
+                    .get::<Option<Self>>(&__cached_key)
+                    .refresh_with(__cached_loader)
+                    .cache_none(false)
+                    .wait_for_loader(),
+            )
             .await;
         match ::tiered_cache::__private::optional::answer(__cached_read) {
             ::core::option::Option::Some(__cached_ret) => __cached_ret,
@@ -270,8 +285,11 @@ impl Tenant {
             &__cached_ret,
         ) {
             ::tiered_cache::__private::primed::<
-                Self,
+                Option<Self>,
             >(__cached_cache.set(&__cached_key, __cached_value))
+                .await;
+        } else {
+            ::tiered_cache::__private::removed(__cached_cache.invalidate(&__cached_key))
                 .await;
         }
         __cached_ret

@@ -6,7 +6,7 @@ impl UserRepo {
     ///
     /// **Cached** with `#[cached]`: key `user:{self.tenant}:{id}`, namespace `users`, the cache's default ttl, the configured stale window, in `self.cache`.
     /// Concurrent calls with the same key share one run of the body; a stale entry is returned at once while one background refresh runs.
-    /// Only `Some` values are cached; `None` reaches every caller waiting on the same load and is not stored.
+    /// Only `Some` values are cached; a `None` reaches every caller waiting on the same load and removes the entry (the record is gone), and fail-safe never replaces it with an older `Some`.
     /// Companions: [`find_no_cache`](Self::find_no_cache) (the body, uncached), [`find_invalidate`](Self::find_invalidate), [`find_prime`](Self::find_prime).
     #[allow(clippy::used_underscore_binding)]
     pub async fn find(&self, id: u64) -> Option<User> {
@@ -37,15 +37,17 @@ impl UserRepo {
             }
         };
         let __cached_read = ::tiered_cache::__private::load::<
-            User,
+            Option<User>,
             _,
             _,
             _,
         >(
                 __cached_cache
-                    .get::<User>(&__cached_key)
+                    .get::<Option<User>>(&__cached_key)
                     .namespace("users")
-                    .refresh_with(__cached_loader),
+                    .refresh_with(__cached_loader)
+                    .cache_none(false)
+                    .wait_for_loader(),
             )
             .await;
         match ::tiered_cache::__private::optional::answer(__cached_read) {
@@ -110,8 +112,13 @@ impl UserRepo {
             &__cached_ret,
         ) {
             ::tiered_cache::__private::primed::<
-                User,
+                Option<User>,
             >(__cached_cache.set(&__cached_key, __cached_value).namespace("users"))
+                .await;
+        } else {
+            ::tiered_cache::__private::removed(
+                    __cached_cache.invalidate(&__cached_key).namespace("users"),
+                )
                 .await;
         }
         __cached_ret

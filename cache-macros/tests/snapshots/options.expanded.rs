@@ -39,7 +39,8 @@ pub(crate) async fn geolocate(ip: std::net::IpAddr) -> Option<Region> {
                 .get::<Option<Region>>(&__cached_key)
                 .refresh_with(__cached_loader)
                 .ttl(Duration::from_millis(1500))
-                .stale(::core::time::Duration::ZERO),
+                .stale(::core::time::Duration::ZERO)
+                .wait_for_loader(),
         )
         .await;
     match ::my_sdk::tiered_cache::__private::plain::answer(__cached_read) {
@@ -151,7 +152,8 @@ async fn exchange_rate(pair: (Currency, Currency)) -> Result<f64, QuoteError> {
                 .get::<Result<f64, QuoteError>>(&__cached_key)
                 .refresh_with(__cached_loader)
                 .ttl(::core::time::Duration::from_secs(30))
-                .stale(::core::time::Duration::from_secs(5)),
+                .stale(::core::time::Duration::from_secs(5))
+                .wait_for_loader(),
         )
         .await;
     match ::tiered_cache::__private::plain::answer(__cached_read) {

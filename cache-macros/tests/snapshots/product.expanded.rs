@@ -38,7 +38,8 @@ pub async fn get_product_details(product_id: u64) -> Product {
                 .get::<Product>(&__cached_key)
                 .namespace("products")
                 .refresh_with(__cached_loader)
-                .ttl(::core::time::Duration::from_secs(300)),
+                .ttl(::core::time::Duration::from_secs(300))
+                .wait_for_loader(),
         )
         .await;
     match ::tiered_cache::__private::plain::answer(__cached_read) {

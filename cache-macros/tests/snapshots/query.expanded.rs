@@ -43,7 +43,8 @@ async fn execute_query(table: &str, filters_hash: u64) -> Result<Vec<Row>, DbErr
                 .get::<Vec<Row>>(&__cached_key)
                 .namespace("database")
                 .refresh_with(__cached_loader)
-                .ttl(::core::time::Duration::from_secs(600)),
+                .ttl(::core::time::Duration::from_secs(600))
+                .wait_for_loader(),
         )
         .await;
     match ::tiered_cache::__private::fallible::answer(__cached_read) {
