@@ -1,6 +1,8 @@
 //! `rediss://` against a real TLS-only redis-server whose certificate is signed by a private CA
 //! (trusted through `redis_tls_ca_file`).
 
+#![cfg(feature = "tls")]
+
 mod support;
 
 use std::time::Duration;
