@@ -2,10 +2,10 @@
 //!
 //! The engine, by job: `decide` makes every time-based decision (pure); `admit` is the only
 //! writer of L1; `stored` the only code that reads or writes envelopes and marks in L2; `coord`
-//! coordinates loads across instances; `read` is a plain read, `load` → `leader` → `finish` (and
-//! `refresh` in the background) a read with a loader, `write` sets, invalidations and clears; `options` the per-call options;
-//! `tier`, `sync`, `bus` and `recovery` keep L2, the clear marks, the backplane and missed
-//! invalidations in order.
+//! coordinates loads across instances. `read` is a plain read; `load` → `leader` → `finish`
+//! (and `refresh` in the background) a read with a loader; `write` sets, invalidations and
+//! clears; `options` the per-call options. `tier`, `sync`, `bus` and `recovery` keep L2, the
+//! clear marks, the backplane and missed invalidations in order.
 
 mod admit;
 mod bus;
