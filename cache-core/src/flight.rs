@@ -21,9 +21,9 @@ const SHARDS: usize = 16;
 /// What a finished load hands to its waiters.
 #[derive(Clone)]
 pub(crate) enum Outcome {
-    /// The value (an L1-shaped entry, whether or not it was cached); `from_tier` when it was
-    /// found in a tier rather than loaded (for the waiters' hit counts).
-    Value { entry: Entry, from_tier: bool },
+    /// The value (an L1-shaped entry, whether or not it was cached); `loaded` when a loader ran
+    /// for it (even one that failed and left a fail-safe stand-in): the waiters count a miss.
+    Value { entry: Entry, loaded: bool },
     /// The loader's error, an `Arc<E>` behind `Any`.
     Failed(Arc<dyn Any + Send + Sync>),
     /// The load hit the hard timeout.

@@ -48,7 +48,7 @@ impl Inner {
                     .await;
                 guard.complete(Outcome::Value {
                     entry,
-                    from_tier: false,
+                    loaded: true,
                 });
                 Ok(value)
             }
@@ -155,7 +155,7 @@ impl Inner {
             let entry = self.throttle_with(key, &stand_in, ctx.ticket);
             guard.complete(Outcome::Value {
                 entry,
-                from_tier: true,
+                loaded: true,
             });
             return Ok(stand_in.value);
         }

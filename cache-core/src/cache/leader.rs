@@ -68,17 +68,17 @@ where
 
 /// A flight outcome, typed for one waiter.
 enum Shared<T, E> {
-    Value { value: T, from_tier: bool },
+    Value { value: T, loaded: bool },
     Error(LoadError<E>),
     OtherType,
 }
 
 fn shared<T: Clone + 'static, E: Send + Sync + 'static>(outcome: Outcome) -> Shared<T, E> {
     match outcome {
-        Outcome::Value { entry, from_tier } => match l1::value_of::<T>(&*entry) {
+        Outcome::Value { entry, loaded } => match l1::value_of::<T>(&*entry) {
             Some(value) => Shared::Value {
                 value: value.clone(),
-                from_tier,
+                loaded,
             },
             None => Shared::OtherType,
         },
@@ -139,8 +139,8 @@ impl Inner {
                 Join::Wait(waiter) => {
                     self.counters.coalesced_waits.incr();
                     match waiter.outcome().await.map(shared::<T, E>) {
-                        Some(Shared::Value { value, from_tier }) => {
-                            if !from_tier {
+                        Some(Shared::Value { value, loaded }) => {
+                            if loaded {
                                 self.counters.misses.incr();
                             }
                             return Ok(value);
@@ -254,7 +254,7 @@ impl Inner {
         }
         guard.complete(Outcome::Value {
             entry: found.entry,
-            from_tier: true,
+            loaded: false,
         });
         found.value
     }
@@ -289,7 +289,7 @@ impl Inner {
                         self.counters.soft_timeouts.incr();
                         guard.publish(Outcome::Value {
                             entry: stand_in.entry.clone(),
-                            from_tier: true,
+                            loaded: true,
                         });
                         let value = stand_in.value.clone();
                         let remaining = bounds.hard.map(|hard| hard.saturating_sub(soft));

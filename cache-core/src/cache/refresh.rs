@@ -129,6 +129,6 @@ impl Inner {
 fn complete(guard: FlightGuard, entry: Entry) {
     guard.complete(Outcome::Value {
         entry,
-        from_tier: true,
+        loaded: false,
     });
 }
