@@ -113,6 +113,11 @@ impl Clock {
         }
     }
 
+    /// Whether this is the operating system's clock (not a test clock).
+    pub(crate) fn is_system(&self) -> bool {
+        matches!(self.source, Source::System)
+    }
+
     /// Milliseconds since the Unix epoch.
     #[inline]
     pub fn now_ms(&self) -> u64 {
@@ -156,15 +161,43 @@ fn system_millis() -> u64 {
         .map_or(0, duration_ms)
 }
 
-/// The coarse system clock: one thread per process stores the wall-clock milliseconds every
-/// millisecond; readers load it. Started by the first read.
+/// Coarse monotonic milliseconds (since the coarse clock started): what L2 deadlines and the
+/// breaker measure durations with under the system clock. One atomic load.
+#[inline]
+pub(crate) fn coarse_monotonic_ms() -> u64 {
+    coarse::monotonic_ms()
+}
+
+/// The coarse system clock: one thread per process stores the wall-clock milliseconds, and the
+/// monotonic milliseconds since it started, every millisecond; readers load them. Started by
+/// the first read.
 mod coarse {
-    use std::sync::Once;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
+    use std::sync::{Once, OnceLock};
+    use std::time::{Duration, Instant};
 
     static NOW_MS: AtomicU64 = AtomicU64::new(0);
+    /// Monotonic milliseconds since `START`, plus one (0: the thread is not running).
+    static MONO_MS: AtomicU64 = AtomicU64::new(0);
+    static START: OnceLock<Instant> = OnceLock::new();
     static TICKER: Once = Once::new();
+
+    fn precise_monotonic() -> u64 {
+        super::duration_ms(START.get_or_init(Instant::now).elapsed()) + 1
+    }
+
+    #[inline]
+    pub(super) fn monotonic_ms() -> u64 {
+        let now = MONO_MS.load(Ordering::Relaxed);
+        if now != 0 {
+            return now;
+        }
+        start();
+        match MONO_MS.load(Ordering::Relaxed) {
+            0 => precise_monotonic(),
+            now => now,
+        }
+    }
 
     #[inline]
     pub(super) fn recent_ms() -> u64 {
@@ -179,18 +212,21 @@ mod coarse {
     fn start() -> u64 {
         TICKER.call_once(|| {
             NOW_MS.store(super::system_millis(), Ordering::Relaxed);
+            MONO_MS.store(precise_monotonic(), Ordering::Relaxed);
             let ticker = std::thread::Builder::new()
                 .name("tiered-cache-clock".to_owned())
                 .spawn(|| {
                     loop {
                         std::thread::sleep(Duration::from_millis(1));
                         NOW_MS.fetch_max(super::system_millis(), Ordering::Relaxed);
+                        MONO_MS.store(precise_monotonic(), Ordering::Relaxed);
                     }
                 });
             if let Err(error) = ticker {
                 // Without the thread every read goes to the system clock: slower, still right.
                 tracing::warn!(%error, "could not start the coarse clock thread");
                 NOW_MS.store(0, Ordering::Relaxed);
+                MONO_MS.store(0, Ordering::Relaxed);
             }
         });
         match NOW_MS.load(Ordering::Relaxed) {
@@ -323,6 +359,14 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(3));
         }
+    }
+
+    #[test]
+    fn the_coarse_monotonic_clock_moves_forward() {
+        let first = coarse_monotonic_ms();
+        std::thread::sleep(Duration::from_millis(20));
+        let later = coarse_monotonic_ms();
+        assert!(later >= first + 10, "{first} then {later}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,14 +36,21 @@ struct Slot {
     waker: AtomicWaker,
 }
 
-/// The deadlines of one cache's L2 calls. Durations are measured on a monotonic clock
-/// (`tokio::time::Instant`, which tests can pause), never on the wall clock: a wall-clock step
-/// (NTP, a resumed VM) must not expire or extend calls.
+/// The deadlines of one cache's L2 calls. Durations are measured on a monotonic clock, never on
+/// the wall clock: a wall-clock step (NTP, a resumed VM) must not expire or extend calls.
 pub(crate) struct Deadlines {
     timeout: Duration,
     timeout_ms: u64,
-    base: tokio::time::Instant,
+    clock: Monotonic,
     slots: Box<[Slot]>,
+}
+
+/// Where deadlines read monotonic time.
+enum Monotonic {
+    /// The process's coarse monotonic clock (one atomic load), under the system clock.
+    Coarse,
+    /// Tokio's clock since the cache started (tests pause it), under a test clock.
+    Tokio(tokio::time::Instant),
 }
 
 thread_local! {
@@ -52,11 +59,17 @@ thread_local! {
 }
 
 impl Deadlines {
-    pub(crate) fn new(timeout: Duration) -> Self {
+    /// Deadlines of `timeout`; `coarse` for the coarse monotonic clock (the system clock),
+    /// else tokio's.
+    pub(crate) fn new(timeout: Duration, coarse: bool) -> Self {
         Deadlines {
             timeout,
             timeout_ms: duration_ms(timeout).max(1),
-            base: tokio::time::Instant::now(),
+            clock: if coarse {
+                Monotonic::Coarse
+            } else {
+                Monotonic::Tokio(tokio::time::Instant::now())
+            },
             slots: (0..SLOTS)
                 .map(|_| Slot {
                     state: AtomicU64::new(0),
@@ -66,9 +79,13 @@ impl Deadlines {
         }
     }
 
-    /// Monotonic milliseconds since this cache started: the clock of deadlines and the breaker.
+    /// Monotonic milliseconds: the clock of deadlines and the breaker.
+    #[inline]
     pub(crate) fn now_ms(&self) -> u64 {
-        duration_ms(self.base.elapsed())
+        match &self.clock {
+            Monotonic::Coarse => crate::clock::coarse_monotonic_ms(),
+            Monotonic::Tokio(base) => duration_ms(base.elapsed()),
+        }
     }
 
     /// How often [`tick`](Self::tick) must run.
@@ -76,9 +93,10 @@ impl Deadlines {
         (self.timeout / 4).max(Duration::from_millis(1))
     }
 
-    /// Runs `op`; `None` when it passed the timeout.
-    pub(crate) async fn run<F: Future>(&self, op: F) -> Option<F::Output> {
-        let Some((slot, occupied)) = self.claim(self.now_ms()) else {
+    /// Runs `op`, started at `now_ms` ([`now_ms`](Self::now_ms)); `None` when it passed the
+    /// timeout.
+    pub(crate) async fn run<F: Future>(&self, now_ms: u64, op: F) -> Option<F::Output> {
+        let Some((slot, occupied)) = self.claim(now_ms) else {
             return tokio::time::timeout(self.timeout, op).await.ok();
         };
         let _release = Release { slot, occupied };
@@ -177,7 +195,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_past_the_timeout_is_expired_by_the_ticker() {
-        let deadlines = std::sync::Arc::new(Deadlines::new(Duration::from_millis(100)));
+        let deadlines = std::sync::Arc::new(Deadlines::new(Duration::from_millis(100), false));
         let ticker = {
             let deadlines = deadlines.clone();
             tokio::spawn(async move {
@@ -187,11 +205,14 @@ mod tests {
                 }
             })
         };
-        let fast = deadlines.run(async { 7 }).await;
+        let fast = deadlines.run(deadlines.now_ms(), async { 7 }).await;
         assert_eq!(fast, Some(7));
         let started = tokio::time::Instant::now();
         let slow = deadlines
-            .run(tokio::time::sleep(Duration::from_secs(10)))
+            .run(
+                deadlines.now_ms(),
+                tokio::time::sleep(Duration::from_secs(10)),
+            )
             .await;
         assert_eq!(slow, None);
         let waited = started.elapsed();
@@ -204,9 +225,9 @@ mod tests {
 
     #[tokio::test]
     async fn slots_are_freed_and_reused() {
-        let deadlines = Deadlines::new(Duration::from_millis(100));
+        let deadlines = Deadlines::new(Duration::from_millis(100), false);
         for _ in 0..(SLOTS * 3) {
-            assert_eq!(deadlines.run(async { 1 }).await, Some(1));
+            assert_eq!(deadlines.run(1, async { 1 }).await, Some(1));
         }
         assert!(
             deadlines
@@ -220,7 +241,7 @@ mod tests {
     /// the ticker's write expired the new call at once (a spurious timeout).
     #[test]
     fn regression_a_reused_slot_is_not_expired_by_a_tick_that_read_its_previous_call() {
-        let deadlines = Deadlines::new(Duration::from_millis(100));
+        let deadlines = Deadlines::new(Duration::from_millis(100), false);
         let slot = &deadlines.slots[0];
         let first = occupy(slot, 0).expect("free");
         let observed = slot.state.load(Ordering::Acquire);

@@ -58,6 +58,7 @@ pub(crate) enum WithLoader {
 }
 
 /// The decision table of a read with a loader.
+#[inline]
 pub(crate) fn with_loader(state: State, config: &CacheConfig) -> WithLoader {
     match state {
         State::Fresh => WithLoader::Serve,
@@ -94,6 +95,11 @@ pub(crate) fn l1_use(
     now_ms: u64,
     config: &CacheConfig,
 ) -> L1Use {
+    // The common case in one comparison each: before `fresh_until` an entry is fresh whatever
+    // the switches say (`fresh_until` never passes `expires_at`).
+    if now_ms < meta.fresh_until_ms && now_ms < l1_until_ms {
+        return L1Use::Use(State::Fresh);
+    }
     match state(meta, now_ms, config) {
         State::Gone => L1Use::Miss,
         State::Kept => L1Use::Kept,

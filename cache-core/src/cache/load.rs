@@ -203,6 +203,13 @@ where
         inner.probe::<T>(key, now)
     };
     let l1_copy = match probe {
+        // `decide::with_loader`'s first row (fresh: serve), taken before anything else is
+        // built: most reads end here.
+        Probe::Hit {
+            value,
+            stale: false,
+            ..
+        } => return LoadState::Ready(Some(Ok(value))),
         Probe::Hit {
             value,
             stale,

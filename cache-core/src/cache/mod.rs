@@ -167,7 +167,7 @@ impl<C: L2Connector> CacheBuilder<C> {
                 config.circuit_breaker_threshold,
                 config.circuit_breaker_cooldown,
             );
-            L2Tier::new(backend, breaker, config.l2_timeout)
+            L2Tier::new(backend, breaker, config.l2_timeout, self.clock.is_system())
         });
         let inner = Arc::new(Inner {
             stamps: StampSource::new(self.clock),

@@ -119,7 +119,7 @@ impl Inner {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         // Before the read: a write of this key that begins meanwhile keeps an older value out.
-        let ticket = self.ticket(key);
+        let ticket = fill.then(|| self.ticket(key));
         let namespace = fill.then(|| self.namespaces.get(key.namespace));
         let epoch = match &namespace {
             Some(namespace) => namespace.epoch(),
@@ -139,7 +139,7 @@ impl Inner {
                 if state == State::Stale {
                     self.counters.stale_hits.incr();
                 }
-                if let Some(namespace) = &namespace {
+                if let (Some(namespace), Some(ticket)) = (&namespace, ticket) {
                     let entry = self.l1_entry(value.clone(), meta, epoch, namespace, tags);
                     self.admit(key, &entry, ticket);
                 }

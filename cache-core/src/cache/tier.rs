@@ -31,11 +31,17 @@ pub(crate) enum Skip {
 }
 
 impl L2Tier {
-    pub(crate) fn new(backend: Arc<dyn L2Backend>, breaker: Breaker, timeout: Duration) -> Self {
+    /// `coarse_clock`: measure deadlines on the coarse monotonic clock (the system clock).
+    pub(crate) fn new(
+        backend: Arc<dyn L2Backend>,
+        breaker: Breaker,
+        timeout: Duration,
+        coarse_clock: bool,
+    ) -> Self {
         L2Tier {
             backend,
             breaker,
-            deadlines: Deadlines::new(timeout),
+            deadlines: Deadlines::new(timeout, coarse_clock),
             synced: AtomicBool::new(false),
         }
     }
@@ -75,7 +81,7 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match self.deadlines.run(op(&*self.backend)).await {
+        let result = match self.deadlines.run(now_ms, op(&*self.backend)).await {
             Some(result) => result,
             None => Err(L2Error::Timeout),
         };
