@@ -20,14 +20,15 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use support::{config, eventually, test_redis};
+use timeline::{MAX_STALE_MS, State, THROTTLE_MS, Version, WINDOW_MS};
+
+#[path = "../cache-core/tests/common/timeline.rs"]
+mod timeline;
 use tiered_cache::{CacheConfig, Clock, LoadError, ManualClock, TieredCache};
 
 const NAMESPACES: [&str; 2] = ["n1", "n2"];
 const KEYS: [&str; 2] = ["a", "b"];
 const TAGS: [&str; 2] = ["t1", "t2"];
-const WINDOW_MS: u64 = 2_000;
-const MAX_STALE_MS: u64 = 3_000;
-const THROTTLE_MS: u64 = 1_500;
 /// The propagation bound the README documents for tests (a notice takes milliseconds).
 const PROPAGATION: Duration = Duration::from_secs(2);
 
@@ -106,53 +107,6 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(op, 1..30)
 }
 
-#[derive(Clone, Debug)]
-struct Version {
-    value: Option<u32>,
-    fresh_until: u64,
-    expires_at: u64,
-    keep_until: u64,
-    tags: Vec<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Fresh,
-    Stale,
-    Kept,
-    Gone,
-}
-
-impl Version {
-    fn new(value: Option<u32>, now: u64, ttl_ms: u64, tags: Vec<usize>) -> Self {
-        let window = if WINDOW_MS < ttl_ms {
-            WINDOW_MS
-        } else {
-            ttl_ms / 5
-        };
-        let expires_at = now + ttl_ms;
-        Version {
-            value,
-            fresh_until: expires_at - window,
-            expires_at,
-            keep_until: expires_at + MAX_STALE_MS,
-            tags,
-        }
-    }
-
-    fn state(&self, now: u64) -> State {
-        if now < self.fresh_until {
-            State::Fresh
-        } else if now < self.expires_at {
-            State::Stale
-        } else if now < self.keep_until {
-            State::Kept
-        } else {
-            State::Gone
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Answer {
     Value(Option<Option<u32>>),
@@ -228,14 +182,7 @@ impl Model {
             }
             Outcome::Fail => match fallback {
                 Some(fallback) => {
-                    let until = now + THROTTLE_MS;
-                    let stand_in = Version {
-                        fresh_until: until,
-                        expires_at: until,
-                        keep_until: fallback.keep_until.max(until),
-                        ..fallback.clone()
-                    };
-                    self.stand_ins[on].insert(k, stand_in);
+                    self.stand_ins[on].insert(k, fallback.stand_in(now));
                     (Answer::Value(Some(fallback.value)), false)
                 }
                 None => (Answer::Failed, false),

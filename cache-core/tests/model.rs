@@ -20,12 +20,14 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tiered_cache_core::{CacheConfig, Clock, LoadError, TieredCache};
 
+#[path = "common/timeline.rs"]
+mod timeline;
+
+use timeline::{MAX_STALE_MS, State, THROTTLE_MS, Version, WINDOW_MS};
+
 const NAMESPACES: [&str; 2] = ["n1", "n2"];
 const KEYS: [&str; 2] = ["a", "b"];
 const TAGS: [&str; 2] = ["t1", "t2"];
-const WINDOW_MS: u64 = 2_000;
-const MAX_STALE_MS: u64 = 3_000;
-const THROTTLE_MS: u64 = 1_500;
 const HARD_MS: u64 = 500;
 
 /// What a loader does.
@@ -181,67 +183,6 @@ fn ops(background: bool) -> impl Strategy<Value = Vec<Op>> {
         4 => prop_oneof![1..=1_500u64, 1_500..=12_000u64].prop_map(|ms| Op::Advance { ms }),
     ];
     proptest::collection::vec(op, 1..40)
-}
-
-/// One value of the model: what a key holds, on its timeline.
-#[derive(Clone, Debug)]
-struct Version {
-    value: Option<u32>,
-    fresh_until: u64,
-    expires_at: u64,
-    keep_until: u64,
-    tags: Vec<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Fresh,
-    Stale,
-    Kept,
-    Gone,
-}
-
-impl Version {
-    /// An entry written at `now` with ttl `ttl_ms`: the configured window, or a fifth of a
-    /// ttl too short for it; kept `MAX_STALE_MS` past expiry (fail-safe).
-    fn new(value: Option<u32>, now: u64, ttl_ms: u64, tags: Vec<usize>) -> Self {
-        let window = if WINDOW_MS < ttl_ms {
-            WINDOW_MS
-        } else {
-            ttl_ms / 5
-        };
-        let expires_at = now + ttl_ms;
-        Version {
-            value,
-            fresh_until: expires_at - window,
-            expires_at,
-            keep_until: expires_at + MAX_STALE_MS,
-            tags,
-        }
-    }
-
-    fn state(&self, now: u64) -> State {
-        if now < self.fresh_until {
-            State::Fresh
-        } else if now < self.expires_at {
-            State::Stale
-        } else if now < self.keep_until {
-            State::Kept
-        } else {
-            State::Gone
-        }
-    }
-
-    /// The fail-safe stand-in served from `now`: fresh for the throttle.
-    fn stand_in(&self, now: u64) -> Self {
-        let until = now + THROTTLE_MS;
-        Version {
-            fresh_until: until,
-            expires_at: until,
-            keep_until: self.keep_until.max(until),
-            ..self.clone()
-        }
-    }
 }
 
 /// What a read answers.
