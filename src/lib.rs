@@ -5,7 +5,8 @@
 pub use tiered_cache_core::{
     CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
     HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder, LoadError, LoadFuture,
-    ManualClock, OverallStats, SetBuilder, SwrStats, TierHealth, TierStatus, redact_url,
+    ManualClock, OverallStats, RefusedStats, SetBuilder, SwrStats, TierHealth, TierStatus,
+    redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
@@ -36,7 +37,7 @@ pub use tiered_cache_macros::cached;
 /// freshness model.
 pub mod engine {
     pub use tiered_cache_core::{
-        L2Backend, L2Connector, L2Error, NoL2, Stamp, entry, envelope, keys, l2,
+        L2Backend, L2Connector, L2Error, NoL2, Refusal, Stamp, entry, envelope, keys, l2,
     };
 }
 

@@ -29,10 +29,46 @@ pub enum L2Error {
     /// of our keys). Counted as a decode error; not a connectivity failure.
     #[error("unexpected data in L2: {0}")]
     Data(String),
+    /// The backend answered and refused this command (out of memory, a read-only replica, a
+    /// missing ACL permission, an invalid argument): counted by kind, not a connectivity failure,
+    /// so other commands keep using L2.
+    #[error("L2 refused the command ({kind}): {message}")]
+    Refused {
+        /// What kind of refusal.
+        kind: Refusal,
+        /// The backend's reply.
+        message: String,
+    },
+}
+
+/// Why a backend refused a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Over its memory limit with an eviction policy that refuses writes (Redis `OOM`).
+    OutOfMemory,
+    /// A replica that takes no writes (Redis `READONLY`, during a failover).
+    ReadOnly,
+    /// The connection's user may not run it (Redis ACL `NOPERM`).
+    NoPermission,
+    /// Any other refusal (Redis `ERR ...`, for example an argument out of range).
+    Other,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::OutOfMemory => "out of memory",
+            Refusal::ReadOnly => "read-only",
+            Refusal::NoPermission => "no permission",
+            Refusal::Other => "other",
+        })
+    }
 }
 
 impl L2Error {
-    /// Whether the failure says something about the backend's health.
+    /// Whether the failure says the backend cannot be used now (unreachable, hung, or unable to
+    /// serve anything): what opens the circuit breaker. A refused command or bad data is not.
     pub fn is_connectivity(&self) -> bool {
         matches!(self, L2Error::Unavailable(_) | L2Error::Timeout)
     }

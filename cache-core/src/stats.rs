@@ -85,6 +85,25 @@ pub(crate) struct Counters {
     pub(crate) backplane_gaps: Counter,
     pub(crate) recovered: Counter,
     pub(crate) recovery_dropped: Counter,
+    pub(crate) refused_out_of_memory: Counter,
+    pub(crate) refused_read_only: Counter,
+    pub(crate) refused_no_permission: Counter,
+    pub(crate) refused_other: Counter,
+}
+
+impl Counters {
+    /// Counts a refused L2 command; returns how many of its kind so far.
+    pub(crate) fn refused(&self, kind: crate::l2::Refusal) -> u64 {
+        use crate::l2::Refusal;
+        let counter = match kind {
+            Refusal::OutOfMemory => &self.refused_out_of_memory,
+            Refusal::ReadOnly => &self.refused_read_only,
+            Refusal::NoPermission => &self.refused_no_permission,
+            _ => &self.refused_other,
+        };
+        counter.incr();
+        counter.get()
+    }
 }
 
 /// A snapshot of the cache's counters. Serializes to the seed's JSON shape:
@@ -128,8 +147,12 @@ pub struct L2Stats {
     pub hits: u64,
     /// Reads L2 had nothing for.
     pub misses: u64,
-    /// Failed or timed-out L2 operations.
+    /// L2 operations that failed because L2 could not be used (unreachable, timed out, unable to
+    /// serve): what the circuit breaker counts.
     pub errors: u64,
+    /// L2 commands Redis answered by refusing them, by kind. Not failures of L2: the breaker
+    /// stays closed and other commands keep using it.
+    pub refused: RefusedStats,
     /// Stored bytes that did not decode (foreign, truncated, other version or type): each was
     /// treated as a miss.
     pub decode_errors: u64,
@@ -155,6 +178,20 @@ pub struct L2Stats {
     pub recovered: u64,
     /// Invalidations and clears dropped because the recovery queue was full.
     pub recovery_dropped: u64,
+}
+
+/// L2 commands refused by Redis, by kind.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RefusedStats {
+    /// `OOM`: Redis is at `maxmemory` under a policy that refuses writes (`noeviction`).
+    pub out_of_memory: u64,
+    /// `READONLY`: a replica (for example during a failover) refused a write.
+    pub read_only: u64,
+    /// `NOPERM`: the Redis user lacks an ACL permission.
+    pub no_permission: u64,
+    /// Any other refusal (`ERR ...`).
+    pub other: u64,
 }
 
 /// Stale-while-revalidate counters.
@@ -227,6 +264,12 @@ impl Counters {
                 hits: l2_hits,
                 misses: self.l2_misses.get(),
                 errors: self.l2_errors.get(),
+                refused: RefusedStats {
+                    out_of_memory: self.refused_out_of_memory.get(),
+                    read_only: self.refused_read_only.get(),
+                    no_permission: self.refused_no_permission.get(),
+                    other: self.refused_other.get(),
+                },
                 decode_errors: self.l2_decode_errors.get(),
                 skipped: self.l2_skipped.get(),
                 writes: self.l2_writes.get(),

@@ -74,6 +74,8 @@ pub struct RedisServer {
     password: Option<String>,
     /// The certificate directory of a TLS-only server (see [`TlsFiles`]).
     tls: Option<PathBuf>,
+    /// More `redis-server` arguments (`--maxmemory 2mb`, `--replicaof ...`).
+    extra: Vec<String>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -94,6 +96,23 @@ impl RedisServer {
         Self::start_on(free_port(), None, Some(password.to_owned()))
     }
 
+    /// Starts a standalone server with more arguments (`["--maxmemory", "2mb"]`).
+    pub fn start_with_args(args: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
+        std::fs::create_dir_all(&dir).expect("create a server directory");
+        let mut server = RedisServer {
+            port: free_port(),
+            cluster_port: None,
+            password: None,
+            tls: None,
+            extra: args.iter().map(|a| (*a).to_owned()).collect(),
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
     fn start_on(port: u16, cluster_port: Option<u16>, password: Option<String>) -> Self {
         let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
         std::fs::create_dir_all(&dir).expect("create a server directory");
@@ -102,6 +121,7 @@ impl RedisServer {
             cluster_port,
             password,
             tls: None,
+            extra: Vec::new(),
             dir,
             child: None,
         };
@@ -147,6 +167,7 @@ impl RedisServer {
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
+        command.args(&self.extra);
         if let Some(cluster_port) = self.cluster_port {
             command.args([
                 "--cluster-enabled",
@@ -199,6 +220,7 @@ impl RedisServer {
             cluster_port: None,
             password: None,
             tls: Some(dir.clone()),
+            extra: Vec::new(),
             dir,
             child: None,
         };

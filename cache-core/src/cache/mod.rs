@@ -292,17 +292,20 @@ impl<C> TieredCache<C> {
                 let started = Instant::now();
                 let ping = tokio::time::timeout(inner.config.l2_timeout, tier.backend.ping()).await;
                 let latency = started.elapsed();
+                // The ping is evidence for the breaker too, so the report and the breaker agree.
+                let ping = ping.unwrap_or(Err(crate::l2::L2Error::Timeout));
+                tier.observe_health(&ping);
                 let breaker = tier.breaker_state();
                 match ping {
-                    Ok(Ok(())) => TierHealth::up(tier.backend.describe(), latency, breaker),
-                    Ok(Err(error)) => {
-                        TierHealth::down(tier.backend.describe(), error.to_string(), breaker)
-                    }
-                    Err(_) => TierHealth::down(
+                    Ok(()) => TierHealth::up(tier.backend.describe(), latency, breaker),
+                    Err(crate::l2::L2Error::Timeout) => TierHealth::down(
                         tier.backend.describe(),
                         format!("no answer within {:?}", inner.config.l2_timeout),
                         breaker,
                     ),
+                    Err(error) => {
+                        TierHealth::down(tier.backend.describe(), error.to_string(), breaker)
+                    }
                 }
             }
         };

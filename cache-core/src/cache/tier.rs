@@ -59,6 +59,19 @@ impl L2Tier {
         self.breaker.state_name(self.deadlines.now_ms())
     }
 
+    /// Feeds a health ping's result to the breaker: an answer closes it, a connectivity failure
+    /// counts toward opening it.
+    pub(crate) fn observe_health(&self, ping: &Result<(), L2Error>) {
+        match ping {
+            Err(error) if error.is_connectivity() => {
+                self.breaker.record_failure(self.deadlines.now_ms());
+            }
+            _ => {
+                self.breaker.record_success();
+            }
+        }
+    }
+
     /// Runs one backend operation under the breaker and the timeout.
     ///
     /// `needs_sync` operations (reads) are skipped until the clear marks have been read.
@@ -106,8 +119,21 @@ impl L2Tier {
                 Err(Skip::Failed(error))
             }
             Err(error) => {
-                // The backend answered: it is healthy, the data is not.
+                // The backend answered: it is up; this command or its data is the problem.
                 self.breaker.record_success();
+                if let L2Error::Refused { kind, message } = &error {
+                    let count = counters.refused(*kind);
+                    // Every refusal is counted; the log shows the 1st, 2nd, 4th, 8th... of a kind.
+                    if count.is_power_of_two() {
+                        tracing::warn!(
+                            backend = %self.backend.describe(),
+                            %kind,
+                            message,
+                            refused_so_far = count,
+                            "L2 refused a command; the cache carries on (the tier stays up)"
+                        );
+                    }
+                }
                 Err(Skip::Failed(error))
             }
         }
