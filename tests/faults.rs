@@ -284,3 +284,31 @@ async fn an_instance_started_while_redis_is_down_joins_when_it_comes_up() {
         "B's L1 hears the writer's notice"
     );
 }
+
+/// Regression: `close()` with Redis down took seconds: two QUITs one after the other, each
+/// waiting out a 1 s bound, and a tracked task's L2 call that nothing expired any more (the
+/// deadline ticker had stopped first). Now the QUITs run together, bounded by `l2_timeout`
+/// (200 ms here), and the ticker stops last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_with_redis_down_is_prompt() {
+    let mut server = RedisServer::start();
+    let cache = cache(fault_config(&server)).await;
+    cache.set("k", &1u8).await.expect("set");
+    server.kill();
+    // Until the pool has noticed the connections are gone.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !cache
+                .health_check()
+                .await
+                .l2
+                .status
+                .eq(&tiered_cache::TierStatus::Up)
+        })
+        .await
+    );
+    let started = Instant::now();
+    cache.close().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(800), "close took {took:?}");
+}

@@ -135,6 +135,9 @@ impl RedisL2 {
     }
 }
 
+/// Longest `close()` waits for Redis to take the QUITs (`l2_timeout` when shorter).
+const QUIT_GRACE: Duration = Duration::from_secs(1);
+
 /// Clear marks read per round trip.
 const MARKS_PAGE: i64 = 1000;
 
@@ -407,11 +410,19 @@ impl L2Backend for RedisL2 {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
-            if let Some((client, task)) = subscriber {
-                task.abort();
-                let _ = tokio::time::timeout(Duration::from_secs(1), client.quit()).await;
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.quit()).await;
+            // A QUIT to a Redis that is gone only waits out its bound: one `l2_timeout`, for
+            // both at once (a healthy Redis takes them in a round trip).
+            let bound = self.config.l2_timeout.min(QUIT_GRACE);
+            let subscriber = async {
+                if let Some((client, task)) = subscriber {
+                    task.abort();
+                    let _ = tokio::time::timeout(bound, client.quit()).await;
+                }
+            };
+            let pool = async {
+                let _ = tokio::time::timeout(bound, self.pool.quit()).await;
+            };
+            tokio::join!(subscriber, pool);
         })
     }
 

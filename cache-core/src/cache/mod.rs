@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Stops the deadline ticker, last of all (see `sync::start_deadline_ticker`).
+    pub(crate) ticker_stop: CancellationToken,
     /// Where the next read of the clear marks starts (the backend's clock).
     pub(crate) marks_cursor: AtomicU64,
     /// Set once construction is over: backplane gaps before it lost nothing.
@@ -119,6 +121,7 @@ impl Drop for Inner {
     /// weak handles) and let the backend close its connections.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.ticker_stop.cancel();
         if let Some(tier) = &self.l2 {
             tier.backend.abandon();
         }
@@ -183,6 +186,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             counters: Counters::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            ticker_stop: CancellationToken::new(),
             marks_cursor: AtomicU64::new(0),
             serving: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -330,6 +334,7 @@ impl<C> TieredCache<C> {
         if let Some(tier) = &inner.l2 {
             tier.backend.close().await;
         }
+        inner.ticker_stop.cancel();
     }
 
     /// [`close_within`](Self::close_within) five seconds.

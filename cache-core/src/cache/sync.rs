@@ -46,34 +46,58 @@ pub(super) async fn start(inner: &Arc<Inner>) {
 fn every<F, Fut>(inner: &Arc<Inner>, interval: std::time::Duration, tick: F)
 where
     F: Fn(Arc<Inner>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let weak = Arc::downgrade(inner);
-    let shutdown = inner.shutdown.clone();
-    inner.tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            let Some(inner) = Weak::upgrade(&weak) else {
-                return;
-            };
-            tick(inner).await;
-        }
-    });
+    let task = periodic(
+        Arc::downgrade(inner),
+        inner.shutdown.clone(),
+        interval,
+        tick,
+    );
+    inner.tasks.spawn(task);
 }
 
-/// Expires L2 calls past `l2_timeout`, a few times per timeout, until the cache goes.
+/// The loop of [`every`]: stops when `stop` is cancelled or the cache is gone.
+async fn periodic<F, Fut>(
+    weak: Weak<Inner>,
+    stop: tokio_util::sync::CancellationToken,
+    interval: std::time::Duration,
+    tick: F,
+) where
+    F: Fn(Arc<Inner>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let Some(inner) = Weak::upgrade(&weak) else {
+            return;
+        };
+        tick(inner).await;
+    }
+}
+
+/// Expires L2 calls past `l2_timeout`, a few times per timeout, until the cache is closed or
+/// gone. Not one of the tracked tasks: `close()` waits for those, and an L2 call they make
+/// while Redis vanishes must still time out, so the ticker stops last (`close` cancels its own
+/// token once the backend is closed).
 pub(super) fn start_deadline_ticker(inner: &Arc<Inner>) {
     let Some(tier) = &inner.l2 else {
         return;
     };
-    every(inner, tier.deadlines.tick_interval(), |inner| async move {
-        if let Some(tier) = &inner.l2 {
-            tier.deadlines.tick(tier.deadlines.now_ms());
-        }
-    });
+    let task = periodic(
+        Arc::downgrade(inner),
+        inner.ticker_stop.clone(),
+        tier.deadlines.tick_interval(),
+        |inner| async move {
+            if let Some(tier) = &inner.l2 {
+                tier.deadlines.tick(tier.deadlines.now_ms());
+            }
+        },
+    );
+    tokio::spawn(task);
 }
 
 /// Fetches and applies the clear marks recorded since the last sync (all of them the first
