@@ -312,3 +312,44 @@ async fn closing_with_redis_down_is_prompt() {
     let took = started.elapsed();
     assert!(took < Duration::from_millis(800), "close took {took:?}");
 }
+
+/// Regression: with Redis hung (SIGSTOP), a first cold `refresh_with` took about three
+/// `l2_timeout`s (760-810 ms at 250 ms): its read, lock and write each waited out the timeout.
+/// One call has one L2 budget now: after its first timeout, its later L2 steps are skipped.
+/// Likewise a `set` with tags (tag marks, then the write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_cold_read_through_costs_one_timeout_against_a_hung_redis() {
+    let server = RedisServer::start();
+    let config = CacheConfig {
+        // Far above the calls below: each starts with a closed breaker.
+        circuit_breaker_threshold: 100,
+        ..fault_config(&server)
+    };
+    let cache = cache(config.clone()).await;
+    cache.set("warm", &1u8).await.expect("set");
+    server.pause();
+    let bound = config.l2_timeout + Duration::from_millis(300);
+    for i in 0..3 {
+        let started = Instant::now();
+        let loaded = cache
+            .get(&format!("cold-{i}"))
+            .refresh_with(move || async move { Ok::<_, String>(i) })
+            .await
+            .expect("the loader answers");
+        assert_eq!(loaded, i);
+        let took = started.elapsed();
+        assert!(
+            took < bound,
+            "a cold read-through took {took:?} with Redis paused"
+        );
+        let started = Instant::now();
+        cache
+            .set(&format!("tagged-{i}"), &i)
+            .tags([format!("tag-{i}")])
+            .await
+            .expect("set");
+        let took = started.elapsed();
+        assert!(took < bound, "a tagged set took {took:?} with Redis paused");
+    }
+    server.resume();
+}

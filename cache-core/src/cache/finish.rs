@@ -61,8 +61,11 @@ impl Inner {
                 self.fail(guard, ctx, Failure::TimedOut(after), fallback)
             }
         };
-        if let Some(lock) = lock {
-            lock.release().await;
+        match lock {
+            // L2 did not answer this call: release in the background instead of waiting.
+            Some(lock) if super::tier::budget_spent() => drop(lock),
+            Some(lock) => lock.release().await,
+            None => {}
         }
         result
     }

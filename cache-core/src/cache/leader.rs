@@ -19,6 +19,7 @@ use super::load::Cacheable;
 use super::options::Plan;
 use super::read::Found;
 use super::stored::L2Read;
+use super::tier::with_budget;
 use crate::clock::Stamp;
 use crate::entry::EntryMeta;
 use crate::error::LoadError;
@@ -327,12 +328,12 @@ impl Inner {
         let inner = self.clone();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
-            let finish = async {
+            let finish = with_budget(async {
                 let loaded = bounded(load, remaining).await;
                 let _ = inner
                     .finish::<T, E>(guard, &ctx, loaded, fallback, lock, overwrite)
                     .await;
-            };
+            });
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 _ = AssertUnwindSafe(finish).catch_unwind() => {}

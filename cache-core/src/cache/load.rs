@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use super::decide::{self, State, WithLoader};
 use super::options::{Absent, IsAbsent, Plan, WriteOptions};
 use super::read::{GetBuilder, Probe};
+use super::tier::with_budget;
 use crate::error::{CacheError, LoadError};
 use crate::keys::{self, KeyRef};
 use crate::l2::BoxFuture;
@@ -244,7 +245,9 @@ where
         }
     };
     match plan() {
-        Ok(plan) => LoadState::Slow(Box::pin(inner.load(key, plan, loader, l1_copy))),
+        Ok(plan) => LoadState::Slow(Box::pin(with_budget(
+            inner.load(key, plan, loader, l1_copy),
+        ))),
         Err(error) => failed(error),
     }
 }

@@ -249,7 +249,7 @@ impl<C> TieredCache<C> {
     /// # Errors
     /// [`CacheError::InvalidOption`] for an empty or overlong tag, or [`CacheError::Closed`].
     pub async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
-        self.inner.invalidate_tag(tag).await
+        tier::with_budget(self.inner.invalidate_tag(tag)).await
     }
 
     /// Removes every entry of `namespace`, in this instance at once and in every instance within
@@ -258,7 +258,7 @@ impl<C> TieredCache<C> {
     /// # Errors
     /// [`CacheError::InvalidNamespace`] or [`CacheError::Closed`].
     pub async fn clear_namespace(&self, namespace: &str) -> Result<(), CacheError> {
-        self.inner.clear(Some(namespace)).await
+        tier::with_budget(self.inner.clear(Some(namespace))).await
     }
 
     /// Removes every entry of every namespace under this cache's `key_prefix` (other
@@ -267,7 +267,7 @@ impl<C> TieredCache<C> {
     /// # Errors
     /// [`CacheError::Closed`].
     pub async fn clear_all(&self) -> Result<(), CacheError> {
-        self.inner.clear(None).await
+        tier::with_budget(self.inner.clear(None)).await
     }
 
     /// A snapshot of the counters.

@@ -13,6 +13,7 @@ use super::Inner;
 use super::decide::{self, L1Use, State};
 use super::load::LoadBuilder;
 use super::stored::L2Read;
+use super::tier::with_budget;
 use crate::entry::EntryMeta;
 use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
@@ -254,7 +255,7 @@ where
         if let Err(error) = keys::validate_pair(key) {
             return GetState::Ready(Some(Err(error)));
         }
-        return GetState::Slow(Box::pin(inner.get_slow(key, None, false)));
+        return GetState::Slow(Box::pin(with_budget(inner.get_slow(key, None, false))));
     }
     let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
         Probe::Hit { value, stale, .. } => {
@@ -273,7 +274,7 @@ where
             None
         }
     };
-    GetState::Slow(Box::pin(inner.get_slow(key, fallback, true)))
+    GetState::Slow(Box::pin(with_budget(inner.get_slow(key, fallback, true))))
 }
 
 /// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates

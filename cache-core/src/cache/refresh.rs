@@ -16,6 +16,7 @@ use super::load::Cacheable;
 use super::options::Plan;
 use super::read::Found;
 use super::stored::L2Read;
+use super::tier::with_budget;
 use crate::clock::duration_ms;
 use crate::flight::{FlightGuard, Outcome};
 use crate::keys::KeyRef;
@@ -52,7 +53,7 @@ impl Inner {
         let shutdown = self.shutdown.clone();
         let claimed = stale.clone();
         self.tasks.spawn(async move {
-            let refresh = inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale);
+            let refresh = with_budget(inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale));
             tokio::select! {
                 // Dropping the refresh drops its flight guard and lock: the key is free again.
                 () = shutdown.cancelled() => {}

@@ -1,6 +1,7 @@
 //! The engine's side of L2: every backend call bounded by `l2_timeout`, gated by the circuit
 //! breaker, and counted.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,25 @@ pub(crate) struct L2Tier {
     /// False until the clear marks were read once: until then L2 reads could return entries
     /// a clear already removed, so they are skipped.
     synced: AtomicBool,
+}
+
+tokio::task_local! {
+    /// The L2 budget of the call being served: set once one of its L2 steps found L2 unusable
+    /// (timed out, unreachable), after which its other steps skip L2. A cold read-through makes
+    /// several L2 calls in a row (read, lock, re-read, write); against a hung Redis each would
+    /// wait out `l2_timeout`.
+    static BUDGET_SPENT: Cell<bool>;
+}
+
+/// Runs `call` (one cache call: a read, a load, a write) with an L2 budget of its own: after
+/// its first L2 timeout or connectivity failure, its later L2 steps are skipped.
+pub(crate) fn with_budget<F: Future>(call: F) -> impl Future<Output = F::Output> {
+    BUDGET_SPENT.scope(Cell::new(false), call)
+}
+
+/// Whether the call being served has spent its L2 budget.
+pub(crate) fn budget_spent() -> bool {
+    BUDGET_SPENT.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Why an L2 call produced nothing.
@@ -84,7 +104,7 @@ impl L2Tier {
     where
         F: Future<Output = Result<T, L2Error>> + 'a,
     {
-        if needs_sync && !self.is_synced() {
+        if (needs_sync && !self.is_synced()) || budget_spent() {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
@@ -107,6 +127,7 @@ impl L2Tier {
             }
             Err(error) if error.is_connectivity() => {
                 counters.l2_errors.incr();
+                let _ = BUDGET_SPENT.try_with(|spent| spent.set(true));
                 if self.breaker.record_failure(self.deadlines.now_ms()) {
                     tracing::warn!(
                         backend = %self.backend.describe(),

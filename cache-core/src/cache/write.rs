@@ -18,6 +18,7 @@ use super::admit::Ticket;
 use super::options::WriteOptions;
 use super::recovery::Target;
 use super::stored::{self, L2Write};
+use super::tier::with_budget;
 use crate::clock::Stamp;
 use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
@@ -179,10 +180,10 @@ where
     /// Invalid key/namespace/options, [`CacheError::ValueTooLarge`], [`CacheError::Serialize`],
     /// or [`CacheError::Closed`]. A failing L2 is not an error (the value stays in L1).
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
+        Box::pin(with_budget(async move {
             let key = self.inner.checked_key(self.namespace, self.key)?;
             self.inner.set_value(key, self.value, &self.options).await
-        })
+        }))
     }
 }
 
@@ -215,10 +216,10 @@ impl<'a> IntoFuture for InvalidateBuilder<'a> {
     type IntoFuture = BoxFuture<'a, Result<(), CacheError>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
+        Box::pin(with_budget(async move {
             let key = self.inner.checked_key(self.namespace, self.key)?;
             self.inner.invalidate(key).await;
             Ok(())
-        })
+        }))
     }
 }
