@@ -255,7 +255,7 @@ where
         if let Err(error) = keys::validate_pair(key) {
             return GetState::Ready(Some(Err(error)));
         }
-        return GetState::Slow(Box::pin(with_budget(inner.get_slow(key, None, false))));
+        return slow(inner, key, None, false);
     }
     let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
         Probe::Hit { value, stale, .. } => {
@@ -274,7 +274,23 @@ where
             None
         }
     };
-    GetState::Slow(Box::pin(with_budget(inner.get_slow(key, fallback, true))))
+    slow(inner, key, fallback, true)
+}
+
+/// The slow path of a read, boxed, with an L2 budget of its own. Out of line, so that the hit
+/// path stays small.
+#[cold]
+#[inline(never)]
+fn slow<'a, T>(
+    inner: &'a Arc<Inner>,
+    key: KeyRef<'a>,
+    fallback: Option<Entry>,
+    fill: bool,
+) -> GetState<'a, T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    GetState::Slow(Box::pin(with_budget(inner.get_slow(key, fallback, fill))))
 }
 
 /// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates
