@@ -353,3 +353,58 @@ async fn regression_a_cold_read_through_costs_one_timeout_against_a_hung_redis()
     }
     server.resume();
 }
+
+/// Regression: with Redis killed and restarted from its AOF, a `set(v2)` made during the outage
+/// returned `Ok`, and afterwards the writer, another instance and Redis all returned v1 for the
+/// rest of v1's ttl (the writer's L1 was dropped at the resubscription). The write is queued
+/// with its stamp and replayed once Redis answers; until then the writer reads it instead of
+/// Redis's older value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_set_during_an_outage_wins_once_redis_is_back() {
+    let mut server =
+        RedisServer::start_with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = server.url();
+    let config = fault_config(&server);
+    let writer = cache(config.clone()).await;
+    let other = cache(config).await;
+    writer.set("k", &1u32).await.expect("set");
+    assert_eq!(other.get::<u32>("k").await.expect("get"), Some(1));
+
+    server.kill();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            writer.set("k", &2u32).await.is_ok() && writer.stats().l2_stats.pending_recovery == 1
+        })
+        .await,
+        "the write was queued"
+    );
+    assert_eq!(writer.get::<u32>("k").await.expect("get"), Some(2));
+
+    server.restart(); // from the AOF: Redis holds v1 again
+    let raw = raw_client(&url).await;
+    let redis_key = format!("{}:default:k", writer.config().key_prefix);
+    // The writer never goes back to v1, not even after its resubscription drops its L1.
+    let replayed = eventually(Duration::from_secs(10), || async {
+        assert_eq!(
+            writer.get::<u32>("k").await.expect("get"),
+            Some(2),
+            "the writer served the value its set replaced"
+        );
+        writer.stats().l2_stats.pending_recovery == 0
+    })
+    .await;
+    assert!(replayed, "the write was replayed");
+    let stored: Bytes = raw.get(&redis_key).await.expect("get");
+    let stored = tiered_cache::engine::envelope::decode(&stored)
+        .expect("an envelope")
+        .value::<u32>()
+        .expect("a u32");
+    assert_eq!(stored, 2, "Redis holds the write");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            other.get::<u32>("k").await.expect("get") == Some(2)
+        })
+        .await,
+        "the other instance sees it (the replay's notice)"
+    );
+}

@@ -172,11 +172,12 @@ pub struct L2Stats {
     pub backplane_gaps: u64,
     /// Cold misses that waited for another instance's load (distributed lock held elsewhere).
     pub lock_waits: u64,
-    /// Invalidations and clears waiting to be replayed into L2 (it missed them while down).
+    /// Writes, invalidations and clears waiting to be replayed into L2 (it missed them while
+    /// down).
     pub pending_recovery: u64,
-    /// Invalidations and clears replayed into L2 after it came back.
+    /// Writes, invalidations and clears replayed into L2 after it came back.
     pub recovered: u64,
-    /// Invalidations and clears dropped because the recovery queue was full.
+    /// Writes, invalidations and clears dropped because the recovery queue was full.
     pub recovery_dropped: u64,
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::recovery::Newer;
 use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
 use crate::entry::EntryMeta;
@@ -75,14 +76,23 @@ impl Inner {
         let Some(tier) = &self.l2 else {
             return L2Read::Unavailable;
         };
-        let bytes = match tier.call(&self.counters, true, |b| b.get(key)).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return L2Read::Miss { overwrite: None },
+        let stored = match tier.call(&self.counters, true, |b| b.get(key)).await {
+            Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
                 return self.undecodable(key, &message, None);
             }
             Err(_) => return L2Read::Unavailable,
+        };
+        // A write or invalidation of this key that L2 has not taken yet (it was down) is newer
+        // than what L2 holds: this instance reads its own write.
+        let bytes = match self.recovery.newer_than_stored(key, stored.as_deref()) {
+            Newer::No => match stored {
+                Some(bytes) => bytes,
+                None => return L2Read::Miss { overwrite: None },
+            },
+            Newer::Write(bytes) => bytes,
+            Newer::Invalidated => return L2Read::Miss { overwrite: None },
         };
         let envelope = match envelope::decode(&bytes) {
             Ok(envelope) => envelope,
@@ -205,7 +215,7 @@ impl Inner {
     pub(crate) async fn put_l2(
         &self,
         key: KeyRef<'_>,
-        bytes: Vec<u8>,
+        bytes: impl Into<Bytes>,
         meta: &EntryMeta,
         overwrite: Option<Undecodable>,
     ) -> L2Write {
@@ -213,7 +223,7 @@ impl Inner {
             return L2Write::NoL2;
         };
         let ttl_ms = meta.remaining_keep_ms(self.stamps.now_ms());
-        let bytes = Bytes::from(bytes);
+        let bytes = bytes.into();
         let notice = self.key_notice(key, meta.created);
         match tier
             .call(&self.counters, false, |b| {

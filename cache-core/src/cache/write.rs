@@ -11,6 +11,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::Inner;
@@ -44,9 +45,19 @@ impl Inner {
         let tags = self.tag_refs(&lifetime.tags).await;
         let created = self.stamps.next();
         let meta = lifetime.meta(created, self.stamps.now_ms());
-        let bytes = stored::encode(value, &meta, &lifetime.tags, self.config.max_value_size)?;
+        let bytes = Bytes::from(stored::encode(
+            value,
+            &meta,
+            &lifetime.tags,
+            self.config.max_value_size,
+        )?);
         let _fence = self.begin_write(key, created);
-        if self.put_l2(key, bytes, &meta, None).await != L2Write::Superseded {
+        let written = self.put_l2(key, bytes.clone(), &meta, None).await;
+        if written == L2Write::Failed {
+            // Replayed once L2 answers; until then this instance reads it instead of L2's.
+            self.remember_failed_write(key, bytes, meta);
+        }
+        if written != L2Write::Superseded {
             // Written, or L2 is down or absent: this instance serves the new value (a newer
             // one, should another write have begun meanwhile, keeps it out).
             let entry = self.l1_entry(value.clone(), meta, epoch, &namespace, tags);
