@@ -408,3 +408,44 @@ async fn regression_a_set_during_an_outage_wins_once_redis_is_back() {
         "the other instance sees it (the replay's notice)"
     );
 }
+
+/// Regression: a lock taken just before Redis was killed survived its restart from the AOF
+/// (its release had failed), and for up to `lock_ttl` (10 s) every other instance's cold read of
+/// the key waited the whole `lock_wait` behind it. The token is kept and released once Redis
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_lock_orphaned_by_a_restart_is_released_when_redis_is_back() {
+    let mut server =
+        RedisServer::start_with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let holder = cache(fault_config(&server)).await;
+    let lock_key = format!("{}:#lock:default:k", holder.config().key_prefix);
+    let (go, gate) = tokio::sync::oneshot::channel::<()>();
+    let load = {
+        let holder = holder.clone();
+        tokio::spawn(async move {
+            holder
+                .get("k")
+                .refresh_with(move || async move {
+                    let _ = gate.await;
+                    Ok::<_, String>(1u32)
+                })
+                .await
+        })
+    };
+    let exists = |port: u16| support::redis_cli(port, &["EXISTS", &lock_key]).trim() == "1";
+    assert!(
+        eventually(Duration::from_secs(5), || async { exists(server.port()) }).await,
+        "the holder took the lock"
+    );
+    server.kill();
+    let _ = go.send(());
+    assert_eq!(load.await.expect("task").expect("the loader answers"), 1);
+    // Longer than the release's own attempt (bounded by l2_timeout) takes to give up.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    server.restart(); // from the AOF: the lock is back, with the holder's token
+    assert!(exists(server.port()), "the restart brought the lock back");
+    assert!(
+        eventually(Duration::from_secs(3), || async { !exists(server.port()) }).await,
+        "the orphaned lock was released (it would live lock_ttl = 10 s)"
+    );
+}

@@ -18,6 +18,7 @@ use super::Inner;
 use super::leader::LoadCtx;
 use super::read::Found;
 use super::stored::L2Read;
+use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
 use crate::entry::Freshness;
 use crate::flight::FlightGuard;
@@ -39,10 +40,50 @@ pub(crate) enum LockAttempt {
     NotCoordinated,
 }
 
+/// Most lock tokens kept for a later release.
+const MAX_ORPHANS: usize = 10_000;
+
+/// Locks this instance may hold without knowing it: a take that timed out (Redis may still run
+/// it, as after a SIGSTOP), or a release that failed (the lock may survive a restart from saved
+/// data). Each is released with its token once L2 answers, so other instances do not wait out
+/// `lock_ttl` behind a lock nobody is loading under.
+#[derive(Default)]
+pub(crate) struct Orphans {
+    locks: Mutex<Vec<(EntryKey, u64)>>,
+}
+
+impl Orphans {
+    fn push(&self, key: EntryKey, token: u64) {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        if locks.len() < MAX_ORPHANS {
+            locks.push((key, token));
+        }
+    }
+
+    fn take(&self) -> Vec<(EntryKey, u64)> {
+        std::mem::take(&mut *self.locks.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Releases a lock, keeping its token for later when L2 does not take the release.
+async fn unlock(
+    backend: &dyn L2Backend,
+    orphans: &Orphans,
+    key: &EntryKey,
+    token: u64,
+    timeout: Duration,
+) {
+    match tokio::time::timeout(timeout, backend.unlock(key.as_ref(), token)).await {
+        Ok(Ok(())) => {}
+        _ => orphans.push(key.clone(), token),
+    }
+}
+
 /// A lock this instance holds.
 pub(crate) struct HeldLock {
     backend: Arc<dyn L2Backend>,
     peers: Arc<PeerWaits>,
+    orphans: Arc<Orphans>,
     key: EntryKey,
     token: u64,
     timeout: Duration,
@@ -53,9 +94,12 @@ impl HeldLock {
     /// Releases the lock (if it is still ours).
     pub(crate) async fn release(mut self) {
         self.released = true;
-        let _ = tokio::time::timeout(
+        unlock(
+            &*self.backend,
+            &self.orphans,
+            &self.key,
+            self.token,
             self.timeout,
-            self.backend.unlock(self.key.as_ref(), self.token),
         )
         .await;
         self.peers.wake(self.key.as_ref());
@@ -68,17 +112,20 @@ impl Drop for HeldLock {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return; // it expires by itself after lock_ttl
+            // Released by the next sync, or it expires by itself after lock_ttl.
+            self.orphans.push(self.key.clone(), self.token);
+            return;
         };
-        let (backend, peers, key, token, timeout) = (
+        let (backend, peers, orphans, key, token, timeout) = (
             self.backend.clone(),
             self.peers.clone(),
+            self.orphans.clone(),
             self.key.clone(),
             self.token,
             self.timeout,
         );
         runtime.spawn(async move {
-            let _ = tokio::time::timeout(timeout, backend.unlock(key.as_ref(), token)).await;
+            unlock(&*backend, &orphans, &key, token, timeout).await;
             peers.wake(key.as_ref());
         });
     }
@@ -195,13 +242,37 @@ impl Inner {
             Ok(true) => LockAttempt::Acquired(HeldLock {
                 backend: tier.backend.clone(),
                 peers: self.peers.clone(),
+                orphans: self.orphans.clone(),
                 key: EntryKey::new(key.namespace, key.key),
                 token,
                 timeout: self.config.l2_timeout,
                 released: false,
             }),
             Ok(false) => LockAttempt::HeldElsewhere,
-            Err(_) => LockAttempt::NotCoordinated,
+            Err(Skip::Failed(_)) => {
+                // Sent, and unanswered: Redis may take the lock later for this token.
+                self.orphans
+                    .push(EntryKey::new(key.namespace, key.key), token);
+                LockAttempt::NotCoordinated
+            }
+            Err(Skip::NotTried) => LockAttempt::NotCoordinated,
+        }
+    }
+
+    /// Releases the locks this instance may hold without knowing it (see [`Orphans`]); those
+    /// L2 does not take stay for the next sync.
+    pub(crate) async fn release_orphans(&self) {
+        let Some(tier) = &self.l2 else {
+            return;
+        };
+        for (key, token) in self.orphans.take() {
+            let released = tier
+                .call(&self.counters, false, |b| b.unlock(key.as_ref(), token))
+                .await;
+            self.peers.wake(key.as_ref());
+            if released.is_err() {
+                self.orphans.push(key, token);
+            }
         }
     }
 

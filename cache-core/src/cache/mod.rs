@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub(crate) flights: Arc<Flights>,
     /// Local waiters for other instances' loads, woken by backplane notices.
     pub(crate) peers: Arc<coord::PeerWaits>,
+    /// Lock tokens to release once L2 answers.
+    pub(crate) orphans: Arc<coord::Orphans>,
     pub(crate) namespaces: Namespaces,
     pub(crate) tags: Tags,
     /// This instance's id on the backplane (it ignores its own notices).
@@ -178,6 +180,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             fences: admit::Fences::default(),
             flights: Arc::default(),
             peers: Arc::default(),
+            orphans: Arc::default(),
             namespaces: Namespaces::default(),
             tags: Tags::default(),
             origin: crate::rng::next_u64(),

@@ -6,7 +6,7 @@
 //! of its key, so the value it replaced still never comes back).
 //!
 //! Until an operation is replayed, this instance's reads prefer it to what L2 holds when it is
-//! newer (see [`Recovery::newer_than_stored`]): the writer reads its write even when its L1 was
+//! newer (see [`Recovery::pending_for`] and [`Pending::newer_than`]): the writer reads its write even when its L1 was
 //! dropped meanwhile (a backplane gap at Redis's restart).
 
 use std::collections::HashMap;
@@ -125,24 +125,29 @@ impl Recovery {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Whether an operation of `key` that L2 has not taken is newer than `stored` (the bytes L2
-    /// holds, `None` for nothing). One atomic load when nothing is pending.
+    /// What is pending for `key`, taken before reading it from L2 (so a replay that lands
+    /// between the read and the comparison cannot hide it). One atomic load when nothing is.
     #[inline]
-    pub(crate) fn newer_than_stored(&self, key: KeyRef<'_>, stored: Option<&[u8]>) -> Newer {
+    pub(crate) fn pending_for(&self, key: KeyRef<'_>) -> Option<Pending> {
         if self.count.load(Ordering::Acquire) == 0 {
-            return Newer::No;
+            return None;
         }
         let target = Target::Key(EntryKey::new(key.namespace, key.key));
-        let Some(pending) = self.lock().pending.get(&target).cloned() else {
-            return Newer::No;
-        };
+        self.lock().pending.get(&target).cloned()
+    }
+}
+
+impl Pending {
+    /// Whether this operation, which L2 had not taken before `stored` was read, is newer than
+    /// `stored` (the bytes L2 held, `None` for nothing).
+    pub(crate) fn newer_than(self, stored: Option<&[u8]>) -> Newer {
         let stored_at = stored
             .and_then(|bytes| envelope::decode(bytes).ok())
             .map(|envelope| envelope.meta.created);
-        if stored_at.is_some_and(|at| at >= pending.at) {
+        if stored_at.is_some_and(|at| at >= self.at) {
             return Newer::No;
         }
-        match pending.write {
+        match self.write {
             Some(write) => Newer::Write(write.bytes),
             None => Newer::Invalidated,
         }
@@ -308,7 +313,7 @@ mod tests {
             namespace: "n",
             key: "k",
         };
-        assert!(matches!(recovery.newer_than_stored(key, None), Newer::No));
+        assert!(recovery.pending_for(key).is_none());
         recovery.push(Target::Key(EntryKey::new("n", "k")), write(10, 4));
         let meta = |at| {
             EntryMeta::new(
@@ -321,21 +326,16 @@ mod tests {
         };
         let older = envelope::encode_value(&1u8, &meta(5), &[], 1024).expect("fits");
         let newer = envelope::encode_value(&1u8, &meta(20), &[], 1024).expect("fits");
+        let pending = || recovery.pending_for(key).expect("pending");
+        assert!(matches!(pending().newer_than(None), Newer::Write(_)));
         assert!(matches!(
-            recovery.newer_than_stored(key, None),
+            pending().newer_than(Some(&older)),
             Newer::Write(_)
         ));
-        assert!(matches!(
-            recovery.newer_than_stored(key, Some(&older)),
-            Newer::Write(_)
-        ));
-        assert!(matches!(
-            recovery.newer_than_stored(key, Some(&newer)),
-            Newer::No
-        ));
+        assert!(matches!(pending().newer_than(Some(&newer)), Newer::No));
         recovery.push(Target::Key(EntryKey::new("n", "k")), invalidation(11));
         assert!(matches!(
-            recovery.newer_than_stored(key, Some(&older)),
+            pending().newer_than(Some(&older)),
             Newer::Invalidated
         ));
     }

@@ -76,17 +76,22 @@ impl Inner {
         let Some(tier) = &self.l2 else {
             return L2Read::Unavailable;
         };
+        // Taken before the read: a replay that lands meanwhile cannot hide a newer write.
+        let pending = self.recovery.pending_for(key);
         let stored = match tier.call(&self.counters, true, |b| b.get(key)).await {
             Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
                 return self.undecodable(key, &message, None);
             }
+            // L2 cannot answer: a write this instance queued for it is still the newest value.
+            Err(_) if pending.is_some() => None,
             Err(_) => return L2Read::Unavailable,
         };
         // A write or invalidation of this key that L2 has not taken yet (it was down) is newer
         // than what L2 holds: this instance reads its own write.
-        let bytes = match self.recovery.newer_than_stored(key, stored.as_deref()) {
+        let newer = pending.map_or(Newer::No, |p| p.newer_than(stored.as_deref()));
+        let bytes = match newer {
             Newer::No => match stored {
                 Some(bytes) => bytes,
                 None => return L2Read::Miss { overwrite: None },

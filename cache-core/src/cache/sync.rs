@@ -31,6 +31,7 @@ pub(super) async fn start(inner: &Arc<Inner>) {
     every(inner, inner.config.sync_interval, |inner| async move {
         if sync_once(&inner).await {
             inner.replay_pending().await;
+            inner.release_orphans().await;
         }
         inner.tags.prune();
         // Local memory of clear marks is kept as long as Redis keeps them, plus clock skew.
