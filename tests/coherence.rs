@@ -345,7 +345,7 @@ async fn a_load_during_a_namespace_clear_does_not_survive_it(url: &str) {
 /// Notices sent while B's subscription is down are lost; after it reconnects B must not trust
 /// L1 copies from before the gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_backplane_gap_l1_copies_are_dropped() {
+async fn after_a_backplane_gap_l1_copies_are_checked_against_l2() {
     let mut server = RedisServer::start();
     let url = server.url();
     let config = coherent(&url);
@@ -531,4 +531,59 @@ async fn regression_a_waiting_instance_is_woken_by_the_notice_not_by_polling() {
     assert_eq!(b.stats().l2_stats.lock_waits, 1);
     // 600 ms of waiting: about a hundred GET + EVALSHA when polling every 10 ms.
     assert!(commands < 40, "{commands} GET/EVALSHA while B waited");
+}
+
+/// Regression: every (re)subscription dropped all of L1, so an instance whose subscription came
+/// back while Redis was still struggling sent every read to the origin at once. Now the copies
+/// stay and are checked against Redis on their next read; when Redis cannot answer, the copy is
+/// served. Here: a gap, then Redis hangs (SIGSTOP); 300 warm keys are read with no origin call
+/// (300 before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_backplane_gap_does_not_send_reads_to_the_origin() {
+    const KEYS: u32 = 300;
+    let server = RedisServer::start();
+    let cache = cache(CacheConfig {
+        l2_timeout: Duration::from_millis(100),
+        circuit_breaker_cooldown: Duration::from_secs(30),
+        ..coherent(&server.url())
+    })
+    .await;
+    let origin = Arc::new(AtomicUsize::new(0));
+    let read_all = |cache: TieredCache, origin: Arc<AtomicUsize>| async move {
+        for i in 0..KEYS {
+            let origin = origin.clone();
+            let value = cache
+                .get(&format!("k{i}"))
+                .refresh_with(move || async move {
+                    origin.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(i)
+                })
+                .await
+                .expect("load");
+            assert_eq!(value, i);
+        }
+    };
+    read_all(cache.clone(), origin.clone()).await;
+    assert_eq!(
+        origin.load(Ordering::SeqCst),
+        KEYS as usize,
+        "warm: one load per key"
+    );
+    let gaps = cache.stats().l2_stats.backplane_gaps;
+    support::redis_cli(server.port(), &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            cache.stats().l2_stats.backplane_gaps > gaps
+        })
+        .await,
+        "the instance saw the gap"
+    );
+    server.pause();
+    read_all(cache.clone(), origin.clone()).await;
+    server.resume();
+    assert_eq!(
+        origin.load(Ordering::SeqCst),
+        KEYS as usize,
+        "no origin call after the gap: the copies answered"
+    );
 }

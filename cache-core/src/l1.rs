@@ -21,8 +21,9 @@ use crate::tags::TagRef;
 #[derive(Debug)]
 pub(crate) struct Header {
     pub(crate) meta: EntryMeta,
-    /// After this (ms) the copy must be checked against L2 (`l1_ttl`).
-    pub(crate) l1_until_ms: u64,
+    /// After this (ms) the copy must be checked against L2 (`l1_ttl`); 0 after a backplane gap
+    /// (the copy is checked on its next read).
+    l1_until_ms: AtomicU64,
     epoch: u64,
     namespace: Arc<NamespaceState>,
     tags: Box<[TagRef]>,
@@ -44,13 +45,24 @@ impl Header {
     ) -> Self {
         Header {
             meta,
-            l1_until_ms,
+            l1_until_ms: AtomicU64::new(l1_until_ms),
             epoch,
             namespace,
             tags,
             refresh_after_ms: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
         }
+    }
+
+    /// Until when L1 trusts this copy without asking L2.
+    #[inline]
+    pub(crate) fn l1_until_ms(&self) -> u64 {
+        self.l1_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Notices may have been missed: the copy is checked against L2 on its next read.
+    pub(crate) fn distrust(&self) {
+        self.l1_until_ms.store(0, Ordering::Relaxed);
     }
 
     /// False once a clear of the namespace, or an invalidation of one of its tags, happened
@@ -174,6 +186,16 @@ impl L1 {
         self.cache
             .remove_if(&key, |stored| doomed(stored))
             .map(|(_, entry)| entry)
+    }
+
+    /// Marks every copy for a check against L2 on its next read.
+    pub(crate) fn distrust_all(&self) -> usize {
+        let mut marked = 0;
+        for (_, entry) in self.cache.iter() {
+            entry.header().distrust();
+            marked += 1;
+        }
+        marked
     }
 
     /// Drops every entry of `namespace` (memory only: the epoch already retired them).

@@ -126,20 +126,6 @@ impl Namespaces {
         self.with(namespace, |state| state.mark_cleared(at))
     }
 
-    /// Retires every L1 entry of every namespace (no clear mark: L2 entries stay valid).
-    pub(crate) fn retire_all(&self) {
-        self.default.epoch.fetch_add(1, Ordering::AcqRel);
-        for shard in self.shards.iter() {
-            for state in shard
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-            {
-                state.epoch.fetch_add(1, Ordering::AcqRel);
-            }
-        }
-    }
-
     /// Records a clear of every namespace at `at`; returns false when it was already known.
     pub(crate) fn mark_all_cleared(&self, at: Stamp) -> bool {
         // Every shard write-locked, in order: a namespace created concurrently either exists

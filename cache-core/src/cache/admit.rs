@@ -178,6 +178,17 @@ impl Inner {
         self.flights.detach(key);
     }
 
+    /// Notices may have been missed (a backplane gap): no fill that started before now may bring
+    /// an older value in, and every L1 copy is checked against L2 on its next read: one round
+    /// trip and no loader call when L2 still holds it, the copy served when L2 cannot answer.
+    pub(crate) fn distrust_l1(&self, at: Stamp) -> usize {
+        for bucket in self.fences.buckets.iter() {
+            let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            bucket.stamp = bucket.stamp.max(at.raw());
+        }
+        self.l1.distrust_all()
+    }
+
     /// Drops L1's copy of `key` when it was created before `than` (L2 holds something newer).
     pub(crate) fn drop_older(&self, key: KeyRef<'_>, than: Stamp) {
         let dropped = self.drop_older_locked(key, than);

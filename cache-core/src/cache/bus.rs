@@ -73,11 +73,16 @@ impl Inner {
             return;
         }
         self.counters.backplane_gaps.incr();
-        self.namespaces.retire_all();
+        // Keep L1 warm, but trust nothing in it blindly: each copy is checked against L2 on its
+        // next read (dropping all of L1 sent every instance to the origin at once after a
+        // Redis restart, the worst moment for the origin).
+        let marked = self.distrust_l1(self.stamps.next());
         self.tags.distrust_all();
         self.flights.detach_where(None);
-        self.drop_namespace(None);
         self.peers.wake_all();
-        tracing::debug!("backplane subscribed; dropped L1 copies written before it");
+        tracing::debug!(
+            marked,
+            "backplane subscribed; L1 copies are checked against L2 on their next read"
+        );
     }
 }

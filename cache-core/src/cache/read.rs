@@ -97,7 +97,7 @@ impl Inner {
         if !header.is_current() {
             return Probe::Miss;
         }
-        let stale = match decide::l1_use(&header.meta, header.l1_until_ms, now_ms, &self.config) {
+        let stale = match decide::l1_use(&header.meta, header.l1_until_ms(), now_ms, &self.config) {
             L1Use::Use(state) => state == State::Stale,
             L1Use::Revalidate => return Probe::Revalidate(entry),
             L1Use::Kept => return Probe::Kept(entry),

@@ -84,8 +84,15 @@ impl Inner {
             Err(Skip::Failed(L2Error::Data(message))) => {
                 return self.undecodable(key, &message, None);
             }
-            // L2 cannot answer: a write this instance queued for it is still the newest value.
-            Err(_) if pending.is_some() => None,
+            // L2 cannot answer: a write this instance queued for it is still the newest value,
+            // unless this instance has heard of a newer change of the key since (a notice).
+            Err(_)
+                if pending.as_ref().is_some_and(|p| {
+                    self.still_current(key, p.at, super::admit::Ticket::WRITER)
+                }) =>
+            {
+                None
+            }
             Err(_) => return L2Read::Unavailable,
         };
         // A write or invalidation of this key that L2 has not taken yet (it was down) is newer
