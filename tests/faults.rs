@@ -449,3 +449,63 @@ async fn regression_a_lock_orphaned_by_a_restart_is_released_when_redis_is_back(
         "the orphaned lock was released (it would live lock_ttl = 10 s)"
     );
 }
+
+/// Regression: with Redis SIGKILLed, calls in flight on the dead connections waited out their
+/// whole `l2_timeout`, and the breaker opened only after `circuit_breaker_threshold` of them.
+/// A dead connection (reset, closed, refused) now opens the breaker on its first error and ends
+/// every call in flight at once. Here `l2_timeout` is 2 s: no call may come near it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_killed_redis_fails_calls_at_once_not_at_their_timeout() {
+    let mut server = RedisServer::start();
+    let config = CacheConfig {
+        l2_timeout: Duration::from_secs(2),
+        ..fault_config(&server)
+    };
+    let cache = cache(config).await;
+    cache.set("k", &1u32).await.expect("set");
+    for round in 0..3 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..64)
+            .map(|_| {
+                let (cache, stop) = (cache.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut slowest = Duration::ZERO;
+                    while !stop.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let _ = cache.get::<u32>("k").skip_l1().await;
+                        slowest = slowest.max(started.elapsed());
+                        tokio::task::yield_now().await;
+                    }
+                    slowest
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut slowest = Duration::ZERO;
+        for reader in readers {
+            slowest = slowest.max(reader.await.expect("task"));
+        }
+        assert!(
+            slowest < Duration::from_secs(1),
+            "round {round}: a call took {slowest:?} after the kill"
+        );
+        assert_ne!(cache.stats().l2_stats.circuit_breaker, "closed");
+        server.restart();
+        assert!(
+            eventually(RECOVERY_BOUND, || async {
+                cache
+                    .get::<u32>(&support::unique("probe"))
+                    .skip_l1()
+                    .await
+                    .is_ok()
+                    && cache.stats().l2_stats.circuit_breaker == "closed"
+            })
+            .await,
+            "Redis is used again"
+        );
+        cache.set("k", &1u32).await.expect("set");
+    }
+}

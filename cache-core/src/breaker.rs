@@ -78,6 +78,14 @@ impl Breaker {
         self.open_until_ms.swap(until, Ordering::AcqRel) == 0
     }
 
+    /// Opens the breaker now, whatever the failure count (the connection is known dead);
+    /// returns true when it was closed.
+    pub(crate) fn trip(&self, now_ms: u64) -> bool {
+        self.failures.store(self.threshold, Ordering::Release);
+        let until = now_ms.saturating_add(self.cooldown_ms).max(1);
+        self.open_until_ms.swap(until, Ordering::AcqRel) == 0
+    }
+
     pub(crate) fn state_name(&self, now_ms: u64) -> &'static str {
         match self.open_until_ms.load(Ordering::Acquire) {
             0 => "closed",
@@ -115,6 +123,16 @@ mod tests {
         breaker.record_failure(100);
         assert_eq!(breaker.permit(150), Permit::Reject);
         assert_eq!(breaker.permit(200), Permit::Probe);
+    }
+
+    #[test]
+    fn a_trip_opens_at_once() {
+        let breaker = Breaker::new(5, Duration::from_millis(100));
+        assert!(breaker.trip(0));
+        assert_eq!(breaker.permit(50), Permit::Reject);
+        assert!(!breaker.trip(60), "already open");
+        assert_eq!(breaker.permit(160), Permit::Probe);
+        assert!(breaker.record_success());
     }
 
     #[test]

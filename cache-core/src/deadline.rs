@@ -125,6 +125,27 @@ impl Deadlines {
             .find_map(|slot| occupy(slot, now_ms).map(|occupied| (slot, occupied)))
     }
 
+    /// Expires every call in flight now (their connection is known dead).
+    pub(crate) fn expire_all(&self) {
+        for slot in self.slots.iter() {
+            let observed = slot.state.load(Ordering::Acquire);
+            if observed & START_MASK != 0
+                && observed & EXPIRED == 0
+                && slot
+                    .state
+                    .compare_exchange(
+                        observed,
+                        observed | EXPIRED,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                slot.waker.wake();
+            }
+        }
+    }
+
     /// Expires the calls older than the timeout, as of `now_ms` ([`now_ms`](Self::now_ms)).
     pub(crate) fn tick(&self, now_ms: u64) {
         for slot in self.slots.iter() {

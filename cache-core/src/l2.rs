@@ -25,6 +25,10 @@ pub enum L2Error {
     /// The operation took longer than `l2_timeout`; counts toward the circuit breaker.
     #[error("L2 operation timed out")]
     Timeout,
+    /// The connection is known to be dead (reset, refused, closed): the breaker opens at once
+    /// and the calls in flight give up now instead of waiting out `l2_timeout`.
+    #[error("L2 connection lost: {0}")]
+    Disconnected(String),
     /// The backend answered, but with data of the wrong kind (for example a Redis list under one
     /// of our keys). Counted as a decode error; not a connectivity failure.
     #[error("unexpected data in L2: {0}")]
@@ -70,7 +74,10 @@ impl L2Error {
     /// Whether the failure says the backend cannot be used now (unreachable, hung, or unable to
     /// serve anything): what opens the circuit breaker. A refused command or bad data is not.
     pub fn is_connectivity(&self) -> bool {
-        matches!(self, L2Error::Unavailable(_) | L2Error::Timeout)
+        matches!(
+            self,
+            L2Error::Unavailable(_) | L2Error::Timeout | L2Error::Disconnected(_)
+        )
     }
 }
 

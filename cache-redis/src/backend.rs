@@ -160,6 +160,9 @@ fn map_error(error: Error) -> L2Error {
     let details = error.details();
     match error.kind() {
         ErrorKind::Timeout => return L2Error::Timeout,
+        // The socket failed, or fred refused the command at once because the connection is
+        // down (`fail_fast`): nothing sent on it now will be answered.
+        ErrorKind::IO | ErrorKind::Canceled => return L2Error::Disconnected(details.to_owned()),
         // Server replies arrive as these kinds, their text starting with the reply's code.
         ErrorKind::Unknown | ErrorKind::InvalidArgument | ErrorKind::InvalidCommand => {}
         kind => return L2Error::Unavailable(format!("{kind:?}: {details}")),
@@ -508,8 +511,14 @@ mod tests {
         ] {
             assert!(reply(ErrorKind::Unknown, text).is_connectivity(), "{text}");
         }
-        assert!(reply(ErrorKind::IO, "Connection reset by peer").is_connectivity());
-        assert!(reply(ErrorKind::Canceled, "Canceled.").is_connectivity());
+        for (kind, text) in [
+            (ErrorKind::IO, "Connection reset by peer"),
+            (ErrorKind::Canceled, "Connection closed unexpectedly."),
+        ] {
+            let error = reply(kind, text);
+            assert!(matches!(error, L2Error::Disconnected(_)), "{error:?}");
+            assert!(error.is_connectivity());
+        }
         assert!(reply(ErrorKind::Auth, "WRONGPASS invalid username-password").is_connectivity());
         assert_eq!(
             reply(ErrorKind::Timeout, "Request timed out."),

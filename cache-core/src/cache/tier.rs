@@ -128,7 +128,16 @@ impl L2Tier {
             Err(error) if error.is_connectivity() => {
                 counters.l2_errors.incr();
                 let _ = BUDGET_SPENT.try_with(|spent| spent.set(true));
-                if self.breaker.record_failure(self.deadlines.now_ms()) {
+                let opened = if matches!(error, L2Error::Disconnected(_)) {
+                    // A dead connection answers nothing: open now, and let the calls waiting on
+                    // it give up at once rather than at their deadline.
+                    let opened = self.breaker.trip(self.deadlines.now_ms());
+                    self.deadlines.expire_all();
+                    opened
+                } else {
+                    self.breaker.record_failure(self.deadlines.now_ms())
+                };
+                if opened {
                     tracing::warn!(
                         backend = %self.backend.describe(),
                         %error,
