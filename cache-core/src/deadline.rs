@@ -128,21 +128,7 @@ impl Deadlines {
     /// Expires every call in flight now (their connection is known dead).
     pub(crate) fn expire_all(&self) {
         for slot in self.slots.iter() {
-            let observed = slot.state.load(Ordering::Acquire);
-            if observed & START_MASK != 0
-                && observed & EXPIRED == 0
-                && slot
-                    .state
-                    .compare_exchange(
-                        observed,
-                        observed | EXPIRED,
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                slot.waker.wake();
-            }
+            expire(slot, slot.state.load(Ordering::Acquire));
         }
     }
 
@@ -159,24 +145,29 @@ impl Deadlines {
     /// generation, and the exchange fails.
     fn expire_if_due(&self, slot: &Slot, observed: u64, now_ms: u64) -> bool {
         let started = observed & START_MASK;
-        let due = started != 0
-            && observed & EXPIRED == 0
-            && (now_ms + 1).saturating_sub(started) >= self.timeout_ms;
-        let expired = due
-            && slot
-                .state
-                .compare_exchange(
-                    observed,
-                    observed | EXPIRED,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok();
-        if expired {
-            slot.waker.wake();
-        }
-        expired
+        (now_ms + 1).saturating_sub(started) >= self.timeout_ms && expire(slot, observed)
     }
+}
+
+/// Expires the call observed in `slot` (state `observed`), if there is one and it is not yet
+/// expired, and wakes it. Only that call: a slot freed and claimed again since has another
+/// generation, and the exchange fails.
+fn expire(slot: &Slot, observed: u64) -> bool {
+    let expired = observed & START_MASK != 0
+        && observed & EXPIRED == 0
+        && slot
+            .state
+            .compare_exchange(
+                observed,
+                observed | EXPIRED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+    if expired {
+        slot.waker.wake();
+    }
+    expired
 }
 
 /// Claims `slot` for a call starting at `now_ms`, if it is free; the state that marks it ours.
