@@ -381,7 +381,6 @@ async fn regression_a_set_during_an_outage_wins_once_redis_is_back() {
     assert_eq!(writer.get::<u32>("k").await.expect("get"), Some(2));
 
     server.restart(); // from the AOF: Redis holds v1 again
-    let raw = raw_client(&url).await;
     let redis_key = format!("{}:default:k", writer.config().key_prefix);
     // The writer never goes back to v1, not even after its resubscription drops its L1.
     let replayed = eventually(Duration::from_secs(10), || async {
@@ -394,6 +393,8 @@ async fn regression_a_set_during_an_outage_wins_once_redis_is_back() {
     })
     .await;
     assert!(replayed, "the write was replayed");
+    // Only now: right after the restart Redis may still be loading its AOF.
+    let raw = raw_client(&url).await;
     let stored: Bytes = raw.get(&redis_key).await.expect("get");
     let stored = tiered_cache::engine::envelope::decode(&stored)
         .expect("an envelope")

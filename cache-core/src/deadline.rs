@@ -43,6 +43,9 @@ pub(crate) struct Deadlines {
     timeout_ms: u64,
     clock: Monotonic,
     slots: Box<[Slot]>,
+    /// Bumped by [`expire_all`](Self::expire_all): a call that was admitted before it but
+    /// claimed its slot after the wake-ups gives up too.
+    dead_epoch: AtomicU64,
 }
 
 /// Where deadlines read monotonic time.
@@ -76,6 +79,7 @@ impl Deadlines {
                     waker: AtomicWaker::new(),
                 })
                 .collect(),
+            dead_epoch: AtomicU64::new(0),
         }
     }
 
@@ -93,9 +97,16 @@ impl Deadlines {
         (self.timeout / 4).max(Duration::from_millis(1))
     }
 
-    /// Runs `op`, started at `now_ms` ([`now_ms`](Self::now_ms)); `None` when it passed the
-    /// timeout.
-    pub(crate) async fn run<F: Future>(&self, now_ms: u64, op: F) -> Option<F::Output> {
+    /// The epoch a call is admitted in (see [`expire_all`](Self::expire_all)); taken before the
+    /// call's breaker check.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.dead_epoch.load(Ordering::Acquire)
+    }
+
+    /// Runs `op`, started at `now_ms` ([`now_ms`](Self::now_ms)) and admitted in `epoch`;
+    /// `None` when it passed the timeout or its connection was declared dead.
+    pub(crate) async fn run<F: Future>(&self, now_ms: u64, epoch: u64, op: F) -> Option<F::Output> {
         let Some((slot, occupied)) = self.claim(now_ms) else {
             return tokio::time::timeout(self.timeout, op).await.ok();
         };
@@ -106,7 +117,7 @@ impl Deadlines {
                 return Poll::Ready(Some(output));
             }
             slot.waker.register(cx.waker());
-            if slot.state.load(Ordering::Acquire) == occupied | EXPIRED {
+            if slot.state.load(Ordering::Acquire) == occupied | EXPIRED || self.epoch() != epoch {
                 return Poll::Ready(None);
             }
             Poll::Pending
@@ -127,6 +138,7 @@ impl Deadlines {
 
     /// Expires every call in flight now (their connection is known dead).
     pub(crate) fn expire_all(&self) {
+        self.dead_epoch.fetch_add(1, Ordering::AcqRel);
         for slot in self.slots.iter() {
             expire(slot, slot.state.load(Ordering::Acquire));
         }
@@ -217,12 +229,13 @@ mod tests {
                 }
             })
         };
-        let fast = deadlines.run(deadlines.now_ms(), async { 7 }).await;
+        let fast = deadlines.run(deadlines.now_ms(), 0, async { 7 }).await;
         assert_eq!(fast, Some(7));
         let started = tokio::time::Instant::now();
         let slow = deadlines
             .run(
                 deadlines.now_ms(),
+                0,
                 tokio::time::sleep(Duration::from_secs(10)),
             )
             .await;
@@ -239,7 +252,7 @@ mod tests {
     async fn slots_are_freed_and_reused() {
         let deadlines = Deadlines::new(Duration::from_millis(100), false);
         for _ in 0..(SLOTS * 3) {
-            assert_eq!(deadlines.run(1, async { 1 }).await, Some(1));
+            assert_eq!(deadlines.run(1, 0, async { 1 }).await, Some(1));
         }
         assert!(
             deadlines

@@ -146,6 +146,10 @@ pub enum BusEvent {
 /// Receives backplane events; called from the backend's own task, so it must be quick.
 pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
 
+/// Told that a connection is known lost (reset, closed by the peer); called from the backend's
+/// own task, so it must be quick.
+pub type LostSink = Arc<dyn Fn() + Send + Sync>;
+
 /// A shared second tier.
 ///
 /// The engine bounds every call by `l2_timeout` (and drops the call's future when it passes),
@@ -245,6 +249,13 @@ pub trait L2Backend: Send + Sync + 'static {
                 "this backend has no backplane".to_owned(),
             ))
         })
+    }
+
+    /// Starts telling `lost` whenever one of the backend's connections is known to be lost, as
+    /// soon as the backend learns it (not when a call next fails): the engine then opens the
+    /// circuit breaker and ends the calls in flight. The default tells nothing.
+    fn watch_connections(&self, lost: LostSink) {
+        let _ = lost;
     }
 
     /// A round trip, for health checks.

@@ -9,9 +9,11 @@ use fred::prelude::*;
 use fred::types::scripts::Script;
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{
-    BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, Refusal, Undecodable, WriteOutcome,
+    BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, LostSink, Refusal, Undecodable,
+    WriteOutcome,
 };
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::connect;
 use crate::layout::{ALL_FIELD, Layout, NAMESPACE_FIELD_PREFIX};
@@ -34,6 +36,8 @@ pub struct RedisL2 {
     url: String,
     config: CacheConfig,
     subscriber: Mutex<Option<(Client, tokio::task::JoinHandle<()>)>>,
+    /// The tasks watching the pool's connections (see `watch_connections`).
+    watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for RedisL2 {
@@ -86,7 +90,20 @@ impl RedisL2 {
             url: url.to_owned(),
             config: config.clone(),
             subscriber: Mutex::new(None),
+            watchers: Mutex::new(Vec::new()),
         })
+    }
+
+    fn stop_watchers(&self) {
+        let watchers = std::mem::take(
+            &mut *self
+                .watchers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for watcher in watchers {
+            watcher.abort();
+        }
     }
 
     fn client(&self) -> &WithOptions<Client> {
@@ -396,6 +413,27 @@ impl L2Backend for RedisL2 {
         })
     }
 
+    fn watch_connections(&self, lost: LostSink) {
+        // fred reports a connection that ended (EOF, reset) on each client's error stream, as
+        // soon as its reader sees it; commands in flight on it may otherwise wait for a reply.
+        let watchers = self.pool.clients().iter().map(|client| {
+            let mut errors = client.error_rx();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                loop {
+                    match errors.recv().await {
+                        Ok(_) | Err(RecvError::Lagged(_)) => lost(),
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            })
+        });
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(watchers);
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>> {
         Box::pin(async move {
             self.client()
@@ -408,6 +446,7 @@ impl L2Backend for RedisL2 {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.stop_watchers();
             let subscriber = self
                 .subscriber
                 .lock()
@@ -430,6 +469,7 @@ impl L2Backend for RedisL2 {
     }
 
     fn abandon(&self) {
+        self.stop_watchers();
         let subscriber = self
             .subscriber
             .lock()

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tiered_cache::engine::keys::KeyRef;
-use tiered_cache::engine::l2::{BoxFuture, BusSink, ClearMarks, Undecodable, WriteOutcome};
+use tiered_cache::engine::l2::{
+    BoxFuture, BusSink, ClearMarks, LostSink, Undecodable, WriteOutcome,
+};
 use tiered_cache::engine::{L2Backend, L2Error, Stamp};
 use tiered_cache::{CacheConfig, RedisL2, TieredCache};
 use tokio::sync::oneshot;
@@ -221,6 +223,10 @@ impl L2Backend for Gated {
 
     fn subscribe(&self, sink: BusSink) -> BoxFuture<'_, Result<(), L2Error>> {
         self.inner.subscribe(sink)
+    }
+
+    fn watch_connections(&self, lost: LostSink) {
+        self.inner.watch_connections(lost);
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>> {

@@ -195,7 +195,17 @@ impl<C: L2Connector> CacheBuilder<C> {
             closed: AtomicBool::new(false),
             config,
         });
-        if inner.l2.is_some() {
+        if let Some(tier) = &inner.l2 {
+            let weak = Arc::downgrade(&inner);
+            tier.backend.watch_connections(Arc::new(move || {
+                if let Some(tier) = weak.upgrade().as_ref().and_then(|inner| inner.l2.as_ref()) {
+                    if tier.connection_lost() {
+                        tracing::warn!(
+                            "L2 connection lost; circuit breaker open, serving from L1 and loaders"
+                        );
+                    }
+                }
+            }));
             sync::start_deadline_ticker(&inner);
             // Both bounded by connect_timeout, side by side.
             tokio::join!(bus::start(&inner), sync::start(&inner));

@@ -79,6 +79,15 @@ impl L2Tier {
         self.breaker.state_name(self.deadlines.now_ms())
     }
 
+    /// A connection is known dead (a call's error, or the backend's own report): it answers
+    /// nothing, so the breaker opens now and the calls waiting on it give up at once rather than
+    /// at their deadline. True when this opened the breaker.
+    pub(crate) fn connection_lost(&self) -> bool {
+        let opened = self.breaker.trip(self.deadlines.now_ms());
+        self.deadlines.expire_all();
+        opened
+    }
+
     /// Feeds a health ping's result to the breaker: an answer closes it, a connectivity failure
     /// counts toward opening it.
     pub(crate) fn observe_health(&self, ping: &Result<(), L2Error>) {
@@ -108,13 +117,15 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
+        // Before the breaker's check: a dead connection declared after it still ends this call.
+        let epoch = self.deadlines.epoch();
         // The breaker's cool-down is a duration: measured on the monotonic clock of deadlines.
         let now_ms = self.deadlines.now_ms();
         if self.breaker.permit(now_ms) == Permit::Reject {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match self.deadlines.run(now_ms, op(&*self.backend)).await {
+        let result = match self.deadlines.run(now_ms, epoch, op(&*self.backend)).await {
             Some(result) => result,
             None => Err(L2Error::Timeout),
         };
@@ -129,11 +140,7 @@ impl L2Tier {
                 counters.l2_errors.incr();
                 let _ = BUDGET_SPENT.try_with(|spent| spent.set(true));
                 let opened = if matches!(error, L2Error::Disconnected(_)) {
-                    // A dead connection answers nothing: open now, and let the calls waiting on
-                    // it give up at once rather than at their deadline.
-                    let opened = self.breaker.trip(self.deadlines.now_ms());
-                    self.deadlines.expire_all();
-                    opened
+                    self.connection_lost()
                 } else {
                     self.breaker.record_failure(self.deadlines.now_ms())
                 };
