@@ -64,6 +64,7 @@ pub(crate) struct Counters {
     pub(crate) l2_hits: Counter,
     pub(crate) l2_misses: Counter,
     pub(crate) l2_errors: Counter,
+    pub(crate) l2_connections_lost: Counter,
     pub(crate) l2_decode_errors: Counter,
     pub(crate) l2_skipped: Counter,
     pub(crate) l2_writes: Counter,
@@ -150,6 +151,9 @@ pub struct L2Stats {
     /// L2 operations that failed because L2 could not be used (unreachable, timed out, unable to
     /// serve): what the circuit breaker counts.
     pub errors: u64,
+    /// Times a connection to L2 was found dead (reset, refused, closed), by the backend's own
+    /// report or by a call's error: each opens the breaker at once.
+    pub connections_lost: u64,
     /// L2 commands Redis answered by refusing them, by kind. Not failures of L2: the breaker
     /// stays closed and other commands keep using it.
     pub refused: RefusedStats,
@@ -265,6 +269,7 @@ impl Counters {
                 hits: l2_hits,
                 misses: self.l2_misses.get(),
                 errors: self.l2_errors.get(),
+                connections_lost: self.l2_connections_lost.get(),
                 refused: RefusedStats {
                     out_of_memory: self.refused_out_of_memory.get(),
                     read_only: self.refused_read_only.get(),

@@ -198,8 +198,9 @@ impl<C: L2Connector> CacheBuilder<C> {
         if let Some(tier) = &inner.l2 {
             let weak = Arc::downgrade(&inner);
             tier.backend.watch_connections(Arc::new(move || {
-                if let Some(tier) = weak.upgrade().as_ref().and_then(|inner| inner.l2.as_ref()) {
-                    if tier.connection_lost() {
+                let Some(inner) = weak.upgrade() else { return };
+                if let Some(tier) = &inner.l2 {
+                    if tier.connection_lost(&inner.counters) {
                         tracing::warn!(
                             "L2 connection lost; circuit breaker open, serving from L1 and loaders"
                         );

@@ -81,8 +81,9 @@ impl L2Tier {
 
     /// A connection is known dead (a call's error, or the backend's own report): it answers
     /// nothing, so the breaker opens now and the calls waiting on it give up at once rather than
-    /// at their deadline. True when this opened the breaker.
-    pub(crate) fn connection_lost(&self) -> bool {
+    /// at their deadline. Counted once per report. True when this opened the breaker.
+    pub(crate) fn connection_lost(&self, counters: &Counters) -> bool {
+        counters.l2_connections_lost.incr();
         let opened = self.breaker.trip(self.deadlines.now_ms());
         self.deadlines.expire_all();
         opened
@@ -140,7 +141,7 @@ impl L2Tier {
                 counters.l2_errors.incr();
                 let _ = BUDGET_SPENT.try_with(|spent| spent.set(true));
                 let opened = if matches!(error, L2Error::Disconnected(_)) {
-                    self.connection_lost()
+                    self.connection_lost(counters)
                 } else {
                     self.breaker.record_failure(self.deadlines.now_ms())
                 };
