@@ -40,6 +40,10 @@ pub struct TierHealth {
     /// The L2 circuit breaker: `closed`, `open` or `half_open`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<&'static str>,
+    /// Settings of the backend's server that put correctness at risk (for L2: an `allkeys-*`
+    /// eviction policy), each a sentence saying what to change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl TierHealth {
@@ -52,6 +56,7 @@ impl TierHealth {
             entries: None,
             capacity: None,
             circuit_breaker: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -68,9 +73,15 @@ impl TierHealth {
         Self::empty(TierStatus::Disabled)
     }
 
-    pub(crate) fn up(backend: String, latency: Duration, breaker: &'static str) -> Self {
+    pub(crate) fn up(
+        backend: String,
+        latency: Duration,
+        breaker: &'static str,
+        warnings: Vec<String>,
+    ) -> Self {
         TierHealth {
             backend: Some(backend),
+            warnings,
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             circuit_breaker: Some(breaker),
             ..Self::empty(TierStatus::Up)

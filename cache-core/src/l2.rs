@@ -258,6 +258,12 @@ pub trait L2Backend: Send + Sync + 'static {
         let _ = lost;
     }
 
+    /// What the backend found wrong with the server's setup (a setting under which it would
+    /// drop data the cache's correctness rests on), for `health_check`. The default: nothing.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A round trip, for health checks.
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>>;
 

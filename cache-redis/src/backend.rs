@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::server_check;
 use bytes::Bytes;
 use fred::clients::WithOptions;
 use fred::prelude::*;
@@ -30,6 +31,9 @@ pub struct RedisL2 {
     mark_script: Script,
     sync_script: Script,
     tag_script: Script,
+    tag_log_script: Script,
+    forget_tag_script: Script,
+    unlog_tags_script: Script,
     try_lock_script: Script,
     unlock_script: Script,
     description: String,
@@ -38,6 +42,8 @@ pub struct RedisL2 {
     subscriber: Mutex<Option<(Client, tokio::task::JoinHandle<()>)>>,
     /// The tasks watching the pool's connections (see `watch_connections`).
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// What the server-setup check found (`None` until it could run).
+    setup_warnings: Mutex<Option<Vec<String>>>,
 }
 
 impl std::fmt::Debug for RedisL2 {
@@ -80,6 +86,9 @@ impl RedisL2 {
             mark_script: Script::from_lua(scripts::mark_cleared()),
             sync_script: Script::from_lua(scripts::sync_marks()),
             tag_script: Script::from_lua(scripts::mark_tag()),
+            tag_log_script: Script::from_lua(scripts::log_tag_mark()),
+            forget_tag_script: Script::from_lua(scripts::FORGET_TAG_MARK),
+            unlog_tags_script: Script::from_lua(scripts::UNLOG_TAG_MARKS),
             try_lock_script: Script::from_lua(scripts::TRY_LOCK),
             unlock_script: Script::from_lua(scripts::UNLOCK),
             description: format!(
@@ -91,7 +100,25 @@ impl RedisL2 {
             config: config.clone(),
             subscriber: Mutex::new(None),
             watchers: Mutex::new(Vec::new()),
+            setup_warnings: Mutex::new(None),
         })
+    }
+
+    /// Checks the server's setup once it answers (see `server_check`); until then, each
+    /// health ping tries again.
+    async fn check_setup(&self) {
+        let unchecked = self
+            .setup_warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none();
+        if unchecked && self.pool.next().is_connected() {
+            let found = server_check::check(self.pool.next(), &self.description).await;
+            *self
+                .setup_warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(found);
+        }
     }
 
     fn stop_watchers(&self) {
@@ -141,6 +168,34 @@ impl RedisL2 {
         ]
     }
 
+    /// Deletes the tag marks whose log entries are due (every entry they covered has expired),
+    /// then the entries. Best effort: what fails now is due again at the next sync.
+    async fn forget_tag_marks(&self, due: Vec<String>) {
+        let forgets = due.iter().filter_map(|member| {
+            let (stamp, tag) = split_tag_log_member(member)?;
+            Some(self.eval::<i64>(
+                &self.forget_tag_script,
+                vec![self.layout.tag(tag)],
+                vec![stamp.into()],
+            ))
+        });
+        if let Err(error) = futures::future::try_join_all(forgets).await {
+            tracing::debug!(%error, "forgetting expired tag marks failed; retrying next sync");
+            return;
+        }
+        let members: Vec<Value> = due.into_iter().map(Value::from).collect();
+        if let Err(error) = self
+            .eval::<i64>(
+                &self.unlog_tags_script,
+                vec![self.layout.tag_log()],
+                members,
+            )
+            .await
+        {
+            tracing::debug!(%error, "forgetting expired tag marks failed; retrying next sync");
+        }
+    }
+
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
         let mut args = vec![field.into(), hex(at).into()];
         args.extend(self.notice_args(notice));
@@ -160,6 +215,17 @@ const MARKS_PAGE: i64 = 1000;
 
 fn hex(stamp: Stamp) -> String {
     format!("{:016x}", stamp.raw())
+}
+
+/// A tag-mark log member: the mark's stamp, then the tag (which may contain `:`).
+fn tag_log_member(stamp_hex: &str, tag: &str) -> String {
+    format!("{stamp_hex}:{tag}")
+}
+
+/// The stamp and tag of a tag-mark log member.
+fn split_tag_log_member(member: &str) -> Option<(&str, &str)> {
+    let (stamp, tag) = member.split_at_checked(16)?;
+    Some((stamp, tag.strip_prefix(':')?))
 }
 
 fn parse_stamp(hex: &str) -> Option<Stamp> {
@@ -214,6 +280,7 @@ impl L2Backend for RedisL2 {
         Box::pin(async move {
             // Errors here just mean "not yet": the engine bounds the wait.
             let _ = self.pool.wait_for_connect().await;
+            self.check_setup().await;
         })
     }
 
@@ -284,16 +351,29 @@ impl L2Backend for RedisL2 {
         horizon_ms: u64,
     ) -> BoxFuture<'_, Result<ClearMarks, L2Error>> {
         Box::pin(async move {
-            let keys = vec![self.layout.clears(), self.layout.clears_log()];
+            let keys = vec![
+                self.layout.clears(),
+                self.layout.clears_log(),
+                self.layout.tag_log(),
+            ];
             let args = vec![
                 Value::Integer(millis(since)),
                 Value::Integer(millis(horizon_ms)),
                 Value::Integer(MARKS_PAGE),
             ];
-            let (cursor, more, fields, stamps): (i64, i64, Vec<String>, Vec<String>) = self
+            let (cursor, more, fields, stamps, due): (
+                i64,
+                i64,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            ) = self
                 .eval(&self.sync_script, keys, args)
                 .await
                 .map_err(map_error)?;
+            if !due.is_empty() {
+                self.forget_tag_marks(due).await;
+            }
             let mut marks = ClearMarks {
                 cursor: u64::try_from(cursor).unwrap_or(0),
                 more: more == 1,
@@ -321,12 +401,29 @@ impl L2Backend for RedisL2 {
         notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<(), L2Error>> {
         Box::pin(async move {
-            let mut args = vec![hex(at).into(), Value::Integer(millis(ttl_ms))];
-            args.extend(self.notice_args(notice));
-            self.eval::<i64>(&self.tag_script, vec![self.layout.tag(tag)], args)
+            // The log entry first: a mark is never stored without one that will forget it.
+            let log = vec![self.layout.tag_log()];
+            let logged = vec![
+                Value::from(tag_log_member(&hex(at), tag)),
+                Value::Integer(millis(ttl_ms)),
+            ];
+            self.eval::<i64>(&self.tag_log_script, log.clone(), logged)
                 .await
-                .map(|_| ())
-                .map_err(map_error)
+                .map_err(map_error)?;
+            let mut args = vec![hex(at).into()];
+            args.extend(self.notice_args(notice));
+            let redundant: String = self
+                .eval(&self.tag_script, vec![self.layout.tag(tag)], args)
+                .await
+                .map_err(map_error)?;
+            if !redundant.is_empty() {
+                // Best effort: a leftover entry is dropped when due (its stamp no longer matches).
+                let member = Value::from(tag_log_member(&redundant, tag));
+                let _ = self
+                    .eval::<i64>(&self.unlog_tags_script, log, vec![member])
+                    .await;
+            }
+            Ok(())
         })
     }
 
@@ -434,13 +531,26 @@ impl L2Backend for RedisL2 {
             .extend(watchers);
     }
 
+    fn warnings(&self) -> Vec<String> {
+        self.setup_warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default()
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>> {
         Box::pin(async move {
-            self.client()
+            let pong = self
+                .client()
                 .ping::<Value>(None)
                 .await
                 .map(|_| ())
-                .map_err(map_error)
+                .map_err(map_error);
+            if pong.is_ok() {
+                self.check_setup().await;
+            }
+            pong
         })
     }
 

@@ -7,7 +7,10 @@
 //! tc:{#clears}          hash of clear marks: field `*` (clear_all) and `ns:<namespace>`
 //! tc:{#clears}:log      the same fields by the Redis time each was last set (a sorted set),
 //!                       so instances read only new marks and forget old ones (one slot)
-//! tc:#tag:<tag>         the invalidation mark of a tag (expires after `tag_ttl`)
+//! tc:{#clears}:tags     the tag marks by the Redis time each may be forgotten (a sorted set
+//!                       of `<stamp>:<tag>`; `tag_ttl` after it was set)
+//! tc:#tag:<tag>         the invalidation mark of a tag: no TTL, so no `volatile-*` eviction
+//!                       drops it early; deleted once its log entry is due
 //! tc:#lock:<ns>:<key>   the load lock of an entry (expires after `lock_ttl`)
 //! tc:#bus               the pub/sub channel of the backplane
 //! ```
@@ -51,6 +54,12 @@ impl Layout {
     /// The log of the clear marks (same cluster slot as the hash, for one script).
     pub(crate) fn clears_log(&self) -> String {
         format!("{}:{{#clears}}:log", self.prefix)
+    }
+
+    /// The log of the tag marks, by when each may be forgotten (in the clear marks' slot, so the
+    /// sync reads both in one place).
+    pub(crate) fn tag_log(&self) -> String {
+        format!("{}:{{#clears}}:tags", self.prefix)
     }
 
     /// The invalidation mark of a tag.

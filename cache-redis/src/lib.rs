@@ -12,6 +12,7 @@ mod bus;
 mod connect;
 mod layout;
 mod scripts;
+mod server_check;
 
 use std::sync::Arc;
 

@@ -83,10 +83,11 @@ return 1
     )
 }
 
-/// `KEYS[1]` clear-marks hash, `KEYS[2]` its log; `ARGV[1]` since (Redis ms), `ARGV[2]` the
-/// horizon in ms, `ARGV[3]` the page size. First forgets up to a page of marks set more than
-/// the horizon ago (they cover only expired entries), then returns `{cursor, more, fields,
-/// stamps}`: the marks set at or after `since`, a page at a time. `cursor` is where the next
+/// `KEYS[1]` clear-marks hash, `KEYS[2]` its log, `KEYS[3]` the tag-mark log; `ARGV[1]` since
+/// (Redis ms), `ARGV[2]` the horizon in ms, `ARGV[3]` the page size. First forgets up to a page
+/// of marks set more than the horizon ago (they cover only expired entries), then returns
+/// `{cursor, more, fields, stamps, due}`: the marks set at or after `since`, a page at a time,
+/// and up to a page of tag-mark log entries that are due (the caller forgets those marks). `cursor` is where the next
 /// read starts (Redis's clock when the page is the last; else the last mark's time, read again
 /// inclusively, or past a millisecond that alone filled a page).
 pub(crate) fn sync_marks() -> String {
@@ -117,24 +118,54 @@ for i = 1, #fields, 500 do
   local chunk = redis.call('HMGET', KEYS[1], unpack(fields, i, math.min(i + 499, #fields)))
   for j = 1, #chunk do stamps[#stamps + 1] = chunk[j] or '' end
 end
-return {{cursor, more, fields, stamps}}
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, page)
+return {{cursor, more, fields, stamps, due}}
 "
     )
 }
 
-/// `KEYS[1]` tag-mark key; `ARGV[1]` stamp (16 hex digits), `ARGV[2]` PX, `ARGV[3]` channel,
-/// `ARGV[4]` notice. Keeps the later mark; the mark expires after PX.
+/// `KEYS[1]` tag-mark key; `ARGV[1]` stamp (16 hex digits), `ARGV[2]` channel, `ARGV[3]`
+/// notice. Keeps the later mark. The mark has no TTL, so a `volatile-*` eviction policy cannot
+/// drop it while entries it covers live: it is deleted by [`FORGET_TAG_MARK`] once its log entry
+/// (see [`log_tag_mark`]) is due. Returns the stamp whose log entry is now redundant: the mark
+/// it replaced (`''` when none), or `ARGV[1]` itself when a later mark is already stored.
 pub(crate) fn mark_tag() -> String {
     format!(
         "{LATER_HEX}
 local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'string' and later(current, ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+if type(current) == 'string' and later(current, ARGV[1]) then return ARGV[1] end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if type(current) == 'string' and current ~= ARGV[1] then return current end
+return ''
+"
+    )
+}
+
+/// `KEYS[1]` the tag-mark log (a sorted set in the clear marks' slot: member `<stamp>:<tag>`,
+/// score the Redis time the mark may be forgotten); `ARGV[1]` member, `ARGV[2]` ttl in ms.
+/// Written before the mark itself, so no mark exists without an entry that will forget it.
+pub(crate) fn log_tag_mark() -> String {
+    format!(
+        "{NOW_MS}
+redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
 return 1
 "
     )
 }
+
+/// `KEYS[1]` tag-mark key; `ARGV[1]` the stamp of a due log entry. Deletes the mark only if it
+/// still is that stamp: a later invalidation of the tag wrote a new stamp (and its own entry).
+pub(crate) const FORGET_TAG_MARK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+";
+
+/// `KEYS[1]` the tag-mark log; `ARGV` members to drop.
+pub(crate) const UNLOG_TAG_MARKS: &str = r"
+redis.call('ZREM', KEYS[1], unpack(ARGV))
+return 1
+";
 
 /// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` ttl in ms. Takes the lock if it is free;
 /// also answers 1 when the token already holds it, so a command the client re-sent after a

@@ -98,10 +98,15 @@ impl RedisServer {
 
     /// Starts a standalone server with more arguments (`["--maxmemory", "2mb"]`).
     pub fn start_with_args(args: &[&str]) -> Self {
+        Self::start_on_port_with_args(free_port(), args)
+    }
+
+    /// Starts a standalone server on `port` with more arguments.
+    pub fn start_on_port_with_args(port: u16, args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
         std::fs::create_dir_all(&dir).expect("create a server directory");
         let mut server = RedisServer {
-            port: free_port(),
+            port,
             cluster_port: None,
             password: None,
             tls: None,

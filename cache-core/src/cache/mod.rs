@@ -315,7 +315,12 @@ impl<C> TieredCache<C> {
                 tier.observe_health(&ping);
                 let breaker = tier.breaker_state();
                 match ping {
-                    Ok(()) => TierHealth::up(tier.backend.describe(), latency, breaker),
+                    Ok(()) => TierHealth::up(
+                        tier.backend.describe(),
+                        latency,
+                        breaker,
+                        tier.backend.warnings(),
+                    ),
                     Err(crate::l2::L2Error::Timeout) => TierHealth::down(
                         tier.backend.describe(),
                         format!("no answer within {:?}", inner.config.l2_timeout),
