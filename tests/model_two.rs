@@ -239,7 +239,7 @@ async fn propagated(other: &TieredCache, count: u64) -> Result<(), TestCaseError
 
 async fn run(url: &str, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let (clock, hand): (Clock, ManualClock) = Clock::manual(1_900_000_000_000);
-    let prefix = support::unique("m").replace('-', "_");
+    let prefix = support::unique("t").replace('-', "_");
     let mut caches = Vec::new();
     for _ in 0..2 {
         caches.push(

@@ -42,6 +42,8 @@ pub struct RedisL2 {
     subscriber: Mutex<Option<(Client, tokio::task::JoinHandle<()>)>>,
     /// The tasks watching the pool's connections (see `watch_connections`).
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Why the last connection failed (fred's error stream), for `health_check` while down.
+    last_connection_error: std::sync::Arc<Mutex<Option<String>>>,
     /// What the server-setup check found (`None` until it could run).
     setup_warnings: Mutex<Option<Vec<String>>>,
 }
@@ -101,6 +103,7 @@ impl RedisL2 {
             subscriber: Mutex::new(None),
             watchers: Mutex::new(Vec::new()),
             setup_warnings: Mutex::new(None),
+            last_connection_error: std::sync::Arc::default(),
         })
     }
 
@@ -516,10 +519,19 @@ impl L2Backend for RedisL2 {
         let watchers = self.pool.clients().iter().map(|client| {
             let mut errors = client.error_rx();
             let lost = lost.clone();
+            let last = self.last_connection_error.clone();
             tokio::spawn(async move {
                 loop {
                     match errors.recv().await {
-                        Ok(_) | Err(RecvError::Lagged(_)) => lost(),
+                        Ok((error, _)) => {
+                            // Server replies and IO errors; neither carries the password.
+                            *last
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                Some(error.details().to_owned());
+                            lost();
+                        }
+                        Err(RecvError::Lagged(_)) => lost(),
                         Err(RecvError::Closed) => return,
                     }
                 }
@@ -547,10 +559,31 @@ impl L2Backend for RedisL2 {
                 .await
                 .map(|_| ())
                 .map_err(map_error);
-            if pong.is_ok() {
-                self.check_setup().await;
+            let reason = {
+                let mut last = self
+                    .last_connection_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if pong.is_ok() {
+                    *last = None;
+                }
+                last.clone()
+            };
+            match pong {
+                Ok(()) => {
+                    self.check_setup().await;
+                    Ok(())
+                }
+                // "Connection closed" alone does not say why: the reason fred saw does
+                // (WRONGPASS, connection refused...).
+                Err(L2Error::Disconnected(message)) => match reason {
+                    Some(reason) if reason != message => Err(L2Error::Disconnected(format!(
+                        "{message} (last connection error: {reason})"
+                    ))),
+                    _ => Err(L2Error::Disconnected(message)),
+                },
+                Err(error) => Err(error),
             }
-            pong
         })
     }
 

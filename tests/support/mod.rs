@@ -3,6 +3,7 @@
 //! its handle drops, and by a watchdog if the test process dies first.
 #![allow(dead_code)]
 
+pub mod acl;
 pub mod gate;
 
 use std::io::{Read, Write};
@@ -72,6 +73,8 @@ pub struct RedisServer {
     port: u16,
     cluster_port: Option<u16>,
     password: Option<String>,
+    /// Whether the server has the least-privilege cache user ([`acl`]) and `url()` names it.
+    acl: bool,
     /// The certificate directory of a TLS-only server (see [`TlsFiles`]).
     tls: Option<PathBuf>,
     /// More `redis-server` arguments (`--maxmemory 2mb`, `--replicaof ...`).
@@ -109,6 +112,7 @@ impl RedisServer {
             port,
             cluster_port: None,
             password: None,
+            acl: true,
             tls: None,
             extra: args.iter().map(|a| (*a).to_owned()).collect(),
             dir,
@@ -124,6 +128,8 @@ impl RedisServer {
         let mut server = RedisServer {
             port,
             cluster_port,
+            // A server with a password tests the default user's password instead.
+            acl: password.is_none(),
             password,
             tls: None,
             extra: Vec::new(),
@@ -171,6 +177,9 @@ impl RedisServer {
         }
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
+        }
+        if self.acl {
+            command.args(acl::server_args());
         }
         command.args(&self.extra);
         if let Some(cluster_port) = self.cluster_port {
@@ -224,6 +233,7 @@ impl RedisServer {
             port,
             cluster_port: None,
             password: None,
+            acl: true,
             tls: Some(dir.clone()),
             extra: Vec::new(),
             dir,
@@ -243,14 +253,19 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// As the least-privilege cache user when the server has it.
     pub fn url(&self) -> String {
+        let user = if self.acl {
+            acl::credentials()
+        } else {
+            String::new()
+        };
         if self.tls.is_some() {
-            return format!("rediss://127.0.0.1:{}", self.port);
+            return format!("rediss://{user}127.0.0.1:{}", self.port);
         }
         match &self.password {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            None => format!("redis://{user}127.0.0.1:{}", self.port),
         }
     }
 
@@ -434,14 +449,15 @@ impl RedisCluster {
         }
     }
 
-    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=127.0.0.1:<p3>`.
+    /// `redis-cluster://<cache user>@127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=127.0.0.1:<p3>`.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self.nodes[1..]
             .iter()
             .map(|n| format!("node=127.0.0.1:{}", n.port))
             .collect();
         format!(
-            "redis-cluster://127.0.0.1:{}?{}",
+            "redis-cluster://{}127.0.0.1:{}?{}",
+            acl::credentials(),
             self.nodes[0].port,
             seeds.join("&")
         )
@@ -558,8 +574,14 @@ pub fn shared_cluster() -> &'static RedisCluster {
     CLUSTER.get_or_init(RedisCluster::start)
 }
 
-/// A plain fred client on `url`, for reading and planting raw bytes the way another program would.
+/// A plain fred client on `url` as the admin (default) user, for reading and planting raw
+/// bytes the way another program would.
 pub async fn raw_client(url: &str) -> fred::clients::Client {
+    raw_client_as_is(&acl::as_admin(url)).await
+}
+
+/// A plain fred client on `url` as the user the URL names.
+pub async fn raw_client_as_is(url: &str) -> fred::clients::Client {
     use fred::interfaces::ClientLike;
     let config = fred::types::config::Config::from_url(url).expect("test URL parses");
     let client = fred::types::Builder::from_config(config)
