@@ -13,6 +13,8 @@ mod ast;
 mod attr;
 mod expand;
 mod fallback;
+#[cfg(test)]
+mod hostile;
 mod key;
 #[cfg(test)]
 mod snapshots;
