@@ -146,9 +146,19 @@ pub enum BusEvent {
 /// Receives backplane events; called from the backend's own task, so it must be quick.
 pub type BusSink = Arc<dyn Fn(BusEvent) + Send + Sync>;
 
-/// Told that a connection is known lost (reset, closed by the peer); called from the backend's
-/// own task, so it must be quick.
-pub type LostSink = Arc<dyn Fn() + Send + Sync>;
+/// What a backend learned about its connections, as soon as it learned it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// A connection is known lost (reset, closed by the peer, refused).
+    Lost,
+    /// The backend re-learned where keys live and sends them to other nodes now (a cluster's
+    /// failover or resharding, seen as `MOVED` replies or a changed slot map).
+    Rerouted,
+}
+
+/// Receives [`ConnectionEvent`]s; called from the backend's own task, so it must be quick.
+pub type ConnectionSink = Arc<dyn Fn(ConnectionEvent) + Send + Sync>;
 
 /// A shared second tier.
 ///
@@ -251,11 +261,12 @@ pub trait L2Backend: Send + Sync + 'static {
         })
     }
 
-    /// Starts telling `lost` whenever one of the backend's connections is known to be lost, as
-    /// soon as the backend learns it (not when a call next fails): the engine then opens the
-    /// circuit breaker and ends the calls in flight. The default tells nothing.
-    fn watch_connections(&self, lost: LostSink) {
-        let _ = lost;
+    /// Starts telling `events` whenever one of the backend's connections is known to be lost
+    /// (as soon as the backend learns it, not when a call next fails: the engine then opens the
+    /// circuit breaker and ends the calls in flight) and when its routing changed. The default
+    /// tells nothing.
+    fn watch_connections(&self, events: ConnectionSink) {
+        let _ = events;
     }
 
     /// What the backend found wrong with the server's setup (a setting under which it would

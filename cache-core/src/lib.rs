@@ -37,6 +37,6 @@ pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;
 pub use error::{CacheError, ConfigError, LoadError};
 pub use health::{HealthReport, TierHealth, TierStatus};
-pub use l2::{L2Backend, L2Connector, L2Error, NoL2, Refusal};
+pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
 pub use redact::redact_url;
 pub use stats::{CacheStats, L1Stats, L2Stats, OverallStats, RefusedStats, SwrStats};

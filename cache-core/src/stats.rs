@@ -65,6 +65,7 @@ pub(crate) struct Counters {
     pub(crate) l2_misses: Counter,
     pub(crate) l2_errors: Counter,
     pub(crate) l2_connections_lost: Counter,
+    pub(crate) l2_rerouted: Counter,
     pub(crate) l2_decode_errors: Counter,
     pub(crate) l2_skipped: Counter,
     pub(crate) l2_writes: Counter,
@@ -154,6 +155,9 @@ pub struct L2Stats {
     /// Times a connection to L2 was found dead (reset, refused, closed), by the backend's own
     /// report or by a call's error: each opens the breaker at once.
     pub connections_lost: u64,
+    /// Times the backend re-learned where keys live and followed it (a cluster's failover or
+    /// resharding), counted once per change of the layout, not per connection.
+    pub rerouted: u64,
     /// L2 commands Redis answered by refusing them, by kind. Not failures of L2: the breaker
     /// stays closed and other commands keep using it.
     pub refused: RefusedStats,
@@ -270,6 +274,7 @@ impl Counters {
                 misses: self.l2_misses.get(),
                 errors: self.l2_errors.get(),
                 connections_lost: self.l2_connections_lost.get(),
+                rerouted: self.l2_rerouted.get(),
                 refused: RefusedStats {
                     out_of_memory: self.refused_out_of_memory.get(),
                     read_only: self.refused_read_only.get(),

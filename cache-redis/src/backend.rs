@@ -3,18 +3,17 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::server_check;
+use crate::{server_check, watch};
 use bytes::Bytes;
 use fred::clients::WithOptions;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{
-    BoxFuture, BusSink, ClearMarks, L2Backend, L2Error, LostSink, Refusal, Undecodable,
+    BoxFuture, BusSink, ClearMarks, ConnectionSink, L2Backend, L2Error, Refusal, Undecodable,
     WriteOutcome,
 };
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::connect;
 use crate::layout::{ALL_FIELD, Layout, NAMESPACE_FIELD_PREFIX};
@@ -43,7 +42,7 @@ pub struct RedisL2 {
     /// The tasks watching the pool's connections (see `watch_connections`).
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Why the last connection failed (fred's error stream), for `health_check` while down.
-    last_connection_error: std::sync::Arc<Mutex<Option<String>>>,
+    last_connection_error: watch::LastError,
     /// What the server-setup check found (`None` until it could run).
     setup_warnings: Mutex<Option<Vec<String>>>,
 }
@@ -513,34 +512,12 @@ impl L2Backend for RedisL2 {
         })
     }
 
-    fn watch_connections(&self, lost: LostSink) {
-        // fred reports a connection that ended (EOF, reset) on each client's error stream, as
-        // soon as its reader sees it; commands in flight on it may otherwise wait for a reply.
-        let watchers = self.pool.clients().iter().map(|client| {
-            let mut errors = client.error_rx();
-            let lost = lost.clone();
-            let last = self.last_connection_error.clone();
-            tokio::spawn(async move {
-                loop {
-                    match errors.recv().await {
-                        Ok((error, _)) => {
-                            // Server replies and IO errors; neither carries the password.
-                            *last
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                Some(error.details().to_owned());
-                            lost();
-                        }
-                        Err(RecvError::Lagged(_)) => lost(),
-                        Err(RecvError::Closed) => return,
-                    }
-                }
-            })
-        });
+    fn watch_connections(&self, events: ConnectionSink) {
+        let tasks = watch::spawn(&self.pool, &events, &self.last_connection_error);
         self.watchers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(watchers);
+            .extend(tasks);
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -13,6 +13,7 @@ mod connect;
 mod layout;
 mod scripts;
 mod server_check;
+mod watch;
 
 use std::sync::Arc;
 

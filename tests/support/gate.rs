@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tiered_cache::engine::keys::KeyRef;
 use tiered_cache::engine::l2::{
-    BoxFuture, BusSink, ClearMarks, LostSink, Undecodable, WriteOutcome,
+    BoxFuture, BusSink, ClearMarks, ConnectionSink, Undecodable, WriteOutcome,
 };
 use tiered_cache::engine::{L2Backend, L2Error, Stamp};
 use tiered_cache::{CacheConfig, RedisL2, TieredCache};
@@ -225,8 +225,8 @@ impl L2Backend for Gated {
         self.inner.subscribe(sink)
     }
 
-    fn watch_connections(&self, lost: LostSink) {
-        self.inner.watch_connections(lost);
+    fn watch_connections(&self, events: ConnectionSink) {
+        self.inner.watch_connections(events);
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), L2Error>> {

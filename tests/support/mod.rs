@@ -86,17 +86,17 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a standalone server on a free port.
     pub fn start() -> Self {
-        Self::start_on(free_port(), None, None)
+        Self::start_on(free_port(), None)
     }
 
     /// Starts a standalone server on `port` (for a test that first ran without one).
     pub fn start_on_port(port: u16) -> Self {
-        Self::start_on(port, None, None)
+        Self::start_on(port, None)
     }
 
     /// Starts a standalone server that requires `password`.
     pub fn start_with_password(password: &str) -> Self {
-        Self::start_on(free_port(), None, Some(password.to_owned()))
+        Self::start_on(free_port(), Some(password.to_owned()))
     }
 
     /// Starts a standalone server with more arguments (`["--maxmemory", "2mb"]`).
@@ -106,38 +106,46 @@ impl RedisServer {
 
     /// Starts a standalone server on `port` with more arguments.
     pub fn start_on_port_with_args(port: u16, args: &[&str]) -> Self {
+        let mut server = Self::unspawned(port);
+        server.extra = args.iter().map(|a| (*a).to_owned()).collect();
+        server.spawn();
+        server
+    }
+
+    fn start_on(port: u16, password: Option<String>) -> Self {
+        let mut server = Self::unspawned(port);
+        // A server with a password tests the default user's password instead.
+        server.acl = password.is_none();
+        server.password = password;
+        server.spawn();
+        server
+    }
+
+    /// A cluster-enabled server whose nodes call a peer failed after `node_timeout_ms`.
+    fn cluster_node(node_timeout_ms: u32) -> Self {
+        let mut node = Self::unspawned(free_port());
+        node.cluster_port = Some(free_port());
+        node.extra = vec![
+            "--cluster-node-timeout".to_owned(),
+            node_timeout_ms.to_string(),
+        ];
+        node.spawn();
+        node
+    }
+
+    fn unspawned(port: u16) -> Self {
         let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
         std::fs::create_dir_all(&dir).expect("create a server directory");
-        let mut server = RedisServer {
+        RedisServer {
             port,
             cluster_port: None,
             password: None,
             acl: true,
             tls: None,
-            extra: args.iter().map(|a| (*a).to_owned()).collect(),
-            dir,
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn start_on(port: u16, cluster_port: Option<u16>, password: Option<String>) -> Self {
-        let dir = std::env::temp_dir().join(unique("tiered-cache-redis"));
-        std::fs::create_dir_all(&dir).expect("create a server directory");
-        let mut server = RedisServer {
-            port,
-            cluster_port,
-            // A server with a password tests the default user's password instead.
-            acl: password.is_none(),
-            password,
-            tls: None,
             extra: Vec::new(),
             dir,
             child: None,
-        };
-        server.spawn();
-        server
+        }
     }
 
     fn spawn(&mut self) {
@@ -190,9 +198,10 @@ impl RedisServer {
                 &cluster_port.to_string(),
                 "--cluster-config-file",
                 &format!("nodes-{}.conf", self.port),
-                "--cluster-node-timeout",
-                "2000",
             ]);
+            if !self.extra.iter().any(|arg| arg == "--cluster-node-timeout") {
+                command.args(["--cluster-node-timeout", "2000"]);
+            }
         }
         let child = command
             .spawn()
@@ -394,8 +403,14 @@ fn watchdog(pid: u32, port: u16) {
         .spawn();
 }
 
-/// A Redis Cluster of three masters (no replicas) on loopback.
+/// How long the nodes of a cluster with replicas wait before they call an unreachable node
+/// failed and its replica takes over: short, so failover tests are quick. (2 s elsewhere.)
+pub const FAILOVER_NODE_TIMEOUT_MS: u32 = 1000;
+
+/// A Redis Cluster of three masters on loopback, with a replica each when started so.
 pub struct RedisCluster {
+    /// The masters as started (`nodes[i]` held the i-th third of the slots), then the replicas
+    /// (`nodes[3 + i]` replicates `nodes[i]`).
     pub nodes: Vec<RedisServer>,
 }
 
@@ -403,8 +418,12 @@ impl RedisCluster {
     /// Starts three cluster-enabled servers, splits the slots among them and waits for
     /// `cluster_state:ok` on every node.
     pub fn start() -> Self {
+        Self::start_masters(2000)
+    }
+
+    fn start_masters(node_timeout_ms: u32) -> Self {
         let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_on(free_port(), Some(free_port()), None))
+            .map(|_| RedisServer::cluster_node(node_timeout_ms))
             .collect();
         let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
         for (node, (first, last)) in nodes.iter().zip(ranges) {
@@ -430,13 +449,51 @@ impl RedisCluster {
         cluster
     }
 
+    /// Three masters and three replicas (one per master), every replica in sync.
+    pub fn start_with_replicas() -> Self {
+        let mut cluster = Self::start_masters(FAILOVER_NODE_TIMEOUT_MS);
+        for master in 0..3 {
+            let replica = RedisServer::cluster_node(FAILOVER_NODE_TIMEOUT_MS);
+            let bus = replica.cluster_port.expect("cluster node").to_string();
+            redis_cli(
+                cluster.nodes[0].port,
+                &[
+                    "CLUSTER",
+                    "MEET",
+                    "127.0.0.1",
+                    &replica.port.to_string(),
+                    &bus,
+                ],
+            );
+            let id = redis_cli(cluster.nodes[master].port, &["CLUSTER", "MYID"]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            // The replica must know the master before it can follow it.
+            while !redis_cli(replica.port, &["CLUSTER", "REPLICATE", id.trim()]).contains("OK") {
+                assert!(Instant::now() < deadline, "the replica did not join");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            cluster.nodes.push(replica);
+        }
+        cluster.wait_ok();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for replica in &cluster.nodes[3..] {
+            while !redis_cli(replica.port, &["INFO", "replication"])
+                .contains("master_link_status:up")
+            {
+                assert!(Instant::now() < deadline, "a replica did not sync");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
     fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
         loop {
             let all_ok = self.nodes.iter().all(|node| {
-                raw_command(node.port, "CLUSTER INFO").is_some_and(|info| {
-                    info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
-                })
+                raw_command(node.port, "CLUSTER INFO")
+                    .is_some_and(|info| info.contains("cluster_state:ok") && info.contains(&known))
             });
             if all_ok {
                 return;
@@ -585,6 +642,8 @@ pub async fn raw_client_as_is(url: &str) -> fred::clients::Client {
     use fred::interfaces::ClientLike;
     let config = fred::types::config::Config::from_url(url).expect("test URL parses");
     let client = fred::types::Builder::from_config(config)
+        // Reconnects (and re-learns a cluster's layout) after a fault the test caused.
+        .set_policy(fred::types::config::ReconnectPolicy::new_constant(0, 100))
         .build()
         .expect("client builds");
     client.init().await.expect("test Redis answers");

@@ -197,13 +197,20 @@ impl<C: L2Connector> CacheBuilder<C> {
         });
         if let Some(tier) = &inner.l2 {
             let weak = Arc::downgrade(&inner);
-            tier.backend.watch_connections(Arc::new(move || {
+            tier.backend.watch_connections(Arc::new(move |event| {
                 let Some(inner) = weak.upgrade() else { return };
-                if let Some(tier) = &inner.l2 {
-                    if tier.connection_lost(&inner.counters) {
-                        tracing::warn!(
-                            "L2 connection lost; circuit breaker open, serving from L1 and loaders"
-                        );
+                let Some(tier) = &inner.l2 else { return };
+                match event {
+                    crate::l2::ConnectionEvent::Lost => {
+                        if tier.connection_lost(&inner.counters) {
+                            tracing::warn!(
+                                "L2 connection lost; circuit breaker open, serving from L1 and loaders"
+                            );
+                        }
+                    }
+                    crate::l2::ConnectionEvent::Rerouted => {
+                        inner.counters.l2_rerouted.incr();
+                        tracing::info!("L2 routing changed (failover or resharding); following it");
                     }
                 }
             }));
