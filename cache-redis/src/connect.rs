@@ -7,7 +7,14 @@ use fred::types::config::TcpConfig;
 use tiered_cache_core::{CacheConfig, ConfigError, redact_url};
 
 /// Schemes of TLS connections (the `tls` feature).
-const TLS_SCHEMES: &[&str] = &["rediss", "rediss-cluster", "valkeys", "valkeys-cluster"];
+const TLS_SCHEMES: &[&str] = &[
+    "rediss",
+    "rediss-cluster",
+    "rediss-sentinel",
+    "valkeys",
+    "valkeys-cluster",
+    "valkeys-sentinel",
+];
 
 /// Schemes accepted in `redis_url`.
 const SCHEMES: &[&str] = &[
@@ -15,10 +22,14 @@ const SCHEMES: &[&str] = &[
     "rediss",
     "redis-cluster",
     "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
     "valkey",
     "valkeys",
     "valkey-cluster",
     "valkeys-cluster",
+    "valkey-sentinel",
+    "valkeys-sentinel",
 ];
 
 fn bad_url(url: &str, reason: &str) -> ConfigError {
@@ -31,7 +42,8 @@ pub(crate) fn parse_url(url: &str) -> Result<Config, ConfigError> {
     if !SCHEMES.contains(&scheme) {
         return Err(bad_url(
             url,
-            "expected a redis://, rediss://, redis-cluster:// or rediss-cluster:// URL",
+            "expected a redis://, rediss://, redis-cluster://, rediss-cluster://, \
+             redis-sentinel:// or rediss-sentinel:// URL",
         ));
     }
     if !cfg!(feature = "tls") && TLS_SCHEMES.contains(&scheme) {
@@ -182,6 +194,7 @@ mod tests {
             "redis://127.0.0.1:6379",
             "redis://user:pass@127.0.0.1:6379/2",
             "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002",
+            "redis-sentinel://user:pass@127.0.0.1:26379?sentinelServiceName=m&node=127.0.0.1:26380",
             #[cfg(feature = "tls")]
             "rediss://user:pass@127.0.0.1:6380",
             #[cfg(feature = "tls")]
@@ -202,8 +215,13 @@ mod tests {
         ] {
             assert!(parse_url(url).is_ok(), "{url}");
         }
-        let tls = parse_url("rediss://127.0.0.1:6380");
-        assert_eq!(tls.is_ok(), cfg!(feature = "tls"), "{tls:?}");
+        for url in [
+            "rediss://127.0.0.1:6380",
+            "rediss-sentinel://127.0.0.1:26379?sentinelServiceName=m",
+        ] {
+            let tls = parse_url(url);
+            assert_eq!(tls.is_ok(), cfg!(feature = "tls"), "{tls:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod gate;
+pub mod sentinel;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
