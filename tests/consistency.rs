@@ -187,3 +187,59 @@ async fn a_fill_in_flight_when_a_newer_remote_write_arrives_is_dropped() {
     assert_eq!(reader.await.expect("task"), Some(1));
     assert_eq!(a.get::<u32>("k").await.expect("get"), Some(2));
 }
+
+/// Regression, found by the soak (`bench --bin soak`): instance counters are not comparable
+/// within a millisecond, and a load that read the origin just before another instance's `set`
+/// could carry the higher stamp: its older value replaced the `set` in Redis, its notice made
+/// the writer drop its own copy, and the writer served the value its `set` had replaced (1,102
+/// such reads in a 20 s soak). A load now carries the first stamp of its millisecond, which
+/// every write of that millisecond beats. Both instances share one frozen clock here: the worst
+/// case, everything in one millisecond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_load_from_before_another_instances_set_never_replaces_it() {
+    let redis = test_redis();
+    let config = patient(&redis.url());
+    let (clock, _hand) = tiered_cache::Clock::manual(1_900_000_000_000);
+    let writer = support::cache_with_clock(config.clone(), clock.clone()).await;
+    let loader = support::cache_with_clock(config.clone(), clock.clone()).await;
+    // The loader's instance has issued stamps of its own this millisecond, as a busy one has.
+    for i in 0..5u32 {
+        loader.set(&format!("other{i}"), &i).await.expect("set");
+    }
+    let (read_origin, origin_read) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let load = {
+        let loader = loader.clone();
+        tokio::spawn(async move {
+            loader
+                .get::<u32>("k")
+                .refresh_with(move || async move {
+                    // The origin said 1 here; then the writer's `set(2)` happens.
+                    let _ = read_origin.send(());
+                    let _ = released.await;
+                    Ok::<_, String>(1)
+                })
+                .await
+                .expect("load")
+        })
+    };
+    origin_read.await.expect("the load reached its origin");
+    writer.set("k", &2u32).await.expect("set");
+    release.send(()).expect("the load waits");
+    assert_eq!(
+        load.await.expect("load task"),
+        1,
+        "the load returns what it read"
+    );
+    assert_eq!(
+        writer.get::<u32>("k").await.expect("get"),
+        Some(2),
+        "the writer never serves the value its set replaced"
+    );
+    let fresh = support::cache_with_clock(config, clock).await;
+    assert_eq!(
+        fresh.get::<u32>("k").await.expect("get"),
+        Some(2),
+        "Redis holds the set, not the older load"
+    );
+}

@@ -255,6 +255,9 @@ async fn run(url: &str, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut expected_notices = [0u64; 2];
     for (step, op) in ops.into_iter().enumerate() {
         let value = u32::try_from(step).unwrap_or(u32::MAX);
+        // Each step in its own millisecond (a load loses to a write of its millisecond by
+        // rule; `tests/consistency.rs` tests that on its own).
+        hand.advance(Duration::from_millis(1));
         let now = hand.now_ms();
         let (on, wrote) = match op.clone() {
             Op::Set {

@@ -17,6 +17,8 @@ mod machine;
 mod macro_hit;
 mod memory;
 mod options;
+// The soak binary also uses its fault controls (kill, pause, restart).
+#[allow(dead_code)]
 mod redis_server;
 mod report;
 mod stampede;

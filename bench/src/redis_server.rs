@@ -15,6 +15,7 @@ pub struct Redis {
     url: String,
     child: Option<Child>,
     dir: Option<PathBuf>,
+    port: u16,
 }
 
 impl Redis {
@@ -33,14 +34,24 @@ impl Redis {
                     url,
                     child: None,
                     dir: None,
+                    port: 0,
                 })
             }
             _ => Self::spawn(),
         }
     }
 
+    /// Always a `redis-server` of our own (one the caller may kill, pause and restart).
+    pub fn start_own() -> BenchResult<Self> {
+        Self::spawn()
+    }
+
     fn spawn() -> BenchResult<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Self::spawn_on(port)
+    }
+
+    fn spawn_on(port: u16) -> BenchResult<Self> {
         let dir =
             std::env::temp_dir().join(format!("tiered-cache-bench-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -59,6 +70,7 @@ impl Redis {
             url: format!("redis://127.0.0.1:{port}"),
             child: Some(child),
             dir: Some(dir),
+            port,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !answers_ping(port) {
@@ -78,6 +90,40 @@ impl Redis {
     /// Whether this is a server the bench started (rather than `REDIS_URL`).
     pub fn is_own(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// SIGKILLs our server (never a `REDIS_URL` one) and waits for it to go.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts our server again on the same port, empty.
+    pub fn restart(&mut self) -> BenchResult<()> {
+        self.kill();
+        let mut fresh = Self::spawn_on(self.port)?;
+        // Same port, same directory: this handle keeps removing it at drop.
+        self.child = fresh.child.take();
+        fresh.dir = None;
+        Ok(())
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`) to our server.
+    pub fn pause(&self, stop: bool) -> BenchResult<()> {
+        let Some(child) = &self.child else {
+            return Err("only a server the bench started can be paused".into());
+        };
+        let signal = if stop { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill {signal} failed").into())
+        }
     }
 }
 

@@ -264,9 +264,11 @@ impl StampSource {
         self.clock.recent_ms()
     }
 
-    /// A stamp later than every stamp issued or observed so far.
+    /// The stamp of a write (a set, an invalidation, a clear): later than every stamp issued
+    /// or observed so far, and never the first stamp of its millisecond, which is a load's
+    /// (see [`StampSource::load_start`]).
     pub(crate) fn next(&self) -> Stamp {
-        let physical = Stamp::from_millis(self.clock.now_ms()).raw();
+        let physical = Stamp::from_millis(self.clock.now_ms()).raw() + 1;
         let mut last = self.last.load(Ordering::Acquire);
         loop {
             let next = physical.max(last.saturating_add(1));
@@ -278,6 +280,18 @@ impl StampSource {
                 Err(seen) => last = seen,
             }
         }
+    }
+
+    /// The created stamp of a load starting now: the first stamp of the current millisecond.
+    ///
+    /// Counters of different instances are not comparable within a millisecond: a load that
+    /// read the origin just before another instance's `set` could otherwise carry a higher
+    /// stamp than the `set` and replace it in L2 (measured by the soak: the writer then served
+    /// its replaced value). Every write of the same millisecond wins over a load, whichever
+    /// came first; a load's result that loses is returned but not stored.
+    pub(crate) fn load_start(&self) -> Stamp {
+        let last = Stamp(self.last.load(Ordering::Acquire));
+        Stamp::from_millis(self.clock.now_ms().max(last.millis()))
     }
 
     /// Records a stamp made elsewhere, so later local stamps order after it. A stamp more than

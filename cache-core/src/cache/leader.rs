@@ -100,7 +100,7 @@ impl Inner {
         LoadCtx {
             ticket,
             epoch: namespace.epoch(),
-            started: self.stamps.next(),
+            started: self.stamps.load_start(),
             namespace,
             plan,
         }
