@@ -24,6 +24,7 @@ on_both!(
     tag_invalidation_reaches_every_instance,
     one_instance_refreshes_a_stale_key_for_everyone,
     a_cold_miss_calls_the_origin_once_across_instances,
+    a_load_longer_than_lock_ttl_keeps_its_lock,
     a_refresh_that_started_before_an_invalidation_never_writes_back,
     a_load_during_a_namespace_clear_does_not_survive_it,
     starting_up_is_no_gap_and_keeps_l1,
@@ -261,6 +262,46 @@ async fn a_cold_miss_calls_the_origin_once_across_instances(url: &str) {
         waited <= 2 + new_gaps,
         "at most the two other instances wait (plus one per backplane gap: {new_gaps}), got {waited}"
     );
+}
+
+/// Regression: the load lock lasted `lock_ttl` however long its loader ran, so a load slower
+/// than `lock_ttl` lost its lock and the waiting instance loaded too. The holder now renews it
+/// every third of `lock_ttl` while its loader runs (which lets `lock_ttl` be short: a holder
+/// that dies blocks the others for at most that).
+async fn a_load_longer_than_lock_ttl_keeps_its_lock(url: &str) {
+    let config = CacheConfig {
+        lock_ttl: Duration::from_millis(300),
+        lock_wait: Duration::from_secs(5),
+        ..coherent(url)
+    };
+    let (a, b) = pair(&config).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let slow = {
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            a.get("slow")
+                .refresh_with(move || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1_200)).await;
+                    Ok::<_, String>(1u32)
+                })
+                .await
+                .expect("value")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let calls_b = calls.clone();
+    let waited = b
+        .get("slow")
+        .refresh_with(move || async move {
+            calls_b.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(2u32)
+        })
+        .await
+        .expect("value");
+    assert_eq!(slow.await.expect("loader task"), 1);
+    assert_eq!(waited, 1, "B waited for A's value");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one origin call");
 }
 
 /// A starts a refresh; B invalidates; A's refresh finishes: nothing of it is cached anywhere.

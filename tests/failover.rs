@@ -4,12 +4,12 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::interfaces::KeysInterface;
+use support::load::{MixedLoad, Traffic};
 use support::{RedisCluster, cache, config, eventually, raw_client, redis_cli};
 use tiered_cache::{CacheConfig, TieredCache};
 
@@ -59,46 +59,16 @@ async fn a_master_killed_under_load_fails_over_without_caller_errors() {
         "the cluster is in use"
     );
 
-    let errors = Arc::new(AtomicUsize::new(0));
-    let served = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..32u64)
-        .map(|worker| {
-            let cache = if worker % 2 == 0 {
-                a.clone()
-            } else {
-                b.clone()
-            };
-            let (errors, served, stop) = (errors.clone(), served.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let key = format!("k{}", (worker * 7 + i) % 60);
-                    let ok = if i % 4 == 0 {
-                        cache
-                            .set(&key, &i)
-                            .ttl(Duration::from_millis(300))
-                            .await
-                            .is_ok()
-                    } else {
-                        cache
-                            .get(&key)
-                            .refresh_with(move || async move { Ok::<_, String>(i) })
-                            .ttl(Duration::from_millis(300))
-                            .await
-                            .is_ok()
-                    };
-                    if ok {
-                        served.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-        })
-        .collect();
+    let load = MixedLoad::start(
+        &[a.clone(), b.clone()],
+        Traffic {
+            callers: 32,
+            keys: 60,
+            write_every: 4,
+            ttl: Some(Duration::from_millis(300)),
+        },
+    );
+    let served = load.served.clone();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let replica_port = cluster.nodes[3].port();
@@ -117,15 +87,12 @@ async fn a_master_killed_under_load_fails_over_without_caller_errors() {
     })
     .await;
     let used_after = killed.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.expect("no worker panicked");
-    }
+    let errors = load.stop().await;
     let (sa, sb) = (a.stats(), b.stats());
     eprintln!(
         "promoted after {promoted_after:?}; the cache wrote to the new master after \
          {used_after:?}; served {}; A: {:?}; B: {:?}",
-        served.load(Ordering::Relaxed),
+        served.load(Ordering::SeqCst),
         sa.l2_stats,
         sb.l2_stats
     );
@@ -133,7 +100,7 @@ async fn a_master_killed_under_load_fails_over_without_caller_errors() {
         back,
         "the cache did not use the new master within {PROMOTED_BOUND:?}"
     );
-    assert_eq!(errors.load(Ordering::Relaxed), 0, "no caller saw an error");
+    assert_eq!(errors, 0, "no caller saw an error");
     for cache in [&a, &b] {
         // The layout is counted by the backend's own watcher task, soon after fred learns it.
         let counted = eventually(Duration::from_secs(5), || async {

@@ -10,11 +10,12 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::interfaces::KeysInterface;
+use support::load::{MixedLoad, Traffic};
 use support::{RedisServer, cache, config, eventually, raw_client};
 use tiered_cache::{CacheConfig, TieredCache};
 
@@ -48,45 +49,16 @@ async fn killed_under_load_then_restarted() {
     let mut server = RedisServer::start();
     let url = server.url();
     let cache = cache(fault_config(&server)).await;
-    let loads = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let workers: Vec<_> = (0..100)
-        .map(|worker| {
-            let (cache, loads, errors, stop) =
-                (cache.clone(), loads.clone(), errors.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let key = format!("k{}", (worker * 7 + i) % 40);
-                    let ok = if i % 3 == 0 {
-                        cache
-                            .set(&key, &i)
-                            .ttl(Duration::from_millis(50))
-                            .await
-                            .is_ok()
-                    } else {
-                        let loads = loads.clone();
-                        cache
-                            .get(&key)
-                            .refresh_with(move || async move {
-                                loads.fetch_add(1, Ordering::SeqCst);
-                                Ok::<_, String>(i)
-                            })
-                            .ttl(Duration::from_millis(50))
-                            .await
-                            .is_ok()
-                    };
-                    if !ok {
-                        errors.fetch_add(1, Ordering::SeqCst);
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-        })
-        .collect();
+    let load = MixedLoad::start(
+        std::slice::from_ref(&cache),
+        Traffic {
+            callers: 100,
+            keys: 40,
+            write_every: 3,
+            ttl: Some(Duration::from_millis(50)),
+        },
+    );
+    let loads = load.loads.clone();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -119,11 +91,7 @@ async fn killed_under_load_then_restarted() {
         restarted.elapsed()
     );
 
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.expect("no worker panicked");
-    }
-    assert_eq!(errors.load(Ordering::SeqCst), 0, "no caller saw an error");
+    assert_eq!(load.stop().await, 0, "no caller saw an error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use support::load::{MixedLoad, Traffic};
 use support::sentinel::RedisSentinel;
 use support::{cache, config, eventually, redis_cli};
 use tiered_cache::{CacheConfig, TieredCache};
@@ -46,38 +45,15 @@ async fn the_cache_follows_a_sentinel_failover_without_caller_errors() {
         "B reads A's write"
     );
 
-    let errors = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..16u64)
-        .map(|worker| {
-            let cache = if worker % 2 == 0 {
-                a.clone()
-            } else {
-                b.clone()
-            };
-            let (errors, stop) = (errors.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let key = format!("k{}", (worker * 7 + i) % 40);
-                    let ok = if i % 4 == 0 {
-                        cache.set(&key, &i).await.is_ok()
-                    } else {
-                        cache
-                            .get(&key)
-                            .refresh_with(move || async move { Ok::<_, String>(i) })
-                            .await
-                            .is_ok()
-                    };
-                    if !ok {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-        })
-        .collect();
+    let load = MixedLoad::start(
+        &[a.clone(), b.clone()],
+        Traffic {
+            callers: 16,
+            keys: 40,
+            write_every: 4,
+            ttl: None,
+        },
+    );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = redis.replica.port();
@@ -96,10 +72,7 @@ async fn the_cache_follows_a_sentinel_failover_without_caller_errors() {
     })
     .await;
     let followed_after = killed.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.expect("no worker panicked");
-    }
+    let errors = load.stop().await;
     eprintln!(
         "promoted after {promoted_after:?}; the cache wrote to the new primary after \
          {followed_after:?}; A: {:?}",
@@ -109,7 +82,7 @@ async fn the_cache_follows_a_sentinel_failover_without_caller_errors() {
         followed,
         "the cache did not follow the promotion within {FOLLOW_BOUND:?}"
     );
-    assert_eq!(errors.load(Ordering::Relaxed), 0, "no caller saw an error");
+    assert_eq!(errors, 0, "no caller saw an error");
     // The backplane follows too: B learns of A's write through the new primary.
     a.set("shared", &2u32).await.expect("set");
     let seen = eventually(Duration::from_secs(5), || async {

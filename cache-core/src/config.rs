@@ -84,7 +84,9 @@ pub struct CacheConfig {
     /// entry per stale period, and on a cold miss one instance loads while the others wait up to
     /// `lock_wait` for its result. Default `true`.
     pub distributed_locks: bool,
-    /// Longest a lock outlives an owner that died. Default 10 s.
+    /// Longest a load lock outlives an owner that died: the owner renews it every third of this
+    /// while its loader runs, so a slow loader keeps it. Shorter than `lock_wait`, so waiters
+    /// behind a dead owner take over before they give up waiting. Default 1 s.
     pub lock_ttl: Duration,
     /// Longest an instance waits for another instance's load on a cold miss before loading
     /// itself. Default 2 s.
@@ -139,7 +141,7 @@ impl Default for CacheConfig {
             invalidation_tombstone_ttl: Duration::from_secs(60),
             backplane: true,
             distributed_locks: true,
-            lock_ttl: Duration::from_secs(10),
+            lock_ttl: Duration::from_secs(1),
             lock_wait: Duration::from_secs(2),
             fail_safe: true,
             fail_safe_max_stale: Duration::ZERO,

@@ -242,6 +242,20 @@ pub trait L2Backend: Send + Sync + 'static {
         Box::pin(async { Ok(true) })
     }
 
+    /// Extends the load lock of `key` to `ttl_ms` from now if `token` still holds it; `false`
+    /// when it does not (it expired, or was never taken). The holder renews its lock while its
+    /// loader runs, so a lock outlives a dead holder by at most `lock_ttl`. The default renews
+    /// nothing: locks then last `lock_ttl` however long the load takes.
+    fn renew_lock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, L2Error>> {
+        let _ = (key, token, ttl_ms);
+        Box::pin(async { Ok(false) })
+    }
+
     /// Releases the load lock of `key` if `token` still holds it.
     fn unlock<'a>(&'a self, key: KeyRef<'a>, token: u64) -> BoxFuture<'a, Result<(), L2Error>> {
         let _ = (key, token);

@@ -35,6 +35,7 @@ pub struct RedisL2 {
     unlog_tags_script: Script,
     try_lock_script: Script,
     unlock_script: Script,
+    renew_script: Script,
     description: String,
     url: String,
     config: CacheConfig,
@@ -92,6 +93,7 @@ impl RedisL2 {
             unlog_tags_script: Script::from_lua(scripts::UNLOG_TAG_MARKS),
             try_lock_script: Script::from_lua(scripts::TRY_LOCK),
             unlock_script: Script::from_lua(scripts::UNLOCK),
+            renew_script: Script::from_lua(scripts::RENEW_LOCK),
             description: format!(
                 "{} ({topology}, {} connections)",
                 redact_url(url),
@@ -465,6 +467,25 @@ impl L2Backend for RedisL2 {
                 .await
                 .map_err(map_error)?;
             Ok(taken == 1)
+        })
+    }
+
+    fn renew_lock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, L2Error>> {
+        Box::pin(async move {
+            let renewed: i64 = self
+                .eval(
+                    &self.renew_script,
+                    vec![self.layout.lock(key.namespace, key.key)],
+                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(renewed == 1)
         })
     }
 

@@ -176,6 +176,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
+/// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` ttl in ms. Extends the lock only if the token
+/// still holds it.
+pub(crate) const RENEW_LOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
 /// `KEYS[1]` lock key; `ARGV[1]` token. Deletes the lock only if the token still holds it.
 pub(crate) const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then

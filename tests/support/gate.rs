@@ -225,6 +225,15 @@ impl L2Backend for Gated {
         self.inner.subscribe(sink)
     }
 
+    fn renew_lock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, L2Error>> {
+        self.inner.renew_lock(key, token, ttl_ms)
+    }
+
     fn watch_connections(&self, events: ConnectionSink) {
         self.inner.watch_connections(events);
     }

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod gate;
+pub mod load;
 pub mod sentinel;
 
 use std::io::{Read, Write};

@@ -1,8 +1,9 @@
 //! Cross-instance coordination of loads, all in one place: one instance loads (or refreshes) a
 //! key while the others wait for its result or keep serving stale.
 //!
-//! A lock is a token under a key with a TTL (`lock_ttl`), released only by its holder and
-//! expiring by itself if the holder dies; a holder that is dropped (cancelled, panicked)
+//! A lock is a token under a key with a TTL (`lock_ttl`), renewed by its holder while the
+//! loader runs, released only by its holder and expiring by itself (within `lock_ttl`) if the
+//! holder dies; a holder that is dropped (cancelled, panicked)
 //! releases it in the background. Whoever takes the lock reads L2 once more, because the
 //! previous holder may have stored its value and released the lock since the first read. A
 //! waiter is woken by the backplane notice the winner's write publishes (and, as a slow
@@ -87,10 +88,23 @@ pub(crate) struct HeldLock {
     key: EntryKey,
     token: u64,
     timeout: Duration,
+    /// `lock_ttl`: the lock's life from its last renewal.
+    lease: Duration,
     released: bool,
 }
 
 impl HeldLock {
+    /// What renews this lock (owned, so the loader it guards may move to a background task).
+    pub(crate) fn keeper(&self) -> LockKeeper {
+        LockKeeper {
+            backend: self.backend.clone(),
+            key: self.key.clone(),
+            token: self.token,
+            timeout: self.timeout,
+            lease: self.lease,
+        }
+    }
+
     /// Releases the lock (if it is still ours).
     pub(crate) async fn release(mut self) {
         self.released = true;
@@ -103,6 +117,49 @@ impl HeldLock {
         )
         .await;
         self.peers.wake(self.key.as_ref());
+    }
+}
+
+/// Renews a held load lock while its loader runs.
+pub(crate) struct LockKeeper {
+    backend: Arc<dyn L2Backend>,
+    key: EntryKey,
+    token: u64,
+    timeout: Duration,
+    lease: Duration,
+}
+
+/// Runs `work` (a loader) while renewing `lock` every third of its lease, so the lock lasts as
+/// long as the work and a holder that dies leaves it for at most `lock_ttl`. Renewals run
+/// beside the work and never delay its result.
+pub(crate) async fn renewing<F: Future>(lock: Option<LockKeeper>, work: F) -> F::Output {
+    let Some(lock) = lock else {
+        return work.await;
+    };
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        output = &mut work => output,
+        () = lock.keep_alive() => work.await,
+    }
+}
+
+impl LockKeeper {
+    /// Renews the lock every third of its lease until it is no longer ours (then returns).
+    async fn keep_alive(&self) {
+        let ttl_ms = duration_ms(self.lease);
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            let renewal = self
+                .backend
+                .renew_lock(self.key.as_ref(), self.token, ttl_ms);
+            match tokio::time::timeout(self.timeout, renewal).await {
+                Ok(Ok(true)) => {}
+                // Lost (expired, or a backend that cannot renew): another instance may take it.
+                Ok(Ok(false)) => return,
+                // Unanswered: try again at the next third; the lease may still hold.
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
     }
 }
 
@@ -246,6 +303,7 @@ impl Inner {
                 key: EntryKey::new(key.namespace, key.key),
                 token,
                 timeout: self.config.l2_timeout,
+                lease: self.config.lock_ttl,
                 released: false,
             }),
             Ok(false) => LockAttempt::HeldElsewhere,

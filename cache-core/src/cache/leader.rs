@@ -13,7 +13,7 @@ use futures::FutureExt;
 
 use super::Inner;
 use super::admit::Ticket;
-use super::coord::{HeldLock, Peer, Take};
+use super::coord::{HeldLock, Peer, Take, renewing};
 use super::decide::{self, WithLoader};
 use super::load::Cacheable;
 use super::options::Plan;
@@ -266,7 +266,7 @@ impl Inner {
         self: &Arc<Self>,
         guard: FlightGuard,
         ctx: LoadCtx<T>,
-        mut load: Pin<Box<Fut>>,
+        load: Pin<Box<Fut>>,
         fallback: Option<Found<T>>,
         lock: Option<HeldLock>,
         overwrite: Option<Undecodable>,
@@ -277,6 +277,7 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let bounds = decide::bounds(&self.config, fallback.is_some(), ctx.plan.wait_for_loader);
+        let mut load = Box::pin(renewing(lock.as_ref().map(HeldLock::keeper), load));
         let loaded = match (bounds.soft, &fallback) {
             (Some(soft), Some(stand_in)) => {
                 let first = tokio::select! {

@@ -110,7 +110,8 @@ impl Inner {
         self.counters.loader_calls.incr();
         let fallback = Found::from_entry(stale.clone());
         let hard = decide::bounds(&self.config, fallback.is_some(), false).hard;
-        let loaded = bounded(loader(), hard).await;
+        let keeper = lock.as_ref().map(super::coord::HeldLock::keeper);
+        let loaded = bounded(super::coord::renewing(keeper, loader()), hard).await;
         if !matches!(loaded, Loaded::Value(_)) {
             self.counters.refresh_failures.incr();
             tracing::warn!(
