@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::reply::map_error;
 use crate::{server_check, watch};
 use bytes::Bytes;
 use fred::clients::WithOptions;
@@ -10,8 +11,7 @@ use fred::prelude::*;
 use fred::types::scripts::Script;
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{
-    BoxFuture, BusSink, ClearMarks, ConnectionSink, L2Backend, L2Error, Refusal, Undecodable,
-    WriteOutcome,
+    BoxFuture, BusSink, ClearMarks, ConnectionSink, L2Backend, L2Error, Undecodable, WriteOutcome,
 };
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
 
@@ -200,6 +200,25 @@ impl RedisL2 {
         }
     }
 
+    /// Runs a lock script (take or renew) for `token` with `ttl_ms`; true when it took effect.
+    async fn lock_script(
+        &self,
+        script: &Script,
+        key: KeyRef<'_>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, L2Error> {
+        let done: i64 = self
+            .eval(
+                script,
+                vec![self.layout.lock(key.namespace, key.key)],
+                vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(done == 1)
+    }
+
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
         let mut args = vec![field.into(), hex(at).into()];
         args.extend(self.notice_args(notice));
@@ -238,41 +257,6 @@ fn parse_stamp(hex: &str) -> Option<Stamp> {
 
 fn millis(ms: u64) -> i64 {
     i64::try_from(ms.max(1)).unwrap_or(i64::MAX)
-}
-
-/// Maps a fred error to what the engine needs to know: the one place that decides what counts
-/// as Redis being unusable (it opens the breaker) and what is a refused command (counted, and
-/// the tier stays up).
-fn map_error(error: Error) -> L2Error {
-    let details = error.details();
-    match error.kind() {
-        ErrorKind::Timeout => return L2Error::Timeout,
-        // The socket failed, or fred refused the command at once because the connection is
-        // down (`fail_fast`): nothing sent on it now will be answered.
-        ErrorKind::IO | ErrorKind::Canceled => return L2Error::Disconnected(details.to_owned()),
-        // Server replies arrive as these kinds, their text starting with the reply's code.
-        ErrorKind::Unknown | ErrorKind::InvalidArgument | ErrorKind::InvalidCommand => {}
-        kind => return L2Error::Unavailable(format!("{kind:?}: {details}")),
-    }
-    let code = details.split_whitespace().next().unwrap_or_default();
-    let refused = |kind| L2Error::Refused {
-        kind,
-        message: details.to_owned(),
-    };
-    match code {
-        "WRONGTYPE" => L2Error::Data(details.to_owned()),
-        "OOM" => refused(Refusal::OutOfMemory),
-        "READONLY" => refused(Refusal::ReadOnly),
-        "NOPERM" => refused(Refusal::NoPermission),
-        // The server can serve nothing for now: as good as down.
-        "LOADING" | "BUSY" | "MASTERDOWN" | "CLUSTERDOWN" | "NOAUTH" | "WRONGPASS" => {
-            L2Error::Unavailable(details.to_owned())
-        }
-        code if !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()) => {
-            refused(Refusal::Other)
-        }
-        _ => L2Error::Unavailable(format!("{:?}: {details}", error.kind())),
-    }
 }
 
 impl L2Backend for RedisL2 {
@@ -457,17 +441,7 @@ impl L2Backend for RedisL2 {
         token: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<bool, L2Error>> {
-        Box::pin(async move {
-            let taken: i64 = self
-                .eval(
-                    &self.try_lock_script,
-                    vec![self.layout.lock(key.namespace, key.key)],
-                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(taken == 1)
-        })
+        Box::pin(self.lock_script(&self.try_lock_script, key, token, ttl_ms))
     }
 
     fn renew_lock<'a>(
@@ -476,17 +450,7 @@ impl L2Backend for RedisL2 {
         token: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<bool, L2Error>> {
-        Box::pin(async move {
-            let renewed: i64 = self
-                .eval(
-                    &self.renew_script,
-                    vec![self.layout.lock(key.namespace, key.key)],
-                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(renewed == 1)
-        })
+        Box::pin(self.lock_script(&self.renew_script, key, token, ttl_ms))
     }
 
     fn unlock<'a>(&'a self, key: KeyRef<'a>, token: u64) -> BoxFuture<'a, Result<(), L2Error>> {
@@ -631,80 +595,5 @@ impl L2Backend for RedisL2 {
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), pool.quit()).await;
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reply(kind: ErrorKind, text: &str) -> L2Error {
-        map_error(Error::new(kind, text.to_owned()))
-    }
-
-    fn refusal(error: &L2Error) -> Option<Refusal> {
-        match error {
-            L2Error::Refused { kind, .. } => Some(*kind),
-            _ => None,
-        }
-    }
-
-    /// Regression: every error reply counted as "L2 unavailable" and opened the breaker, so an
-    /// OOM under `noeviction` or a READONLY during a failover switched L2 reads off for all.
-    #[test]
-    fn regression_refused_commands_are_not_connectivity_failures() {
-        let oom = reply(
-            ErrorKind::Unknown,
-            "OOM command not allowed when used memory > 'maxmemory'.",
-        );
-        assert_eq!(refusal(&oom), Some(Refusal::OutOfMemory));
-        assert!(!oom.is_connectivity());
-        let readonly = reply(
-            ErrorKind::Unknown,
-            "READONLY You can't write against a read only replica.",
-        );
-        assert_eq!(refusal(&readonly), Some(Refusal::ReadOnly));
-        let noperm = reply(
-            ErrorKind::Unknown,
-            "NOPERM this user has no permissions to run the 'evalsha' command",
-        );
-        assert_eq!(refusal(&noperm), Some(Refusal::NoPermission));
-        let range = reply(
-            ErrorKind::Unknown,
-            "ERR invalid expire time in 'set' command",
-        );
-        assert_eq!(refusal(&range), Some(Refusal::Other));
-        assert!(matches!(
-            reply(
-                ErrorKind::InvalidArgument,
-                "WRONGTYPE Operation against a key"
-            ),
-            L2Error::Data(_)
-        ));
-    }
-
-    #[test]
-    fn a_server_that_can_serve_nothing_and_a_broken_connection_are_connectivity() {
-        for text in [
-            "LOADING Redis is loading the dataset in memory",
-            "BUSY Redis is busy running a script.",
-            "MASTERDOWN Link with MASTER is down",
-        ] {
-            assert!(reply(ErrorKind::Unknown, text).is_connectivity(), "{text}");
-        }
-        for (kind, text) in [
-            (ErrorKind::IO, "Connection reset by peer"),
-            (ErrorKind::Canceled, "Connection closed unexpectedly."),
-        ] {
-            let error = reply(kind, text);
-            assert!(matches!(error, L2Error::Disconnected(_)), "{error:?}");
-            assert!(error.is_connectivity());
-        }
-        assert!(reply(ErrorKind::Auth, "WRONGPASS invalid username-password").is_connectivity());
-        assert_eq!(
-            reply(ErrorKind::Timeout, "Request timed out."),
-            L2Error::Timeout
-        );
-        assert!(reply(ErrorKind::Unknown, "something else went wrong").is_connectivity());
     }
 }

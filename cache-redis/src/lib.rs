@@ -11,6 +11,7 @@ mod backend;
 mod bus;
 mod connect;
 mod layout;
+mod reply;
 mod scripts;
 mod server_check;
 mod watch;

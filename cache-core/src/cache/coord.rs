@@ -82,50 +82,43 @@ async fn unlock(
 
 /// A lock this instance holds.
 pub(crate) struct HeldLock {
-    backend: Arc<dyn L2Backend>,
+    lock: LockKeeper,
     peers: Arc<PeerWaits>,
     orphans: Arc<Orphans>,
-    key: EntryKey,
-    token: u64,
-    timeout: Duration,
-    /// `lock_ttl`: the lock's life from its last renewal.
-    lease: Duration,
     released: bool,
 }
 
 impl HeldLock {
     /// What renews this lock (owned, so the loader it guards may move to a background task).
     pub(crate) fn keeper(&self) -> LockKeeper {
-        LockKeeper {
-            backend: self.backend.clone(),
-            key: self.key.clone(),
-            token: self.token,
-            timeout: self.timeout,
-            lease: self.lease,
-        }
+        self.lock.clone()
     }
 
     /// Releases the lock (if it is still ours).
     pub(crate) async fn release(mut self) {
         self.released = true;
+        let lock = &self.lock;
         unlock(
-            &*self.backend,
+            &*lock.backend,
             &self.orphans,
-            &self.key,
-            self.token,
-            self.timeout,
+            &lock.key,
+            lock.token,
+            lock.timeout,
         )
         .await;
-        self.peers.wake(self.key.as_ref());
+        self.peers.wake(lock.key.as_ref());
     }
 }
 
-/// Renews a held load lock while its loader runs.
+/// Which lock is held, and how to renew it while its loader runs.
+#[derive(Clone)]
 pub(crate) struct LockKeeper {
     backend: Arc<dyn L2Backend>,
     key: EntryKey,
     token: u64,
+    /// `l2_timeout`: the bound of one renewal or release.
     timeout: Duration,
+    /// `lock_ttl`: the lock's life from its last renewal.
     lease: Duration,
 }
 
@@ -170,20 +163,20 @@ impl Drop for HeldLock {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // Released by the next sync, or it expires by itself after lock_ttl.
-            self.orphans.push(self.key.clone(), self.token);
+            self.orphans.push(self.lock.key.clone(), self.lock.token);
             return;
         };
-        let (backend, peers, orphans, key, token, timeout) = (
-            self.backend.clone(),
-            self.peers.clone(),
-            self.orphans.clone(),
-            self.key.clone(),
-            self.token,
-            self.timeout,
-        );
+        let (lock, peers, orphans) = (self.lock.clone(), self.peers.clone(), self.orphans.clone());
         runtime.spawn(async move {
-            unlock(&*backend, &orphans, &key, token, timeout).await;
-            peers.wake(key.as_ref());
+            unlock(
+                &*lock.backend,
+                &orphans,
+                &lock.key,
+                lock.token,
+                lock.timeout,
+            )
+            .await;
+            peers.wake(lock.key.as_ref());
         });
     }
 }
@@ -297,13 +290,15 @@ impl Inner {
             .await
         {
             Ok(true) => LockAttempt::Acquired(HeldLock {
-                backend: tier.backend.clone(),
+                lock: LockKeeper {
+                    backend: tier.backend.clone(),
+                    key: EntryKey::new(key.namespace, key.key),
+                    token,
+                    timeout: self.config.l2_timeout,
+                    lease: self.config.lock_ttl,
+                },
                 peers: self.peers.clone(),
                 orphans: self.orphans.clone(),
-                key: EntryKey::new(key.namespace, key.key),
-                token,
-                timeout: self.config.l2_timeout,
-                lease: self.config.lock_ttl,
                 released: false,
             }),
             Ok(false) => LockAttempt::HeldElsewhere,
