@@ -52,25 +52,37 @@ pub enum InitError {
     Config(#[from] ConfigError),
 }
 
-/// Builds a cache from `config` and installs it as the global cache of `#[cached]` functions.
+/// Builds a cache from `config`, installs it as the global cache of `#[cached]` functions and
+/// returns a handle to it (a clone of the installed cache: put it in your app state to use the
+/// programmatic API on the same entries).
 ///
 /// Runs inside a Tokio runtime (the cache connects to Redis and starts a background task). A
 /// Redis that is down is not an error: the cache serves from L1 until it answers.
 ///
+/// ```
+/// use tiered_cache::CacheConfig;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tiered_cache::InitError> {
+/// let cache = tiered_cache::init(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// cache.set("greeting", &"hello".to_owned()).await.ok();
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// [`InitError::AlreadyInstalled`] when a cache was installed before (the new one is closed),
 /// [`InitError::Config`] when `config` is invalid.
-pub async fn init(config: CacheConfig) -> Result<(), InitError> {
+pub async fn init(config: CacheConfig) -> Result<TieredCache, InitError> {
     if INSTALLED.get().is_some() {
         return Err(InitError::AlreadyInstalled);
     }
     let cache = TieredCache::new(config).await?;
-    if let Err(cache) = INSTALLED.set(cache) {
+    if let Err(cache) = INSTALLED.set(cache.clone()) {
         // Another init won the race; ours must not keep a background task running.
         cache.close().await;
         return Err(InitError::AlreadyInstalled);
     }
-    Ok(())
+    Ok(cache)
 }
 
 /// Installs `cache` as the global cache of `#[cached]` functions. Keep a clone to use it

@@ -14,6 +14,8 @@ pub use tiered_cache_redis::{RedisConnector, RedisL2};
 #[path = "private.rs"]
 pub mod __private;
 mod global;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub use global::{InitError, global_cache, init, install};
 /// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
 /// option, the rules for arguments, `self`, generics and return types, and the expansion are in

@@ -32,6 +32,10 @@ const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// `Debug` output never shows the password of `redis_url`.
 #[derive(Clone)]
 pub struct CacheConfig {
+    /// What this cache is called in metrics (the `cache` label) and in its log lines, so two
+    /// caches in one process are told apart: 1 to 64 ASCII letters, digits, `_`, `-` or `.`.
+    /// Default `"default"`.
+    pub name: String,
     /// Most entries the in-process tier (L1) holds. Default 1000.
     pub l1_max_size: usize,
     /// Longest time L1 keeps a copy before it asks L2 again, so that other processes' writes
@@ -122,6 +126,7 @@ pub struct CacheConfig {
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
+            name: "default".to_owned(),
             l1_max_size: 1000,
             l1_ttl: Duration::from_secs(300),
             l2_ttl: Duration::from_secs(3600),
@@ -158,6 +163,7 @@ impl Default for CacheConfig {
 impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheConfig")
+            .field("name", &self.name)
             .field("l1_max_size", &self.l1_max_size)
             .field("l1_ttl", &self.l1_ttl)
             .field("l2_ttl", &self.l2_ttl)
@@ -203,6 +209,7 @@ impl CacheConfig {
     /// # Errors
     /// A [`ConfigError`] naming the field and saying what is wrong with it.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_name(&self.name)?;
         positive_count("l1_max_size", self.l1_max_size)?;
         positive_duration("l1_ttl", self.l1_ttl)?;
         positive_duration("max_ttl", self.max_ttl)?;
@@ -302,6 +309,19 @@ impl CacheConfig {
             ttl / 5
         }
     }
+}
+
+/// A name goes into metric labels and log lines as is, so it is short and plain.
+fn validate_name(name: &str) -> Result<(), ConfigError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(ConfigError::new(
+            "name",
+            format!("must be 1 to 64 of A-Z a-z 0-9 _ - ., got {shown:?}"),
+        ));
+    }
+    Ok(())
 }
 
 fn positive_count(field: &'static str, value: usize) -> Result<(), ConfigError> {
@@ -415,6 +435,15 @@ mod tests {
             }),
             "redis_url"
         );
+        for name in ["", "has space", "a{b}", &"n".repeat(65)] {
+            assert_eq!(
+                field_of(CacheConfig {
+                    name: name.into(),
+                    ..base()
+                }),
+                "name"
+            );
+        }
         assert_eq!(
             field_of(CacheConfig {
                 key_prefix: "a:b".into(),

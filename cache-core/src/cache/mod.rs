@@ -368,6 +368,12 @@ impl<C> TieredCache<C> {
         self.close_within(Duration::from_secs(5)).await;
     }
 
+    /// Whether [`close`](Self::close) was called: every later call fails with
+    /// [`CacheError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
     /// The config the cache runs with.
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
