@@ -94,18 +94,24 @@ impl HeldLock {
         self.lock.clone()
     }
 
-    /// Releases the lock (if it is still ours).
-    pub(crate) async fn release(mut self) {
+    /// Releases the lock (if it is still ours) on a caller's path: through the tier like every
+    /// L2 call, so an open breaker or a connection declared dead ends it at once (the token is
+    /// then kept for the next sync) instead of waiting out `l2_timeout` on a dead socket.
+    pub(crate) async fn release(mut self, inner: &Inner) {
         self.released = true;
         let lock = &self.lock;
-        unlock(
-            &*lock.backend,
-            &self.orphans,
-            &lock.key,
-            lock.token,
-            lock.timeout,
-        )
-        .await;
+        let released = match &inner.l2 {
+            Some(tier) => tier
+                .call(&inner.counters, false, |b| {
+                    b.unlock(lock.key.as_ref(), lock.token)
+                })
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if !released {
+            self.orphans.push(lock.key.clone(), lock.token);
+        }
         self.peers.wake(lock.key.as_ref());
     }
 }
@@ -341,7 +347,7 @@ impl Inner {
         match self.try_lock(guard.key()).await {
             LockAttempt::Acquired(lock) => match self.peer_loaded(guard, ctx, newer_than).await {
                 Some(found) => {
-                    lock.release().await;
+                    lock.release(self).await;
                     Take::Loaded(found)
                 }
                 None => Take::Load(Some(lock)),

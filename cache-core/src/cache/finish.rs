@@ -64,7 +64,7 @@ impl Inner {
         match lock {
             // L2 did not answer this call: release in the background instead of waiting.
             Some(lock) if super::tier::budget_spent() => drop(lock),
-            Some(lock) => lock.release().await,
+            Some(lock) => lock.release(self).await,
             None => {}
         }
         result
