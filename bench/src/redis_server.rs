@@ -16,6 +16,9 @@ pub struct Redis {
     child: Option<Child>,
     dir: Option<PathBuf>,
     port: u16,
+    /// Whether the server keeps an append-only file (fsync on every write), so a restart after
+    /// a kill brings its data back.
+    persistent: bool,
 }
 
 impl Redis {
@@ -35,29 +38,42 @@ impl Redis {
                     child: None,
                     dir: None,
                     port: 0,
+                    persistent: false,
                 })
             }
-            _ => Self::spawn(),
+            _ => Self::spawn(false),
         }
     }
 
     /// Always a `redis-server` of our own (one the caller may kill, pause and restart).
     pub fn start_own() -> BenchResult<Self> {
-        Self::spawn()
+        Self::spawn(false)
     }
 
-    fn spawn() -> BenchResult<Self> {
+    /// A `redis-server` of our own with an append-only file fsynced on every write: after
+    /// [`kill`](Self::kill), [`restart`](Self::restart) brings back everything it had taken.
+    pub fn start_own_persistent() -> BenchResult<Self> {
+        Self::spawn(true)
+    }
+
+    fn spawn(persistent: bool) -> BenchResult<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        Self::spawn_on(port)
+        Self::spawn_on(port, persistent)
     }
 
-    fn spawn_on(port: u16) -> BenchResult<Self> {
+    fn spawn_on(port: u16, persistent: bool) -> BenchResult<Self> {
+        let aof: &[&str] = if persistent {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let dir =
             std::env::temp_dir().join(format!("tiered-cache-bench-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--save", "", "--protected-mode", "no"])
+            .args(aof)
             .args(["--loglevel", "warning"])
             .arg("--dir")
             .arg(&dir)
@@ -71,6 +87,7 @@ impl Redis {
             child: Some(child),
             dir: Some(dir),
             port,
+            persistent,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !answers_ping(port) {
@@ -100,10 +117,10 @@ impl Redis {
         }
     }
 
-    /// Starts our server again on the same port, empty.
+    /// Starts our server again on the same port: empty, or with its data when persistent.
     pub fn restart(&mut self) -> BenchResult<()> {
         self.kill();
-        let mut fresh = Self::spawn_on(self.port)?;
+        let mut fresh = Self::spawn_on(self.port, self.persistent)?;
         // Same port, same directory: this handle keeps removing it at drop.
         self.child = fresh.child.take();
         fresh.dir = None;

@@ -27,22 +27,30 @@ start_service() {
   pids+=("$!")
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$sport/health" >/dev/null && return; sleep 0.1; done
 }
-run() { # name range [kill-after-seconds]
-  local name=$1 range=$2 kill_after=${3:-}
+run() { # name range suffix [kill-after-seconds]
+  local name=$1 range=$2 suffix=$3 kill_after=${4:-}
   local killer=""
   if [ -n "$kill_after" ]; then (sleep "$kill_after"; kill -9 "$redis_pid") & killer=$!; fi
   echo "== $name (RANGE=$range, ${conns} connections, ${secs} s${kill_after:+, Redis SIGKILLed at ${kill_after} s})"
-  RANGE=$range wrk -t2 -c"$conns" -d"${secs}s" --latency -s examples/axum-service/load/random-products.lua \
+  RANGE=$range SUFFIX=$suffix wrk -t2 -c"$conns" -d"${secs}s" --latency -s examples/axum-service/load/random-products.lua \
     "http://127.0.0.1:$sport" | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx|Socket errors"
   if [ -n "$killer" ]; then wait "$killer"; fi
 }
 start_redis; start_service
-# Hit-heavy: 1000 products, warmed by the first run.
+# Hit-heavy: 1000 products (ttl 60 s, stale for its last 10 s), warmed first.
 RANGE=1000 wrk -t2 -c"$conns" -d5s -s examples/axum-service/load/random-products.lua "http://127.0.0.1:$sport" >/dev/null
-run "hit-heavy, healthy" 1000
-run "hit-heavy, Redis killed" 1000 $((secs / 4))
+warmed=$(date +%s)
+run "hit-heavy, healthy" 1000 ""
+run "hit-heavy, without the cache (/uncached)" 1000 "/uncached"
+# Entries turn stale 50 s after the warm-up and would expire at 60 s: this run spans both.
+sleep $(( warmed + 45 - $(date +%s) > 0 ? warmed + 45 - $(date +%s) : 0 ))
+secs_saved=$secs; secs=20
+run "hit-heavy, through the stale period (entries 45-65 s old)" 1000 ""
+secs=$secs_saved
+run "hit-heavy, Redis killed" 1000 "" $((secs / 4))
 start_redis
 sleep 3
-run "miss-heavy, healthy" 1000000
-run "miss-heavy, Redis killed" 1000000 $((secs / 4))
+run "miss-heavy, healthy" 1000000 ""
+run "miss-heavy, Redis killed" 1000000 "" $((secs / 4))
 echo "== service log warnings: $(grep -c WARN "$dir/service.log" || true)"
+curl -s "http://127.0.0.1:$sport/metrics" | grep -E '^tiered_cache_(refreshes_total|stale_served_total|loader_calls_total|l2_connections_lost_total)' || true
