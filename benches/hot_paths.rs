@@ -1,5 +1,5 @@
 //! Criterion micro-benchmarks of the cache's own hot paths (L1 only, no Redis), beside raw
-//! quick_cache (the floor L1 is built on): `cargo bench --bench hot_paths`.
+//! quick_cache (the floor L1 is built on): `cargo bench -p tiered-cache-bench --bench hot_paths`.
 //!
 //! A hit completes on the first poll, so the futures are driven with `now_or_never` and the
 //! figures are the cache's own cost, not an executor's.

@@ -1,7 +1,7 @@
 //! Backplane propagation: from instance A's `set` returning until instance B's `get` returns
 //! the new value (B's L1 held the old one; `l1_ttl` is 5 minutes, so only the backplane can
 //! explain the change). Two instances in one process, one Redis it starts itself (or
-//! `REDIS_URL`). `cargo bench --bench propagation [-- --trials N]`.
+//! `REDIS_URL`). `cargo bench -p tiered-cache-bench --bench propagation [-- --trials N]`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
