@@ -33,9 +33,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Latency is different: a histogram needs every sample, so the cache records durations into the
+//! installed recorder as the work ends: each L2 operation, each loader call, each wait for
+//! another instance's load ([`HISTOGRAMS`]). None of these happens on an L1 hit.
+//!
 //! Labels are bounded by construction: `cache` (one per cache), and fixed words (`tier`,
-//! `result`, `kind`, `state`); never a key, a namespace or a tag. Every series is listed in
-//! [`SERIES`] and in the README's metrics table.
+//! `result`, `kind`, `state`, `op`, `outcome`); never a key, a namespace or a tag. Every series
+//! is listed in [`SERIES`] and [`HISTOGRAMS`] and in the README's metrics table.
 //!
 //! [`CacheConfig::name`]: crate::CacheConfig::name
 
@@ -165,9 +169,65 @@ pub const SERIES: &[Series] = &[
     gauge("tiered_cache_circuit_breaker", &[("state", "half_open")], BREAKER, |s| u64::from(s.l2_stats.circuit_breaker == "half_open")),
 ];
 
+/// A latency histogram, recorded by the cache as the work happens (never on an L1 hit), in
+/// seconds, labelled `cache` plus its own labels.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Histogram {
+    /// The metric's name.
+    pub name: &'static str,
+    /// Its labels besides `cache`, with the values each may take.
+    pub labels: &'static [(&'static str, &'static [&'static str])],
+    /// What the metric means.
+    pub help: &'static str,
+}
+
+/// Every histogram the cache records, in the README's order. Unlike [`SERIES`] these need no
+/// [`publish`]: the cache records each sample into the installed recorder as the L2 operation,
+/// the loader or the lock wait ends (a no-op without a recorder).
+pub const HISTOGRAMS: &[Histogram] = &[
+    Histogram {
+        name: tiered_cache_core::L2_OPERATION_SECONDS,
+        labels: &[
+            (
+                "op",
+                &[
+                    "read",
+                    "write",
+                    "lock",
+                    "unlock",
+                    "tag_marks",
+                    "invalidate_tag",
+                    "clear_namespace",
+                    "clear_all",
+                    "clear_marks",
+                ],
+            ),
+            (
+                "outcome",
+                &["ok", "timeout", "failed", "refused", "bad_data"],
+            ),
+        ],
+        help: "Duration of each L2 operation the cache sent (operations the breaker skipped are not sent)",
+    },
+    Histogram {
+        name: tiered_cache_core::LOADER_SECONDS,
+        labels: &[("result", &["ok", "error"])],
+        help: "Duration of each loader (origin) call, foreground and background, that completed",
+    },
+    Histogram {
+        name: tiered_cache_core::LOCK_WAIT_SECONDS,
+        labels: &[("outcome", &["loaded", "gone"])],
+        help: "Duration of each wait for another instance's load of the same key: its value arrived (loaded), or it ended without one and this instance loaded (gone)",
+    },
+];
+
 /// Registers every series' description with the installed recorder. [`publish`] calls it once
 /// per process; call it yourself after installing a recorder late.
 pub fn describe() {
+    for histogram in HISTOGRAMS {
+        ::metrics::describe_histogram!(histogram.name, ::metrics::Unit::Seconds, histogram.help);
+    }
     let mut seen: Vec<&str> = Vec::with_capacity(SERIES.len());
     for series in SERIES {
         if seen.contains(&series.name) {

@@ -208,6 +208,15 @@ fn the_readme_table_lists_every_series() {
         labels.extend(keys);
         exported.insert((series.name.to_owned(), kind.to_owned(), labels.join(", ")));
     }
+    for histogram in tiered_cache::metrics::HISTOGRAMS {
+        let mut labels = vec!["cache".to_owned()];
+        labels.extend(histogram.labels.iter().map(|(k, _)| (*k).to_owned()));
+        exported.insert((
+            histogram.name.to_owned(),
+            "histogram".to_owned(),
+            labels.join(", "),
+        ));
+    }
     let names_listed: BTreeSet<_> = listed
         .iter()
         .map(|(n, k, l)| (n.clone(), k.clone(), l.clone()))

@@ -188,6 +188,8 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         }
     }
 
+    observed_rows(&rt, params, report, &ours_get);
+
     let targets = [
         Target::RatioAtMost(1.5),
         Target::RatioBelow(1.0),
@@ -235,6 +237,40 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     );
     rt.block_on(ours.close());
     Ok(())
+}
+
+/// The cost of observability on the hit path: the same hits with a Prometheus recorder and an
+/// `INFO` tracing subscriber (writing to a sink) installed on the measuring thread, against none.
+fn observed_rows<F, Fut>(rt: &Runtime, params: &Params, report: &mut Report, get: &F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future,
+{
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let n = params.l1_batch;
+    let (mut plain, mut observed) = (Vec::new(), Vec::new());
+    for round in 0..=params.l1_rounds {
+        let bare = one_task(rt, n, 0, get);
+        let with = metrics::with_local_recorder(&recorder, || {
+            tracing::dispatcher::with_default(&dispatch, || one_task(rt, n, 0, get))
+        });
+        if round > 0 {
+            plain.push(ns_per_op(bare, n));
+            observed.push(ns_per_op(with, n));
+        }
+    }
+    report.push(Row::new(
+        "L1 hit, 1 task, with a metrics recorder and an INFO tracing subscriber",
+        Figure::nanos(median(&observed)),
+        "ours without them",
+        Figure::nanos(median(&plain)),
+        Target::RatioAtMost(1.05),
+    ));
 }
 
 /// Awaits `get(offset + i)` for `i` in `0..ops` on `rt`; returns the batch's wall time.

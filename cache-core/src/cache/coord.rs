@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use super::Inner;
 use super::leader::LoadCtx;
@@ -25,6 +26,7 @@ use crate::entry::Freshness;
 use crate::flight::FlightGuard;
 use crate::keys::{EntryKey, KeyRef};
 use crate::l2::L2Backend;
+use crate::observe::{self, L2Op};
 
 /// How often a waiter looks in L2 without a wake-up, when notices are expected.
 const PEER_POLL: Duration = Duration::from_millis(100);
@@ -102,7 +104,7 @@ impl HeldLock {
         let lock = &self.lock;
         let released = match &inner.l2 {
             Some(tier) => tier
-                .call(&inner.counters, false, |b| {
+                .call(&inner.counters, L2Op::Unlock, false, |b| {
                     b.unlock(lock.key.as_ref(), lock.token)
                 })
                 .await
@@ -292,7 +294,9 @@ impl Inner {
         let token = crate::rng::next_u64();
         let ttl_ms = duration_ms(self.config.lock_ttl);
         match tier
-            .call(&self.counters, false, |b| b.try_lock(key, token, ttl_ms))
+            .call(&self.counters, L2Op::Lock, false, |b| {
+                b.try_lock(key, token, ttl_ms)
+            })
             .await
         {
             Ok(true) => LockAttempt::Acquired(HeldLock {
@@ -326,7 +330,9 @@ impl Inner {
         };
         for (key, token) in self.orphans.take() {
             let released = tier
-                .call(&self.counters, false, |b| b.unlock(key.as_ref(), token))
+                .call(&self.counters, L2Op::Unlock, false, |b| {
+                    b.unlock(key.as_ref(), token)
+                })
                 .await;
             self.peers.wake(key.as_ref());
             if released.is_err() {
@@ -365,6 +371,23 @@ impl Inner {
         ctx: &LoadCtx<T>,
     ) -> Peer<T> {
         self.counters.lock_waits.incr();
+        let key = guard.key();
+        let (span, started) = observe::lock_wait_span(&self.name, key.namespace);
+        let waited = self.wait_in(guard, ctx).instrument(span.clone()).await;
+        let outcome = match &waited {
+            Peer::Loaded(_) => "loaded",
+            Peer::Gone(_) => "gone",
+        };
+        observe::lock_wait_done(&span, &self.name, started, outcome);
+        waited
+    }
+
+    /// The body of [`wait_for_peer`](Self::wait_for_peer).
+    async fn wait_in<T: super::load::Cacheable>(
+        &self,
+        guard: &FlightGuard,
+        ctx: &LoadCtx<T>,
+    ) -> Peer<T> {
         let key = guard.key();
         let watch = self.peers.watch(key);
         let poll = if self.config.backplane {

@@ -19,6 +19,7 @@ use crate::flight::{FlightGuard, Outcome};
 use crate::keys::{EntryKey, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::Undecodable;
+use crate::observe;
 
 /// Why a load produced no value.
 enum Failure<E> {
@@ -43,6 +44,7 @@ impl Inner {
     {
         let result = match loaded {
             Loaded::Value(value) => {
+                observe::outcome("loaded");
                 let entry = self
                     .store_loaded(guard.key(), value.clone(), ctx, overwrite)
                     .await;
@@ -155,6 +157,7 @@ impl Inner {
             .filter(|_| self.config.fail_safe)
             .filter(|fallback| self.usable_fallback(key, fallback, ctx));
         if let Some(stand_in) = stand_in {
+            observe::outcome("fail_safe");
             let entry = self.throttle_with(key, &stand_in, ctx.ticket);
             guard.complete(Outcome::Value {
                 entry,
@@ -164,10 +167,12 @@ impl Inner {
         }
         match failure {
             Failure::Loader(error) => {
+                observe::outcome("error");
                 guard.complete(Outcome::Failed(error.clone()));
                 Err(LoadError::Loader(error))
             }
             Failure::TimedOut(after) => {
+                observe::outcome("timed_out");
                 guard.complete(Outcome::TimedOut(after));
                 Err(LoadError::TimedOut(after))
             }

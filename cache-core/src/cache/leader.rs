@@ -28,6 +28,7 @@ use crate::keys::{EntryKey, KeyRef};
 use crate::l1::{self, Entry};
 use crate::l2::Undecodable;
 use crate::namespaces::NamespaceState;
+use crate::observe;
 use crate::tags::TagRef;
 
 /// What a load knew when it started, and how it stores its result.
@@ -139,6 +140,7 @@ impl Inner {
                 Join::Lead(guard) => break guard,
                 Join::Wait(waiter) => {
                     self.counters.coalesced_waits.incr();
+                    observe::outcome("coalesced");
                     match waiter.outcome().await.map(shared::<T, E>) {
                         Some(Shared::Value { value, loaded }) => {
                             if loaded {
@@ -154,7 +156,10 @@ impl Inner {
                         Some(Shared::OtherType) => {
                             self.counters.misses.incr();
                             self.counters.loader_calls.incr();
-                            return loader().await.map_err(|e| LoadError::Loader(Arc::new(e)));
+                            observe::outcome("loaded");
+                            return observe::loader(&self.name, key.namespace, loader())
+                                .await
+                                .map_err(|e| LoadError::Loader(Arc::new(e)));
                         }
                         // The leader was cancelled or panicked: try again.
                         None => {}
@@ -243,13 +248,14 @@ impl Inner {
         }
         self.counters.misses.incr();
         self.counters.loader_calls.incr();
-        let load = Box::pin(loader());
+        let load = Box::pin(observe::loader(&self.name, key.namespace, loader()));
         self.run_loader(guard, ctx, load, fallback, lock, overwrite)
             .await
     }
 
     /// Hands a value found in a tier to the waiters and the caller.
     fn answer_found<T: Cacheable>(&self, guard: FlightGuard, found: Found<T>, from_l2: bool) -> T {
+        observe::outcome(if from_l2 { "l2_hit" } else { "l1_copy" });
         if from_l2 && self.l2.is_some() {
             self.counters.l2_hits.incr();
         }
@@ -289,6 +295,7 @@ impl Inner {
                     None if self.usable_fallback(guard.key(), stand_in, &ctx) => {
                         // Answer with the fallback now; the load finishes in the background.
                         self.counters.soft_timeouts.incr();
+                        observe::outcome("soft_timeout");
                         guard.publish(Outcome::Value {
                             entry: stand_in.entry.clone(),
                             loaded: true,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::decide::{self, State, WithLoader};
 use super::options::{Absent, IsAbsent, Plan, WriteOptions};
@@ -28,6 +29,7 @@ use super::tier::with_budget;
 use crate::error::{CacheError, LoadError};
 use crate::keys::{self, KeyRef};
 use crate::l2::BoxFuture;
+use crate::observe;
 
 /// What every loaded value must be.
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
@@ -245,9 +247,12 @@ where
         }
     };
     match plan() {
-        Ok(plan) => LoadState::Slow(Box::pin(with_budget(
-            inner.load(key, plan, loader, l1_copy),
-        ))),
+        Ok(plan) => {
+            let span = observe::load_span(&inner.name, key.namespace);
+            LoadState::Slow(Box::pin(
+                with_budget(inner.load(key, plan, loader, l1_copy)).instrument(span),
+            ))
+        }
         Err(error) => failed(error),
     }
 }

@@ -91,6 +91,8 @@ impl<C> std::fmt::Debug for TieredCache<C> {
 /// The shared state behind every clone of a [`TieredCache`].
 pub(crate) struct Inner {
     pub(crate) config: CacheConfig,
+    /// `config.name`, shared by spans and histograms.
+    pub(crate) name: Arc<str>,
     pub(crate) stamps: StampSource,
     pub(crate) l1: L1,
     /// Per-key write fences: what `admit` checks before anything enters L1.
@@ -167,14 +169,22 @@ impl<C: L2Connector> CacheBuilder<C> {
             None => C::connect(&self.config)?,
         };
         let config = self.config;
+        let name: Arc<str> = Arc::from(config.name.as_str());
         let l2 = backend.map(|backend| {
             let breaker = Breaker::new(
                 config.circuit_breaker_threshold,
                 config.circuit_breaker_cooldown,
             );
-            L2Tier::new(backend, breaker, config.l2_timeout, self.clock.is_system())
+            L2Tier::new(
+                backend,
+                name.clone(),
+                breaker,
+                config.l2_timeout,
+                self.clock.is_system(),
+            )
         });
         let inner = Arc::new(Inner {
+            name,
             stamps: StampSource::new(self.clock),
             l1: L1::new(config.l1_max_size),
             fences: admit::Fences::default(),

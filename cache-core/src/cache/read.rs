@@ -78,11 +78,11 @@ impl Inner {
         match &probe {
             Probe::Hit { stale, .. } => {
                 self.counters.l1_hits.incr();
-                tracing::debug!(namespace = key.namespace, key = key.key, stale, "L1 hit");
+                tracing::trace!(namespace = key.namespace, key = key.key, stale, "L1 hit");
             }
             Probe::Revalidate(_) | Probe::Kept(_) | Probe::Miss => {
                 self.counters.l1_misses.incr();
-                tracing::debug!(namespace = key.namespace, key = key.key, "L1 miss");
+                tracing::trace!(namespace = key.namespace, key = key.key, "L1 miss");
             }
         }
         probe
@@ -144,7 +144,7 @@ impl Inner {
                     let entry = self.l1_entry(value.clone(), meta, epoch, namespace, tags);
                     self.admit(key, &entry, ticket);
                 }
-                tracing::debug!(namespace = key.namespace, key = key.key, "L2 hit");
+                tracing::trace!(namespace = key.namespace, key = key.key, "L2 hit");
                 Some(value)
             }
             L2Read::Miss { .. } => {
@@ -154,7 +154,7 @@ impl Inner {
                 }
                 self.counters.l2_misses.incr();
                 self.counters.misses.incr();
-                tracing::debug!(namespace = key.namespace, key = key.key, "L2 miss");
+                tracing::trace!(namespace = key.namespace, key = key.key, "L2 miss");
                 None
             }
             L2Read::Unavailable => {

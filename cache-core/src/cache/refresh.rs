@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tracing::Instrument;
 
 use super::Inner;
 use super::coord::Take;
@@ -21,6 +22,7 @@ use crate::clock::duration_ms;
 use crate::flight::{FlightGuard, Outcome};
 use crate::keys::KeyRef;
 use crate::l1::Entry;
+use crate::observe;
 
 /// Longest an instance defers its refresh while another instance holds the refresh lock.
 const PEER_REFRESH_BACKOFF: Duration = Duration::from_millis(500);
@@ -52,8 +54,10 @@ impl Inner {
         let inner = self.clone();
         let shutdown = self.shutdown.clone();
         let claimed = stale.clone();
+        let span = observe::refresh_span(&self.name, key.namespace);
         self.tasks.spawn(async move {
-            let refresh = with_budget(inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale));
+            let refresh = with_budget(inner.refresh::<T, F, Fut, E>(guard, plan, loader, stale))
+                .instrument(span);
             tokio::select! {
                 // Dropping the refresh drops its flight guard and lock: the key is free again.
                 () = shutdown.cancelled() => {}
@@ -87,6 +91,7 @@ impl Inner {
                 if decide::state(&meta, self.stamps.recent_ms(), &self.config) == State::Fresh =>
             {
                 let found = self.fill_found(key, &ctx, value, meta, tags);
+                observe::outcome("l2_hit");
                 return complete(guard, found.entry);
             }
             L2Read::Miss { overwrite } => overwrite,
@@ -96,9 +101,13 @@ impl Inner {
         let newer_than = Some(stale.header().meta.created);
         let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
             Take::Load(lock) => lock,
-            Take::Loaded(found) => return complete(guard, found.entry),
+            Take::Loaded(found) => {
+                observe::outcome("l2_hit");
+                return complete(guard, found.entry);
+            }
             Take::HeldElsewhere => {
                 self.counters.refreshes_skipped.incr();
+                observe::outcome("skipped");
                 let backoff = self.config.lock_ttl.min(PEER_REFRESH_BACKOFF);
                 stale
                     .header()
@@ -111,7 +120,8 @@ impl Inner {
         let fallback = Found::from_entry(stale.clone());
         let hard = decide::bounds(&self.config, fallback.is_some(), false).hard;
         let keeper = lock.as_ref().map(super::coord::HeldLock::keeper);
-        let loaded = bounded(super::coord::renewing(keeper, loader()), hard).await;
+        let load = observe::loader(&self.name, key.namespace, loader());
+        let loaded = bounded(super::coord::renewing(keeper, load), hard).await;
         if !matches!(loaded, Loaded::Value(_)) {
             self.counters.refresh_failures.incr();
             tracing::warn!(

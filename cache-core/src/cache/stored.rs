@@ -17,6 +17,7 @@ use crate::error::CacheError;
 use crate::keys::KeyRef;
 use crate::l2::{ClearMarks, L2Error, Undecodable, WriteOutcome};
 use crate::notice::{Change, Notice};
+use crate::observe::L2Op;
 use crate::tags::TagRef;
 
 /// What L2 holds for a key.
@@ -78,7 +79,10 @@ impl Inner {
         };
         // Taken before the read: a replay that lands meanwhile cannot hide a newer write.
         let pending = self.recovery.pending_for(key);
-        let stored = match tier.call(&self.counters, true, |b| b.get(key)).await {
+        let stored = match tier
+            .call(&self.counters, L2Op::Read, true, |b| b.get(key))
+            .await
+        {
             Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
@@ -175,7 +179,9 @@ impl Inner {
             if states.iter().any(|state| state.needs_check(now, interval)) {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 if let Ok(marks) = tier
-                    .call(&self.counters, false, |b| b.tag_marks(&names))
+                    .call(&self.counters, L2Op::TagMarks, false, |b| {
+                        b.tag_marks(&names)
+                    })
                     .await
                 {
                     for (state, mark) in states.iter().zip(marks) {
@@ -238,7 +244,7 @@ impl Inner {
         let bytes = bytes.into();
         let notice = self.key_notice(key, meta.created);
         match tier
-            .call(&self.counters, false, |b| {
+            .call(&self.counters, L2Op::Write, false, |b| {
                 b.put(key, bytes, meta.created, ttl_ms, notice, overwrite)
             })
             .await
@@ -283,7 +289,7 @@ impl Inner {
         };
         let ttl_ms = duration_ms(self.config.tag_ttl);
         let notice = self.notice(Change::Tag(tag.to_owned()), at);
-        tier.call(&self.counters, false, |b| {
+        tier.call(&self.counters, L2Op::InvalidateTag, false, |b| {
             b.invalidate_tag(tag, at, ttl_ms, notice)
         })
         .await
@@ -299,13 +305,17 @@ impl Inner {
         let recorded = match namespace {
             Some(ns) => {
                 let notice = self.notice(Change::Namespace(ns.to_owned()), at);
-                tier.call(&self.counters, false, |b| b.clear_namespace(ns, at, notice))
-                    .await
+                tier.call(&self.counters, L2Op::ClearNamespace, false, |b| {
+                    b.clear_namespace(ns, at, notice)
+                })
+                .await
             }
             None => {
                 let notice = self.notice(Change::All, at);
-                tier.call(&self.counters, false, |b| b.clear_all(at, notice))
-                    .await
+                tier.call(&self.counters, L2Op::ClearAll, false, |b| {
+                    b.clear_all(at, notice)
+                })
+                .await
             }
         };
         recorded.is_ok()
@@ -316,9 +326,11 @@ impl Inner {
     pub(crate) async fn read_clear_marks(&self, since: u64) -> Option<ClearMarks> {
         let tier = self.l2.as_ref()?;
         let horizon_ms = duration_ms(super::decide::mark_horizon(&self.config));
-        tier.call(&self.counters, false, |b| b.clear_marks(since, horizon_ms))
-            .await
-            .ok()
+        tier.call(&self.counters, L2Op::ClearMarks, false, |b| {
+            b.clear_marks(since, horizon_ms)
+        })
+        .await
+        .ok()
     }
 }
 

@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::breaker::{Breaker, Permit};
 use crate::deadline::Deadlines;
 use crate::l2::{L2Backend, L2Error};
+use crate::observe::{self, L2Op, L2Outcome};
 use crate::stats::Counters;
 
 pub(crate) struct L2Tier {
     pub(crate) backend: Arc<dyn L2Backend>,
+    /// The cache's name, for spans and histograms.
+    name: Arc<str>,
     pub(crate) breaker: Breaker,
     /// Bounds every call by `l2_timeout`.
     pub(crate) deadlines: Deadlines,
@@ -54,12 +59,14 @@ impl L2Tier {
     /// `coarse_clock`: measure deadlines on the coarse monotonic clock (the system clock).
     pub(crate) fn new(
         backend: Arc<dyn L2Backend>,
+        name: Arc<str>,
         breaker: Breaker,
         timeout: Duration,
         coarse_clock: bool,
     ) -> Self {
         L2Tier {
             backend,
+            name,
             breaker,
             deadlines: Deadlines::new(timeout, coarse_clock),
             synced: AtomicBool::new(false),
@@ -102,12 +109,14 @@ impl L2Tier {
         }
     }
 
-    /// Runs one backend operation under the breaker and the timeout.
+    /// Runs one backend operation (`what`) under the breaker and the timeout, in a span of its
+    /// own, timed.
     ///
     /// `needs_sync` operations (reads) are skipped until the clear marks have been read.
     pub(crate) async fn call<'a, T, F>(
         &'a self,
         counters: &Counters,
+        what: L2Op,
         needs_sync: bool,
         op: impl FnOnce(&'a dyn L2Backend) -> F,
     ) -> Result<T, Skip>
@@ -126,10 +135,26 @@ impl L2Tier {
             counters.l2_skipped.incr();
             return Err(Skip::NotTried);
         }
-        let result = match self.deadlines.run(now_ms, epoch, op(&*self.backend)).await {
+        let span = observe::l2_span(&self.name, what);
+        let started = std::time::Instant::now();
+        let result = match self
+            .deadlines
+            .run(now_ms, epoch, op(&*self.backend))
+            .instrument(span.clone())
+            .await
+        {
             Some(result) => result,
             None => Err(L2Error::Timeout),
         };
+        let outcome = match &result {
+            Ok(_) => L2Outcome::Ok,
+            Err(L2Error::Timeout) => L2Outcome::Timeout,
+            Err(error) if error.is_connectivity() => L2Outcome::Failed,
+            Err(L2Error::Refused { .. }) => L2Outcome::Refused,
+            Err(_) => L2Outcome::BadData,
+        };
+        observe::l2_done(&span, &self.name, what, outcome, started.elapsed());
+        let _entered = span.enter();
         match result {
             Ok(value) => {
                 if self.breaker.record_success() {
