@@ -1,4 +1,4 @@
-//! The seed's product example with `#[cached]`: `cargo run --example macro`.
+//! The product example with `#[cached]`: `cargo run --example macro`.
 //!
 //! Uses Redis when `REDIS_URL` is set or a server answers on localhost:6379, and runs L1-only
 //! (in-process) otherwise.

@@ -124,6 +124,8 @@ const WRITES: &str =
     "L2 writes: written, superseded (L2 held something newer), failed (the value stayed in L1)";
 const RECOVERY: &str = "Writes, invalidations and clears missed by L2 while down: replayed after it came back, or dropped (queue full)";
 const BREAKER: &str = "1 for the circuit breaker's current state, 0 for the others";
+const TRANSITIONS: &str =
+    "Circuit breaker transitions: opened (L2 found unusable), closed (L2 answered again)";
 
 /// Every series [`publish`] exports, in the README's order.
 #[rustfmt::skip]
@@ -156,6 +158,8 @@ pub const SERIES: &[Series] = &[
     counter("tiered_cache_l2_writes_total", &[("result", "failed")], WRITES, |s| s.l2_stats.write_errors),
     counter("tiered_cache_l2_connections_lost_total", &[], "Connections to L2 found dead (each opens the breaker at once)", |s| s.l2_stats.connections_lost),
     counter("tiered_cache_l2_rerouted_total", &[], "Changes of the cluster layout the backend followed (failover, resharding)", |s| s.l2_stats.rerouted),
+    counter("tiered_cache_circuit_breaker_transitions_total", &[("to", "open")], TRANSITIONS, |s| s.l2_stats.breaker_opened),
+    counter("tiered_cache_circuit_breaker_transitions_total", &[("to", "closed")], TRANSITIONS, |s| s.l2_stats.breaker_closed),
     counter("tiered_cache_backplane_notices_received_total", &[], "Invalidation notices received from other instances", |s| s.l2_stats.notices_received),
     counter("tiered_cache_backplane_gaps_total", &[], "Backplane resubscriptions after which notices may have been missed (L1 copies are then verified)", |s| s.l2_stats.backplane_gaps),
     counter("tiered_cache_recovery_total", &[("result", "replayed")], RECOVERY, |s| s.l2_stats.recovered),

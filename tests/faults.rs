@@ -151,6 +151,10 @@ async fn paused_redis_costs_at_most_the_timeout_then_the_breaker_opens_and_recov
         closed,
         "the breaker did not close within {RECOVERY_BOUND:?} of SIGCONT"
     );
+    // One outage: the breaker opened once (a failed probe re-opens from half-open, which is not
+    // a new opening) and closed once.
+    let l2 = cache.stats().l2_stats;
+    assert_eq!((l2.breaker_opened, l2.breaker_closed), (1, 1), "{l2:?}");
     assert!(writes_reach_redis(&cache, &url).await);
 }
 

@@ -174,7 +174,7 @@ fn key_format_cache() -> &'static TieredCache {
     fixed_cache(&KEY_FORMAT)
 }
 
-/// The seed's example, on a cache the test controls.
+/// The README's product example, on a cache the test controls.
 #[cached(key = "product:{product_id}", ttl = 300, namespace = "products", cache = key_format_cache)]
 async fn get_product_details(product_id: u64) -> Product {
     let version = KEY_FORMAT_CALLS.fetch_add(1, Ordering::SeqCst) + 1;

@@ -14,6 +14,9 @@ pub(crate) struct Breaker {
     failures: AtomicU32,
     /// 0 when closed; otherwise the time after which one probe may pass.
     open_until_ms: AtomicU64,
+    /// Times the breaker opened (from closed) and closed (from open or half-open).
+    opened: AtomicU64,
+    closed: AtomicU64,
 }
 
 /// What the breaker says about one operation.
@@ -34,6 +37,8 @@ impl Breaker {
             cooldown_ms: duration_ms(cooldown).max(1),
             failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
         }
     }
 
@@ -62,7 +67,8 @@ impl Breaker {
     /// Returns true when this success closed an open breaker.
     pub(crate) fn record_success(&self) -> bool {
         self.failures.store(0, Ordering::Release);
-        self.open_until_ms.swap(0, Ordering::AcqRel) != 0
+        let closed = self.open_until_ms.swap(0, Ordering::AcqRel) != 0;
+        self.count(&self.closed, closed)
     }
 
     /// Returns true when this failure opened the breaker.
@@ -75,7 +81,8 @@ impl Breaker {
             return false;
         }
         let until = now_ms.saturating_add(self.cooldown_ms).max(1);
-        self.open_until_ms.swap(until, Ordering::AcqRel) == 0
+        let opened = self.open_until_ms.swap(until, Ordering::AcqRel) == 0;
+        self.count(&self.opened, opened)
     }
 
     /// Opens the breaker now, whatever the failure count (the connection is known dead);
@@ -83,7 +90,24 @@ impl Breaker {
     pub(crate) fn trip(&self, now_ms: u64) -> bool {
         self.failures.store(self.threshold, Ordering::Release);
         let until = now_ms.saturating_add(self.cooldown_ms).max(1);
-        self.open_until_ms.swap(until, Ordering::AcqRel) == 0
+        let opened = self.open_until_ms.swap(until, Ordering::AcqRel) == 0;
+        self.count(&self.opened, opened)
+    }
+
+    /// Counts a transition when `happened`; returns `happened`.
+    fn count(&self, transitions: &AtomicU64, happened: bool) -> bool {
+        if happened {
+            transitions.fetch_add(1, Ordering::Relaxed);
+        }
+        happened
+    }
+
+    /// How many times the breaker opened, and closed, so far.
+    pub(crate) fn transitions(&self) -> (u64, u64) {
+        (
+            self.opened.load(Ordering::Relaxed),
+            self.closed.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn state_name(&self, now_ms: u64) -> &'static str {
@@ -123,6 +147,22 @@ mod tests {
         breaker.record_failure(100);
         assert_eq!(breaker.permit(150), Permit::Reject);
         assert_eq!(breaker.permit(200), Permit::Probe);
+    }
+
+    #[test]
+    fn transitions_are_counted_once_each() {
+        let breaker = Breaker::new(2, Duration::from_millis(100));
+        assert!(!breaker.record_failure(0));
+        assert!(breaker.record_failure(0));
+        assert!(
+            !breaker.record_failure(1),
+            "already open: no second opening"
+        );
+        assert!(!breaker.trip(2), "already open");
+        assert!(breaker.record_success());
+        assert!(!breaker.record_success(), "already closed");
+        assert!(breaker.trip(3));
+        assert_eq!(breaker.transitions(), (2, 1));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Counters, and the [`CacheStats`] snapshot in the seed's JSON shape.
+//! Counters, and the [`CacheStats`] snapshot.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -108,8 +108,9 @@ impl Counters {
     }
 }
 
-/// A snapshot of the cache's counters. Serializes to the seed's JSON shape:
-/// `{"l1_stats": {...}, "l2_stats": {...}, "swr_stats": {...}, "overall_stats": {...}}`.
+/// A snapshot of the cache's counters. Serializes to JSON as four objects, one per section:
+/// `{"l1_stats": {...}, "l2_stats": {...}, "swr_stats": {...}, "overall_stats": {...}}`, each
+/// holding the fields of its struct below.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[non_exhaustive]
 pub struct CacheStats {
@@ -174,9 +175,14 @@ pub struct L2Stats {
     pub writes_superseded: u64,
     /// `closed`, `open` or `half_open`.
     pub circuit_breaker: &'static str,
+    /// Times the circuit breaker opened (L2 found unusable).
+    pub breaker_opened: u64,
+    /// Times the circuit breaker closed again (L2 answered).
+    pub breaker_closed: u64,
     /// Backplane notices received from other instances.
     pub notices_received: u64,
-    /// Backplane reconnections after which L1 was dropped (notices may have been missed).
+    /// Backplane resubscriptions after which notices may have been missed (every L1 copy is then
+    /// checked against L2 on its next read).
     pub backplane_gaps: u64,
     /// Cold misses that waited for another instance's load (distributed lock held elsewhere).
     pub lock_waits: u64,
@@ -239,15 +245,27 @@ pub struct OverallStats {
     pub hard_timeouts: u64,
 }
 
+/// What a snapshot reads besides the counters: the current state of the tiers.
+pub(crate) struct Gauges {
+    pub(crate) l1_size: u64,
+    pub(crate) l1_capacity: u64,
+    pub(crate) l2_enabled: bool,
+    pub(crate) circuit_breaker: &'static str,
+    /// The breaker's (opened, closed) transitions.
+    pub(crate) breaker_transitions: (u64, u64),
+    pub(crate) pending_recovery: u64,
+}
+
 impl Counters {
-    pub(crate) fn snapshot(
-        &self,
-        l1_size: u64,
-        l1_capacity: u64,
-        l2_enabled: bool,
-        circuit_breaker: &'static str,
-        pending_recovery: u64,
-    ) -> CacheStats {
+    pub(crate) fn snapshot(&self, gauges: Gauges) -> CacheStats {
+        let Gauges {
+            l1_size,
+            l1_capacity,
+            l2_enabled,
+            circuit_breaker,
+            breaker_transitions: (breaker_opened, breaker_closed),
+            pending_recovery,
+        } = gauges;
         let l1_hits = self.l1_hits.get();
         let l2_hits = self.l2_hits.get();
         let total_requests = l1_hits + self.l1_misses.get();
@@ -287,6 +305,8 @@ impl Counters {
                 write_errors: self.l2_write_errors.get(),
                 writes_superseded: self.l2_writes_superseded.get(),
                 circuit_breaker,
+                breaker_opened,
+                breaker_closed,
                 notices_received: self.notices_received.get(),
                 backplane_gaps: self.backplane_gaps.get(),
                 lock_waits: self.lock_waits.get(),
@@ -334,13 +354,20 @@ mod tests {
     }
 
     #[test]
-    fn serializes_in_the_seed_shape() {
+    fn serializes_as_four_sections() {
         let counters = Counters::default();
         counters.l1_hits.incr();
         counters.l1_misses.incr();
         counters.misses.incr();
-        let json =
-            serde_json::to_value(counters.snapshot(1, 10, false, "closed", 0)).expect("json");
+        let json = serde_json::to_value(counters.snapshot(Gauges {
+            l1_size: 1,
+            l1_capacity: 10,
+            l2_enabled: false,
+            circuit_breaker: "closed",
+            breaker_transitions: (0, 0),
+            pending_recovery: 0,
+        }))
+        .expect("json");
         for section in ["l1_stats", "l2_stats", "swr_stats", "overall_stats"] {
             assert!(json.get(section).is_some(), "{section} missing in {json}");
         }

@@ -44,7 +44,7 @@ use crate::health::{HealthReport, TierHealth};
 use crate::l1::L1;
 use crate::l2::{L2Backend, L2Connector, NoL2};
 use crate::namespaces::Namespaces;
-use crate::stats::{CacheStats, Counters};
+use crate::stats::{CacheStats, Counters, Gauges};
 use crate::tags::Tags;
 use tier::L2Tier;
 
@@ -304,17 +304,18 @@ impl<C> TieredCache<C> {
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
         let inner = &self.inner;
-        let breaker = inner
-            .l2
-            .as_ref()
-            .map_or("closed", |tier| tier.breaker_state());
-        inner.counters.snapshot(
-            inner.l1.len() as u64,
-            inner.l1.capacity() as u64,
-            inner.l2.is_some(),
-            breaker,
-            inner.recovery.len() as u64,
-        )
+        let (circuit_breaker, breaker_transitions) = match &inner.l2 {
+            Some(tier) => (tier.breaker_state(), tier.breaker.transitions()),
+            None => ("closed", (0, 0)),
+        };
+        inner.counters.snapshot(Gauges {
+            l1_size: inner.l1.len() as u64,
+            l1_capacity: inner.l1.capacity() as u64,
+            l2_enabled: inner.l2.is_some(),
+            circuit_breaker,
+            breaker_transitions,
+            pending_recovery: inner.recovery.len() as u64,
+        })
     }
 
     /// Pings L2 (bounded by `l2_timeout`) and reports each tier's state. Never shows credentials.
