@@ -4,9 +4,9 @@
 
 pub use tiered_cache_core::{
     CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
-    HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder, LoadError, LoadFuture,
-    ManualClock, OverallStats, RefusedStats, SetBuilder, SwrStats, TierHealth, TierStatus,
-    redact_url,
+    GetWith, GetWithFuture, HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder,
+    LoadError, LoadFuture, ManualClock, OverallStats, RefusedStats, SetBuilder, SwrStats,
+    TierHealth, TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
@@ -48,7 +48,13 @@ pub mod engine {
 /// See [`tiered_cache_core::TieredCache`] for every method.
 pub type TieredCache = tiered_cache_core::TieredCache<RedisConnector>;
 
+/// One namespace of a [`TieredCache`], checked once (`cache.namespace("users")?`): every call
+/// through it uses that namespace. Cheap to clone; keep it in your app state.
+///
+/// See [`tiered_cache_core::Namespace`] for its methods.
+pub type Namespace = tiered_cache_core::Namespace<RedisConnector>;
+
 /// The types most code needs: `use tiered_cache::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CacheConfig, CacheError, LoadError, TieredCache};
+    pub use crate::{CacheConfig, CacheError, LoadError, Namespace, TieredCache};
 }

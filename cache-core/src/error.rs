@@ -76,6 +76,11 @@ pub enum CacheError {
     /// The cache was closed with [`TieredCache::close`](crate::TieredCache::close).
     #[error("the cache is closed")]
     Closed,
+    /// A loader ran past `hard_timeout` and no previous value could stand in (what
+    /// [`LoadError::TimedOut`] becomes when a load's error is turned into the caller's own, see
+    /// [`LoadError::into_error`]).
+    #[error("the loader timed out after {0:?}")]
+    TimedOut(Duration),
 }
 
 /// Why a [`refresh_with`](crate::GetBuilder::refresh_with) read produced no value.
@@ -99,6 +104,97 @@ impl<E> LoadError<E> {
         match self {
             LoadError::Loader(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// The loader's error (shared with every caller that waited on the same load), or the
+    /// cache's own failure (a timeout becomes [`CacheError::TimedOut`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tiered_cache_core::{CacheError, LoadError};
+    ///
+    /// let failed: LoadError<std::io::Error> = LoadError::Loader(Arc::new(std::io::Error::other("db down")));
+    /// assert_eq!(failed.into_loader_error().unwrap().to_string(), "db down");
+    /// let refused: LoadError<std::io::Error> = CacheError::Closed.into();
+    /// assert_eq!(refused.into_loader_error().unwrap_err(), CacheError::Closed);
+    /// ```
+    pub fn into_loader_error(self) -> Result<Arc<E>, CacheError> {
+        match self {
+            LoadError::Loader(e) => Ok(e),
+            LoadError::Cache(e) => Err(e),
+            LoadError::TimedOut(after) => Err(CacheError::TimedOut(after)),
+        }
+    }
+
+    /// Turns this into the caller's own error type, which says how it holds the cache's failures
+    /// (`From<CacheError>`, one `#[from]` with `thiserror`); the loader's error is handed back
+    /// as is: without a copy when this caller's load was the only one waiting on it, cloned
+    /// otherwise. For error types that are not `Clone`, see
+    /// [`into_error_with`](Self::into_error_with).
+    ///
+    /// ```
+    /// use tiered_cache_core::{CacheError, LoadError};
+    ///
+    /// #[derive(Clone, Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("not found")]
+    ///     NotFound,
+    ///     #[error(transparent)]
+    ///     Cache(#[from] CacheError),
+    /// }
+    ///
+    /// fn handler(result: Result<u32, LoadError<AppError>>) -> Result<u32, AppError> {
+    ///     result.map_err(LoadError::into_error) // one line instead of a From impl with a match
+    /// }
+    /// let failed = LoadError::Loader(std::sync::Arc::new(AppError::NotFound));
+    /// assert!(matches!(handler(Err(failed)), Err(AppError::NotFound)));
+    /// assert!(matches!(handler(Err(CacheError::Closed.into())), Err(AppError::Cache(CacheError::Closed))));
+    /// ```
+    pub fn into_error(self) -> E
+    where
+        E: Clone + From<CacheError>,
+    {
+        self.into_error_with(Arc::unwrap_or_clone)
+    }
+
+    /// Like [`into_error`](Self::into_error) for an error type that is not `Clone`: `shared`
+    /// turns the shared loader error into the caller's type (wrap the `Arc`, or describe it).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tiered_cache_core::{CacheError, LoadError};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("database: {0}")]
+    ///     Db(Arc<std::io::Error>),
+    ///     #[error(transparent)]
+    ///     Cache(#[from] CacheError),
+    /// }
+    ///
+    /// let failed: LoadError<std::io::Error> = LoadError::Loader(Arc::new(std::io::Error::other("down")));
+    /// let error: AppError = failed.into_error_with(AppError::Db);
+    /// assert_eq!(error.to_string(), "database: down");
+    /// ```
+    pub fn into_error_with<E2>(self, shared: impl FnOnce(Arc<E>) -> E2) -> E2
+    where
+        E2: From<CacheError>,
+    {
+        match self.into_loader_error() {
+            Ok(e) => shared(e),
+            Err(e) => E2::from(e),
+        }
+    }
+}
+
+impl LoadError<std::convert::Infallible> {
+    /// A load whose loader cannot fail can only fail for the cache's own reasons.
+    pub(crate) fn into_cache_error(self) -> CacheError {
+        match self {
+            LoadError::Loader(never) => match *never {},
+            LoadError::Cache(e) => e,
+            LoadError::TimedOut(after) => CacheError::TimedOut(after),
         }
     }
 }

@@ -31,8 +31,8 @@ mod stats;
 mod tags;
 
 pub use cache::{
-    CacheBuilder, GetBuilder, GetFuture, InvalidateBuilder, LoadBuilder, LoadFuture, SetBuilder,
-    TieredCache,
+    CacheBuilder, GetBuilder, GetFuture, GetWith, GetWithFuture, InvalidateBuilder, LoadBuilder,
+    LoadFuture, Namespace, SetBuilder, TieredCache,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;

@@ -96,6 +96,19 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
     }
 }
 
+impl<'a, T, F> LoadBuilder<'a, T, F> {
+    /// The same read with its loader wrapped by `wrap` (every option kept).
+    pub(crate) fn map_loader<G>(self, wrap: impl FnOnce(F) -> G) -> LoadBuilder<'a, T, G> {
+        LoadBuilder {
+            get: self.get,
+            loader: wrap(self.loader),
+            options: self.options,
+            absent: self.absent,
+            wait_for_loader: self.wait_for_loader,
+        }
+    }
+}
+
 impl<'a, U, F> LoadBuilder<'a, Option<U>, F> {
     /// Negative caching: a loaded `None` ("not found") is cached for `ttl` instead of the
     /// entry's normal ttl. Without it, `None` is cached like any other value.

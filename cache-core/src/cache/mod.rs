@@ -12,6 +12,8 @@ mod bus;
 mod coord;
 mod decide;
 mod finish;
+mod get_with;
+mod handle;
 mod leader;
 mod load;
 mod options;
@@ -31,6 +33,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use get_with::{GetWith, GetWithFuture};
+pub use handle::Namespace;
 pub use load::{LoadBuilder, LoadFuture};
 pub use read::{GetBuilder, GetFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
@@ -262,6 +266,17 @@ impl<C> TieredCache<C> {
     /// Add [`GetBuilder::refresh_with`] to load misses and refresh stale entries.
     pub fn get<'a, T>(&'a self, key: &'a str) -> GetBuilder<'a, T> {
         GetBuilder::new(&self.inner, key)
+    }
+
+    /// Reads `key`, loading a miss with `loader`, which cannot fail: the value it returns is
+    /// cached and returned. See [`GetWith`]; for loaders that can fail, use
+    /// [`GetBuilder::refresh_with`].
+    pub fn get_with<'a, T, F, Fut>(&'a self, key: &'a str, loader: F) -> GetWith<'a, T, F>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
+        GetWith::new(LoadBuilder::new(GetBuilder::new(&self.inner, key), loader))
     }
 
     /// Writes `value` under `key` in both tiers (ttl `l2_ttl` unless [`SetBuilder::ttl`]).

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
-use tiered_cache::{HealthReport, LoadError, TieredCache, cached};
+use tiered_cache::{CacheError, HealthReport, LoadError, Namespace, TieredCache, cached};
 
 /// A product, as the origin returns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub enum AppError {
     NotFound(u64),
     /// The cache refused the call (closed, or an invalid key).
     #[error("cache: {0}")]
-    Cache(String),
+    Cache(#[from] CacheError),
 }
 
 impl IntoResponse for AppError {
@@ -124,8 +124,24 @@ pub async fn product(id: u64) -> Result<Product, AppError> {
 pub struct AppState {
     /// The cache `#[cached]` functions use too (`tiered_cache::init` returned it).
     pub cache: TieredCache,
+    /// Its `prices` namespace (a handle: no call through it can forget the namespace).
+    pub prices: Namespace,
     /// Renders the Prometheus exposition.
     pub prometheus: PrometheusHandle,
+}
+
+impl AppState {
+    /// The state of a service on `cache`.
+    ///
+    /// # Errors
+    /// None in practice: the namespace names are valid.
+    pub fn new(cache: TieredCache, prometheus: PrometheusHandle) -> Result<Self, CacheError> {
+        Ok(AppState {
+            prices: cache.namespace("prices")?,
+            cache,
+            prometheus,
+        })
+    }
 }
 
 /// The service's routes.
@@ -153,9 +169,8 @@ async fn get_price(
     Path(id): Path<u64>,
 ) -> Result<Json<Price>, AppError> {
     let price = state
-        .cache
+        .prices
         .get(&format!("price:{id}"))
-        .namespace("prices")
         .refresh_with(move || async move {
             let version = the_origin().read().await;
             Ok::<_, AppError>(Price {
@@ -165,10 +180,7 @@ async fn get_price(
         })
         .ttl(Duration::from_secs(30))
         .await
-        .map_err(|error| match error {
-            LoadError::Loader(error) => (*error).clone(),
-            other => AppError::Cache(other.to_string()),
-        })?;
+        .map_err(LoadError::into_error)?;
     Ok(Json(price))
 }
 
@@ -176,14 +188,8 @@ async fn invalidate(
     State(state): State<AppState>,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
-    let cache_error = |error: tiered_cache::CacheError| AppError::Cache(error.to_string());
-    product_invalidate(id).await.map_err(cache_error)?;
-    state
-        .cache
-        .invalidate(&format!("price:{id}"))
-        .namespace("prices")
-        .await
-        .map_err(cache_error)?;
+    product_invalidate(id).await?;
+    state.prices.invalidate(&format!("price:{id}")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

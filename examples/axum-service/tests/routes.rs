@@ -68,10 +68,7 @@ async fn the_service_serves_caches_invalidates_and_survives_redis() {
         .await
         .expect("a loopback port");
     let addr = listener.local_addr().expect("its address");
-    let state = AppState {
-        cache: cache.clone(),
-        prometheus,
-    };
+    let state = AppState::new(cache.clone(), prometheus).expect("valid namespaces");
     tokio::spawn(async move { axum::serve(listener, app(state)).await });
 
     // Cached: the second read is the first read's value; the origin was called once.
