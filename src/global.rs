@@ -105,6 +105,10 @@ pub fn global_cache() -> Option<&'static TieredCache> {
 /// The cache a `#[cached]` function without `cache = ...` uses: the installed one, or the
 /// process-wide L1-only default (created on first use, with one warning).
 pub(crate) async fn for_cached_fns() -> &'static TieredCache {
+    #[cfg(feature = "testing")]
+    if let Some(cache) = crate::testing::scoped_global() {
+        return cache;
+    }
     if let Some(cache) = INSTALLED.get() {
         return cache;
     }

@@ -16,6 +16,8 @@ pub mod __private;
 mod global;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub use global::{InitError, global_cache, init, install};
 /// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
 /// option, the rules for arguments, `self`, generics and return types, and the expansion are in

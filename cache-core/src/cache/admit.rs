@@ -10,7 +10,8 @@
 //!    [`Ticket`] before it reads what it will fill with, and is admitted with an older value only
 //!    if no write of the key began or arrived since, and none was in progress when it started;
 //! 3. an entry whose namespace was cleared or whose tag was invalidated after it was read is
-//!    refused (epochs, checked by [`Header::is_current`](crate::l1::Header::is_current)).
+//!    refused (epochs, checked by [`Header::is_current`](crate::l1::Header::is_current));
+//! 4. a cache built with [`TieredCache::disabled`](crate::TieredCache::disabled) admits nothing.
 //!
 //! Fences are kept per bucket of keys (a hash of the key picks one of [`BUCKETS`]), so the table
 //! has a fixed size whatever the key count. Two keys that share a bucket can only cost an L1
@@ -125,7 +126,7 @@ impl Inner {
     /// Puts `entry` into L1 under `key` if the rules allow it; returns whether it did.
     pub(crate) fn admit(&self, key: KeyRef<'_>, entry: &Entry, ticket: Ticket) -> bool {
         let header = entry.header();
-        if !header.is_current() {
+        if self.stores_nothing || !header.is_current() {
             return false;
         }
         let created = header.meta.created;

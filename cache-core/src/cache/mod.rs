@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     pub(crate) marks_cursor: AtomicU64,
     /// Set once construction is over: backplane gaps before it lost nothing.
     pub(crate) serving: AtomicBool,
+    /// A disabled cache (see [`TieredCache::disabled`]): L1 admits nothing and there is no L2.
+    pub(crate) stores_nothing: bool,
     closed: AtomicBool,
 }
 
@@ -141,6 +143,7 @@ pub struct CacheBuilder<C = NoL2> {
     config: CacheConfig,
     clock: Clock,
     backend: Option<Arc<dyn L2Backend>>,
+    stores_nothing: bool,
     _connector: PhantomData<fn() -> C>,
 }
 
@@ -169,6 +172,7 @@ impl<C: L2Connector> CacheBuilder<C> {
     pub async fn build(self) -> Result<TieredCache<C>, ConfigError> {
         self.config.validate()?;
         let backend = match self.backend {
+            _ if self.stores_nothing => None,
             Some(backend) => Some(backend),
             None => C::connect(&self.config)?,
         };
@@ -206,6 +210,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             ticker_stop: CancellationToken::new(),
             marks_cursor: AtomicU64::new(0),
             serving: AtomicBool::new(false),
+            stores_nothing: self.stores_nothing,
             closed: AtomicBool::new(false),
             config,
         });
@@ -250,12 +255,47 @@ impl<C: L2Connector> TieredCache<C> {
         Self::builder(config).build().await
     }
 
+    /// A cache that stores nothing, for tests of code that uses a cache: every read misses, so
+    /// every `refresh_with`/`get_with` runs its loader (concurrent calls of one key still share
+    /// one loader call), and `set`, `invalidate` and clears succeed and keep nothing. No Redis.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tiered_cache_core::CacheError> {
+    /// use tiered_cache_core::TieredCache;
+    ///
+    /// let cache: TieredCache = TieredCache::disabled().await;
+    /// cache.set("k", &1u32).await?;
+    /// assert_eq!(cache.get::<u32>("k").await?, None);
+    /// assert_eq!(cache.get_with("k", || async { 2u32 }).await?, 2);
+    /// assert_eq!(cache.get_with("k", || async { 3u32 }).await?, 3, "the loader ran again");
+    /// # Ok(()) }
+    /// ```
+    pub async fn disabled() -> Self {
+        let builder = CacheBuilder {
+            stores_nothing: true,
+            ..Self::builder(CacheConfig {
+                name: "disabled".to_owned(),
+                l1_max_size: 1,
+                redis_url: None,
+                ..CacheConfig::default()
+            })
+        };
+        match builder.build().await {
+            Ok(cache) => cache,
+            // The default config without Redis and with one L1 slot always validates (the
+            // example above builds it); nothing else can fail without an L2.
+            Err(error) => unreachable!("the disabled cache's config is valid: {error}"),
+        }
+    }
+
     /// A [`CacheBuilder`] for options beyond the config.
     pub fn builder(config: CacheConfig) -> CacheBuilder<C> {
         CacheBuilder {
             config,
             clock: Clock::system(),
             backend: None,
+            stores_nothing: false,
             _connector: PhantomData,
         }
     }
