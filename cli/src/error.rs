@@ -105,7 +105,11 @@ fn secrets(url: &str) -> Vec<&str> {
     let mut found = Vec::new();
     if let Some(at) = authority.rfind('@') {
         let userinfo = &authority[..at];
-        found.push(userinfo.split_once(':').map_or(userinfo, |(_, password)| password));
+        found.push(
+            userinfo
+                .split_once(':')
+                .map_or(userinfo, |(_, password)| password),
+        );
     }
     for pair in query.split('&') {
         if let Some((name, value)) = pair.split_once('=') {
@@ -134,6 +138,9 @@ mod tests {
     #[test]
     fn urls_without_credentials_change_nothing() {
         let url = "redis://127.0.0.1:6379";
-        assert_eq!(scrub("error at redis://127.0.0.1:6379", url), "error at redis://127.0.0.1:6379");
+        assert_eq!(
+            scrub("error at redis://127.0.0.1:6379", url),
+            "error at redis://127.0.0.1:6379"
+        );
     }
 }

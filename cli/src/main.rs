@@ -65,7 +65,9 @@ async fn dispatch(config: &tiered_cache::CacheConfig, command: &Command) -> Resu
             namespace: Some(namespace),
             ..
         } => cmd::write::run(config, Change::ClearNamespace(namespace)).await,
-        Command::Clear { namespace: None, .. } => cmd::write::run(config, Change::ClearAll).await,
+        Command::Clear {
+            namespace: None, ..
+        } => cmd::write::run(config, Change::ClearAll).await,
         Command::ClearTag { tag } => cmd::write::run(config, Change::Tag(tag)).await,
         Command::Stats { sample } => cmd::stats::run(config, *sample).await,
         Command::Watch => cmd::watch::run(config).await,

@@ -132,7 +132,7 @@ mod tests {
         let dump = hex_dump(b"hello\x00world, this is long", 20);
         assert!(dump.starts_with("  00000000  68 65 6c 6c 6f 00 77 6f  72 6c 64 2c"));
         assert!(dump.contains("|hello.world, thi|"), "{dump}");
-        assert!(dump.contains("... 6 more bytes"), "{dump}");
+        assert!(dump.contains("... 5 more bytes"), "{dump}");
         assert_eq!(hex_dump(b"", 10), "");
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fred::prelude::*;
 use fred::types::scan::ScanResult;
+use fred::types::{ClusterHash, CustomCommand};
 use futures::stream::{BoxStream, StreamExt};
 use tiered_cache::CacheConfig;
 use tiered_cache::engine::Stamp;
@@ -66,7 +67,10 @@ pub async fn connect(config: &CacheConfig, mode: Mode) -> Result<Redis, CliError
         Ok(Ok(_task)) => {}
         Ok(Err(error)) => {
             let _ = client.quit().await;
-            return Err(CliError::redis(&format!("cannot connect to {endpoint}"), &error));
+            return Err(CliError::redis(
+                &format!("cannot connect to {endpoint}"),
+                &error,
+            ));
         }
         Err(_) => {
             let _ = client.quit().await;
@@ -97,11 +101,25 @@ impl Redis {
     /// passed on with `ScanResult::next` (or dropped) to fetch the next, or cancelled.
     pub fn scan(&self, pattern: String, count: u32) -> BoxStream<'static, FredResult<ScanResult>> {
         if self.client.is_clustered() {
-            self.client
-                .scan_cluster(pattern, Some(count), None)
-                .boxed()
+            self.client.scan_cluster(pattern, Some(count), None).boxed()
         } else {
             self.client.scan(pattern, Some(count), None).boxed()
+        }
+    }
+
+    /// Explains a failed SCAN page: fred reports a refused SCAN (`NOPERM`) as a malformed reply,
+    /// so the same SCAN (one key of this prefix, whose name is dropped) is sent once more as a
+    /// plain command to get Redis's own words.
+    pub async fn scan_failed(&self, error: &fred::error::Error) -> CliError {
+        let probe = CustomCommand::new_static("SCAN", ClusterHash::Random, false);
+        let args = vec![
+            "0".to_owned(),
+            "MATCH".to_owned(),
+            self.layout.all_pattern(),
+        ];
+        match self.client.custom::<Value, _>(probe, args).await {
+            Err(refusal) => CliError::redis("SCAN", &refusal),
+            Ok(_) => CliError::redis("SCAN", error),
         }
     }
 
@@ -133,7 +151,14 @@ impl Redis {
             .hmget(&key, fields)
             .await
             .map_err(|error| CliError::redis(&format!("HMGET {key}"), &error))?;
-        let mark = |at: usize| values.get(at).cloned().flatten().as_deref().and_then(parse_mark);
+        let mark = |at: usize| {
+            values
+                .get(at)
+                .cloned()
+                .flatten()
+                .as_deref()
+                .and_then(parse_mark)
+        };
         Ok(Marks {
             all: mark(0),
             namespace: mark(1),

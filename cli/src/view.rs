@@ -64,7 +64,10 @@ impl State {
                 format!("cleared (a miss: namespace cleared at {})", at(stamp))
             }
             State::Removed(Removal::Tag(tag, stamp)) => {
-                format!("invalidated (a miss: tag `{tag}` invalidated at {})", at(stamp))
+                format!(
+                    "invalidated (a miss: tag `{tag}` invalidated at {})",
+                    at(stamp)
+                )
             }
         }
     }

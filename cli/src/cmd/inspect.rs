@@ -125,9 +125,10 @@ fn show_payload(entry: &Envelope<'_>, stored: usize, max_bytes: usize) -> Result
         ),
     )?;
     match payload::typed(entry) {
-        Some((type_name, value)) => {
-            field("value", &format!("{value} (as {type_name}: the fingerprint matches)"))
-        }
+        Some((type_name, value)) => field(
+            "value",
+            &format!("{value} (as {type_name}: the fingerprint matches)"),
+        ),
         None => {
             line(
                 "value        not decodable here: bincode carries no type information and the \

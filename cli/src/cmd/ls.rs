@@ -62,7 +62,10 @@ async fn list(redis: &Redis, namespace: &str, limit: usize, json: bool) -> Resul
     let (mut scanned, mut listed) = (0usize, 0usize);
     let mut stopped = false;
     while let Some(page) = pages.next().await {
-        let mut page = page.map_err(|error| CliError::redis("SCAN", &error))?;
+        let mut page = match page {
+            Ok(page) => page,
+            Err(error) => return Err(redis.scan_failed(&error).await),
+        };
         let keys = page.take_results().unwrap_or_default();
         scanned += keys.len();
         // Only keys that parse as entries of this namespace under this prefix (the pattern
@@ -80,7 +83,9 @@ async fn list(redis: &Redis, namespace: &str, limit: usize, json: bool) -> Resul
         if limit > 0 {
             entries.truncate(limit - listed);
         }
-        let reads = entries.iter().map(|(redis_key, _)| read_head(redis, redis_key));
+        let reads = entries
+            .iter()
+            .map(|(redis_key, _)| read_head(redis, redis_key));
         let heads = futures::future::try_join_all(reads).await?;
         for ((redis_key, key), (head, pttl)) in entries.iter().zip(heads) {
             let Some(head) = head else { continue };

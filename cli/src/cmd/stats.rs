@@ -64,7 +64,10 @@ async fn collect(redis: &Redis, sample: usize) -> Result<Sample, CliError> {
     let mut progress = Progress::new();
     found.complete = true;
     while let Some(page) = pages.next().await {
-        let mut page = page.map_err(|error| CliError::redis("SCAN", &error))?;
+        let mut page = match page {
+            Ok(page) => page,
+            Err(error) => return Err(redis.scan_failed(&error).await),
+        };
         let mut keys = page.take_results().unwrap_or_default();
         keys.truncate(sample - found.seen);
         found.seen += keys.len();
@@ -113,7 +116,10 @@ fn report(header: &str, sample: Sample) -> Result<(), CliError> {
         )
     };
     line(&format!("{header}: {scope}; memory by MEMORY USAGE"))?;
-    line(&format!("{:<40} {:>10} {:>12}", "NAMESPACE", "KEYS", "MEMORY"))?;
+    line(&format!(
+        "{:<40} {:>10} {:>12}",
+        "NAMESPACE", "KEYS", "MEMORY"
+    ))?;
     if sample.namespaces.is_empty() {
         line("(no entries)")?;
     }

@@ -25,7 +25,9 @@ pub enum Change<'a> {
 impl Change<'_> {
     fn what(&self) -> String {
         match self {
-            Change::Invalidate { namespace, key } => format!("invalidated `{key}` in `{namespace}`"),
+            Change::Invalidate { namespace, key } => {
+                format!("invalidated `{key}` in `{namespace}`")
+            }
             Change::ClearNamespace(namespace) => format!("cleared namespace `{namespace}`"),
             Change::ClearAll => "cleared every namespace".to_owned(),
             Change::Tag(tag) => format!("invalidated tag `{tag}`"),
