@@ -45,7 +45,7 @@ async fn inspect(
         Err(error) => {
             field("redis ttl", &view::redis_ttl(pttl))?;
             field("stored", &format!("{} bytes", stored.len()))?;
-            line(&payload::hex_dump(&stored, max_bytes))?;
+            line(payload::hex_dump(&stored, max_bytes).trim_end_matches('\n'))?;
             return Err(CliError::with_exit(
                 Exit::Undecodable,
                 format!(
@@ -81,7 +81,7 @@ fn timeline(entry: &Envelope<'_>, now_ms: u64) -> Result<(), CliError> {
     field(
         "created",
         &format!(
-            "{} (stamp {:016x})",
+            "{}, stamp {:016x}",
             timefmt::wall_and_relative(meta.created.millis(), now_ms),
             meta.created.raw()
         ),
