@@ -174,6 +174,21 @@ impl Layout {
         format!("{}:{BUS}", self.prefix)
     }
 
+    /// Whether `redis_key` is under this cache's prefix (`<prefix>:`): the keys a tool acting
+    /// for this cache may touch, whether or not [`Layout::parse`] knows them.
+    ///
+    /// ```
+    /// # use tiered_cache_redis::layout::Layout;
+    /// let layout = Layout::new("tc");
+    /// assert!(layout.owns(b"tc:anything"));
+    /// assert!(!layout.owns(b"tcx:users:1"));
+    /// ```
+    pub fn owns(&self, redis_key: &[u8]) -> bool {
+        redis_key
+            .strip_prefix(self.prefix.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b':'))
+    }
+
     /// What `redis_key` is to this cache; `None` when it is not one of its keys (another
     /// prefix, or a key under this prefix that the cache never writes).
     pub fn parse<'k>(&self, redis_key: &'k str) -> Option<RedisKey<'k>> {

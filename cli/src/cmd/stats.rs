@@ -69,6 +69,8 @@ async fn collect(redis: &Redis, sample: usize) -> Result<Sample, CliError> {
             Err(error) => return Err(redis.scan_failed(&error).await),
         };
         let mut keys = page.take_results().unwrap_or_default();
+        // MATCH already says so; this is what guarantees no other key is touched.
+        keys.retain(|key| redis.layout.owns(key.as_bytes()));
         keys.truncate(sample - found.seen);
         found.seen += keys.len();
         let sizes = keys.iter().map(|key| async move {

@@ -135,3 +135,23 @@ pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         rest.starts_with(' ').then(|| rest.trim())
     })
 }
+
+/// Runs each `async fn(url: &str)` test once on a standalone server and once on the shared
+/// cluster, the cache user allowed to run the CLI on both.
+macro_rules! standalone_and_cluster {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn standalone() {
+                let redis = $crate::harness::server();
+                super::$name(&redis.url()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                super::$name(&$crate::harness::cluster().url()).await;
+            }
+        }
+    )*};
+}
+pub(crate) use standalone_and_cluster;

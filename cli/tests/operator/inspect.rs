@@ -5,8 +5,13 @@ use std::time::Duration;
 use fred::interfaces::KeysInterface;
 use serde::{Deserialize, Serialize};
 
-use crate::harness::{self, assert_exit, field, run, stderr, stdout};
+use crate::harness::{self, assert_exit, field, run, standalone_and_cluster, stderr, stdout};
 use crate::support;
+
+standalone_and_cluster!(
+    a_fresh_entry_shows_what_was_written,
+    garbage_bytes_are_a_clear_error
+);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Product {
@@ -14,10 +19,8 @@ struct Product {
     price: u32,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_entry_shows_what_was_written() {
-    let redis = harness::server();
-    let config = harness::config(&redis.url());
+async fn a_fresh_entry_shows_what_was_written(url: &str) {
+    let config = harness::config(url);
     let cache = support::cache(config.clone()).await;
     cache
         .set("p:1", &"hello operator".to_owned())
@@ -122,11 +125,9 @@ async fn a_stale_then_cleared_entry_says_so() {
     cache.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_bytes_are_a_clear_error() {
-    let redis = harness::server();
-    let config = harness::config(&redis.url());
-    let raw = support::raw_client(&redis.url()).await;
+async fn garbage_bytes_are_a_clear_error(url: &str) {
+    let config = harness::config(url);
+    let raw = support::raw_client(url).await;
     let prefix = &config.key_prefix;
     let _: () = raw
         .set(

@@ -1,7 +1,9 @@
 //! `stats`: counts per namespace and bookkeeping apart, from a bounded sample that says so.
 
-use crate::harness::{self, assert_exit, run, stdout};
+use crate::harness::{self, assert_exit, run, standalone_and_cluster, stdout};
 use crate::support;
+
+standalone_and_cluster!(counts_namespaces_and_bookkeeping);
 
 /// The numbers of a `stats` row named `name`.
 fn keys_of(text: &str, name: &str) -> Option<u64> {
@@ -11,10 +13,8 @@ fn keys_of(text: &str, name: &str) -> Option<u64> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counts_namespaces_and_bookkeeping() {
-    let redis = harness::server();
-    let config = harness::config(&redis.url());
+async fn counts_namespaces_and_bookkeeping(url: &str) {
+    let config = harness::config(url);
     let cache = support::cache(config.clone()).await;
     for i in 0..12u64 {
         cache

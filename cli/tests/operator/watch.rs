@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::harness;
+use crate::harness::{self, standalone_and_cluster};
 use crate::support;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prints_a_notice_when_another_cache_writes() {
-    let redis = harness::server();
-    let config = harness::config(&redis.url());
-    let url = redis.url();
+standalone_and_cluster!(prints_notices_when_another_cache_writes);
+
+async fn prints_notices_when_another_cache_writes(url: &str) {
+    let config = harness::config(url);
     let mut child = harness::command(&[
         "--redis-url",
-        &url,
+        url,
         "--key-prefix",
         &config.key_prefix,
         "watch",

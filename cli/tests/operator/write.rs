@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use tiered_cache::{CacheConfig, TieredCache};
+use tiered_cache::TieredCache;
 
-use crate::harness::{self, assert_exit, run, stdout};
+use crate::harness::{self, assert_exit, run, standalone_and_cluster, stdout};
 use crate::support::{self, eventually};
+
+standalone_and_cluster!(each_change_reaches_a_running_instance);
 
 const NOTICE_BOUND: Duration = Duration::from_secs(3);
 
@@ -31,7 +33,8 @@ async fn observer_misses(observer: &TieredCache, namespace: &str, key: &str) -> 
     .await
 }
 
-async fn each_change_reaches_a_running_instance(config: CacheConfig) {
+async fn each_change_reaches_a_running_instance(url: &str) {
+    let config = harness::config(url);
     let writer = support::cache(config.clone()).await;
     let observer = harness::observer(&config).await;
     let cases: [(&[&str], &str); 4] = [
@@ -67,18 +70,6 @@ async fn each_change_reaches_a_running_instance(config: CacheConfig) {
     }
     writer.close().await;
     observer.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_reach_running_instances_on_a_standalone_server() {
-    let redis = harness::server();
-    each_change_reaches_a_running_instance(harness::config(&redis.url())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_reach_running_instances_on_a_cluster() {
-    let cluster = harness::cluster();
-    each_change_reaches_a_running_instance(harness::config(&cluster.url())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
