@@ -131,9 +131,9 @@ fn show_payload(entry: &Envelope<'_>, stored: usize, max_bytes: usize) -> Result
         ),
         None => {
             line(
-                "value        not decodable here: bincode carries no type information and the \
-                 fingerprint is not one of the common types this CLI knows; hex and printable \
-                 ASCII:",
+                "value        not decodable without its Rust type (bincode carries no type \
+                 information, and the fingerprint is none of the common types this CLI knows); \
+                 hex and printable ASCII:",
             )?;
             line(payload::hex_dump(bytes, max_bytes).trim_end_matches('\n'))
         }
