@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tiered_cache::{CacheConfig, CacheError, TierStatus, TieredCache};
+use tiered_cache::{CacheConfig, CacheError, L2Stats, TierStatus, TieredCache};
 
 use crate::error::CliError;
 use crate::output::line;
@@ -88,10 +88,9 @@ async fn apply(cache: &TieredCache, change: &Change<'_>) -> Result<(), CliError>
     let after = cache.stats().l2_stats;
     if after.pending_recovery > 0 || after.recovery_dropped > before.recovery_dropped {
         return Err(CliError::failure(format!(
-            "Redis did not take the change ({} failed write(s), {} L2 error(s)); running \
-             instances were not told. Nothing will retry it: run the command again once Redis \
-             answers",
-            after.write_errors, after.errors
+            "Redis did not take the change ({}); running instances were not told. Nothing will \
+             retry it: run the command again once Redis takes it",
+            why_not_taken(&before, &after)
         )));
     }
     if after.writes_superseded > before.writes_superseded {
@@ -101,4 +100,21 @@ async fn apply(cache: &TieredCache, change: &Change<'_>) -> Result<(), CliError>
         ));
     }
     Ok(())
+}
+
+/// What the cache's counters say about a change L2 did not take.
+fn why_not_taken(before: &L2Stats, after: &L2Stats) -> &'static str {
+    let (was, is) = (&before.refused, &after.refused);
+    if is.no_permission > was.no_permission {
+        "refused with NOPERM: the Redis user lacks a permission the cache needs (see the \
+         README's `ACL SETUSER` line)"
+    } else if is.out_of_memory > was.out_of_memory {
+        "refused with OOM: Redis is at maxmemory and evicts nothing"
+    } else if is.read_only > was.read_only {
+        "refused with READONLY: the node is a replica (a failover in progress?)"
+    } else if is.other > was.other {
+        "Redis refused the command"
+    } else {
+        "the call failed or timed out"
+    }
 }

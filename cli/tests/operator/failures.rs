@@ -72,3 +72,36 @@ async fn a_missing_permission_names_the_grant() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_redis_refuses_is_a_failure() {
+    // Redis answers (PING works) but refuses the cache's scripts: the library would queue the
+    // change for replay and carry on; the CLI must say it did not happen.
+    let redis = RedisServer::start();
+    let reply = support::redis_cli(
+        redis.port(),
+        &[
+            "ACL",
+            "SETUSER",
+            support::acl::CACHE_USER,
+            "-eval",
+            "-evalsha",
+        ],
+    );
+    assert!(reply.contains("OK"), "{reply}");
+    let config = harness::config(&redis.url());
+    for args in [
+        &["invalidate", "k"][..],
+        &["clear", "n"],
+        &["clear-tag", "t"],
+    ] {
+        let output = run(&config, args).await;
+        assert_exit(&output, 1);
+        let error = stderr(&output);
+        assert!(
+            error.contains("Redis did not take the change"),
+            "{args:?}: {error}"
+        );
+        assert!(error.contains("NOPERM"), "{args:?}: {error}");
+    }
+}
