@@ -37,12 +37,24 @@ pub use global::{InitError, global_cache, init, install};
 /// ```
 pub use tiered_cache_macros::cached;
 
-/// Extension points: the L2 contract (to plug in another backend), the stored envelope and the
-/// freshness model.
+/// Extension points and the stored formats: the L2 contract (to plug in another backend), the
+/// stored envelope, the freshness model, backplane notices and where the Redis tier keeps
+/// things ([`layout`](engine::layout)), for tools that read what a cache stored.
+///
+/// ```
+/// use tiered_cache::engine::layout::{Layout, RedisKey};
+///
+/// let layout = Layout::new("tc");
+/// assert_eq!(
+///     layout.parse("tc:users:user:1"),
+///     Some(RedisKey::Entry { namespace: "users", key: "user:1" })
+/// );
+/// ```
 pub mod engine {
     pub use tiered_cache_core::{
-        L2Backend, L2Connector, L2Error, NoL2, Refusal, Stamp, entry, envelope, keys, l2,
+        L2Backend, L2Connector, L2Error, NoL2, Refusal, Stamp, entry, envelope, keys, l2, notice,
     };
+    pub use tiered_cache_redis::layout;
 }
 
 /// The cache: an in-process L1 in front of Redis (`CacheConfig::redis_url`; `None` for L1 only).

@@ -40,6 +40,21 @@ impl Stamp {
     pub const fn millis(self) -> u64 {
         self.0 >> LOGICAL_BITS
     }
+
+    /// Whether something created at `self` is removed by a clear or invalidation marked at
+    /// `mark`: a mark covers everything created at or before it.
+    ///
+    /// ```
+    /// # use tiered_cache_core::Stamp;
+    /// let mark = Stamp::from_millis(2_000);
+    /// assert!(Stamp::from_millis(1_000).is_covered_by(mark));
+    /// assert!(mark.is_covered_by(mark));
+    /// assert!(!Stamp::from_millis(3_000).is_covered_by(mark));
+    /// ```
+    #[inline]
+    pub const fn is_covered_by(self, mark: Stamp) -> bool {
+        self.0 <= mark.0
+    }
 }
 
 /// Where the cache reads the time from.

@@ -209,6 +209,17 @@ impl<'a> Envelope<'a> {
         Bincode::decode(self.payload).map_err(DecodeError::Payload)
     }
 
+    /// The payload's bytes as the codec wrote them (empty for a tombstone). Decoding them
+    /// needs the type they were written as: see [`Envelope::value`].
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The fingerprint of the stored value's type ([`type_fingerprint`]; 0 for a tombstone).
+    pub fn type_fingerprint(&self) -> u64 {
+        self.type_fingerprint
+    }
+
     /// The entry's tags.
     pub fn tags(&self) -> impl Iterator<Item = &'a str> + 'a {
         let raw = self.tags_raw;
@@ -245,6 +256,8 @@ mod tests {
         assert_eq!(env.meta, meta());
         assert_eq!(env.tags().collect::<Vec<_>>(), ["a", "bc"]);
         assert_eq!(env.value::<String>().expect("decodes"), "hello");
+        assert_eq!(env.type_fingerprint(), type_fingerprint::<String>());
+        assert_eq!(&bytes[bytes.len() - env.payload().len()..], env.payload());
     }
 
     #[test]

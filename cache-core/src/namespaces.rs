@@ -30,7 +30,7 @@ impl NamespaceState {
 
     /// Whether an entry created at `created` was removed by a clear.
     pub(crate) fn was_cleared(&self, created: Stamp) -> bool {
-        created.raw() <= self.cleared_at.load(Ordering::Acquire)
+        created.is_covered_by(Stamp::from_raw(self.cleared_at.load(Ordering::Acquire)))
     }
 
     /// Records a clear at `at`; returns false when it was already known.

@@ -44,7 +44,7 @@ impl TagState {
 
     /// Whether an entry created at `created` was invalidated through this tag.
     pub(crate) fn invalidates(&self, created: Stamp) -> bool {
-        created.raw() <= self.invalidated_at.load(Ordering::SeqCst)
+        created.is_covered_by(Stamp::from_raw(self.invalidated_at.load(Ordering::SeqCst)))
     }
 
     /// Records a mark; returns true when it is newer than what was known. The mark is stored

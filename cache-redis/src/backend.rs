@@ -16,7 +16,7 @@ use tiered_cache_core::l2::{
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
 
 use crate::connect;
-use crate::layout::{ALL_FIELD, Layout, NAMESPACE_FIELD_PREFIX};
+use crate::layout::{ALL_FIELD, Layout, NAMESPACE_FIELD_PREFIX, mark_value, parse_mark};
 use crate::scripts;
 
 /// The Redis (standalone or Cluster) second tier.
@@ -220,7 +220,7 @@ impl RedisL2 {
     }
 
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
-        let mut args = vec![field.into(), hex(at).into()];
+        let mut args = vec![field.into(), mark_value(at).into()];
         args.extend(self.notice_args(notice));
         let keys = vec![self.layout.clears(), self.layout.clears_log()];
         self.eval::<i64>(&self.mark_script, keys, args)
@@ -236,10 +236,6 @@ const QUIT_GRACE: Duration = Duration::from_secs(1);
 /// Clear marks read per round trip.
 const MARKS_PAGE: i64 = 1000;
 
-fn hex(stamp: Stamp) -> String {
-    format!("{:016x}", stamp.raw())
-}
-
 /// A tag-mark log member: the mark's stamp, then the tag (which may contain `:`).
 fn tag_log_member(stamp_hex: &str, tag: &str) -> String {
     format!("{stamp_hex}:{tag}")
@@ -249,10 +245,6 @@ fn tag_log_member(stamp_hex: &str, tag: &str) -> String {
 fn split_tag_log_member(member: &str) -> Option<(&str, &str)> {
     let (stamp, tag) = member.split_at_checked(16)?;
     Some((stamp, tag.strip_prefix(':')?))
-}
-
-fn parse_stamp(hex: &str) -> Option<Stamp> {
-    u64::from_str_radix(hex, 16).ok().map(Stamp::from_raw)
 }
 
 fn millis(ms: u64) -> i64 {
@@ -326,11 +318,11 @@ impl L2Backend for RedisL2 {
         at: Stamp,
         notice: Option<Bytes>,
     ) -> BoxFuture<'a, Result<(), L2Error>> {
-        Box::pin(self.mark(format!("{NAMESPACE_FIELD_PREFIX}{namespace}"), at, notice))
+        Box::pin(self.mark(Layout::clear_field(Some(namespace)), at, notice))
     }
 
     fn clear_all(&self, at: Stamp, notice: Option<Bytes>) -> BoxFuture<'_, Result<(), L2Error>> {
-        Box::pin(self.mark(ALL_FIELD.to_owned(), at, notice))
+        Box::pin(self.mark(Layout::clear_field(None), at, notice))
     }
 
     fn clear_marks(
@@ -368,7 +360,7 @@ impl L2Backend for RedisL2 {
                 ..ClearMarks::default()
             };
             for (field, value) in fields.into_iter().zip(stamps) {
-                let Some(at) = parse_stamp(&value) else {
+                let Some(at) = parse_mark(&value) else {
                     continue;
                 };
                 if field == ALL_FIELD {
@@ -392,13 +384,13 @@ impl L2Backend for RedisL2 {
             // The log entry first: a mark is never stored without one that will forget it.
             let log = vec![self.layout.tag_log()];
             let logged = vec![
-                Value::from(tag_log_member(&hex(at), tag)),
+                Value::from(tag_log_member(&mark_value(at), tag)),
                 Value::Integer(millis(ttl_ms)),
             ];
             self.eval::<i64>(&self.tag_log_script, log.clone(), logged)
                 .await
                 .map_err(map_error)?;
-            let mut args = vec![hex(at).into()];
+            let mut args = vec![mark_value(at).into()];
             args.extend(self.notice_args(notice));
             let redundant: String = self
                 .eval(&self.tag_script, vec![self.layout.tag(tag)], args)
@@ -430,7 +422,7 @@ impl L2Backend for RedisL2 {
                 .map_err(map_error)?;
             Ok(marks
                 .into_iter()
-                .map(|mark| mark.as_deref().and_then(parse_stamp))
+                .map(|mark| mark.as_deref().and_then(parse_mark))
                 .collect())
         })
     }

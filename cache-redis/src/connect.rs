@@ -130,6 +130,38 @@ mod tls {
     }
 }
 
+/// The fred connection config the cache builds its connections from: `config.redis_url`
+/// checked like the cache checks it (schemes, the `tls` feature) and `redis_tls_ca_file`
+/// applied. For tools that read what a cache stored with the cache's own connection rules (the
+/// `tiered-cache` operator CLI). It is fred's type, so it follows this crate's fred version.
+///
+/// Timeouts, pool size and reconnection are left to the caller; `fail_fast` is off (set it
+/// for a tool that should give up at once when Redis is down).
+///
+/// ```
+/// use tiered_cache_core::CacheConfig;
+///
+/// let config = CacheConfig {
+///     redis_url: Some("redis://user:secret@127.0.0.1:6390".to_owned()),
+///     ..Default::default()
+/// };
+/// assert!(tiered_cache_redis::fred_config(&config).is_ok());
+/// let none = CacheConfig { redis_url: None, ..Default::default() };
+/// assert_eq!(tiered_cache_redis::fred_config(&none).unwrap_err().field(), "redis_url");
+/// ```
+///
+/// # Errors
+/// A [`ConfigError`] (never showing a password) when `redis_url` is unset or unusable, or the
+/// CA file cannot be read.
+pub fn fred_config(cache: &CacheConfig) -> Result<Config, ConfigError> {
+    let Some(url) = &cache.redis_url else {
+        return Err(ConfigError::new("redis_url", "is not set".to_owned()));
+    };
+    let mut config = parse_url(url)?;
+    apply_ca_file(&mut config, url, cache)?;
+    Ok(config)
+}
+
 /// Socket options: no Nagle delay, and dead connections detected within seconds.
 fn tcp_config(l2_timeout: Duration) -> TcpConfig {
     let keepalive = fred::socket2::TcpKeepalive::new()

@@ -15,11 +15,33 @@
 //! tc:#bus               the pub/sub channel of the backplane
 //! ```
 //! Namespaces and prefixes cannot contain `:` or `#`, so no entry key collides with another or
-//! with the bookkeeping keys.
+//! with the bookkeeping keys, and [`Layout::parse`] can tell every key of the cache apart.
+//!
+//! A mark (a clear mark's hash value, a tag mark's value) is its [`Stamp`] as 16 lowercase hex
+//! digits ([`mark_value`], [`parse_mark`]), so Lua scripts compare marks as strings. An entry
+//! created at or before a mark that covers it is gone ([`Stamp::is_covered_by`]), whatever Redis
+//! still holds under its key.
+//!
+//! ```
+//! use tiered_cache_redis::layout::{Layout, RedisKey};
+//!
+//! let layout = Layout::new("tc");
+//! let key = layout.entry("products", "product:42");
+//! assert_eq!(key, "tc:products:product:42");
+//! assert_eq!(
+//!     layout.parse(&key),
+//!     Some(RedisKey::Entry { namespace: "products", key: "product:42" })
+//! );
+//! assert_eq!(layout.parse("tc:#lock:products:p:1"), Some(RedisKey::Lock { namespace: "products", key: "p:1" }));
+//! assert_eq!(layout.parse("other:products:product:42"), None); // not this cache's
+//! ```
 
-/// Builds the Redis keys of one cache.
+use tiered_cache_core::Stamp;
+use tiered_cache_core::keys::validate_namespace;
+
+/// Builds (and parses) the Redis keys of one cache.
 #[derive(Clone, Debug)]
-pub(crate) struct Layout {
+pub struct Layout {
     prefix: String,
 }
 
@@ -28,15 +50,66 @@ pub(crate) const ALL_FIELD: &str = "*";
 /// The clear-marks hash field prefix of `clear_namespace`.
 pub(crate) const NAMESPACE_FIELD_PREFIX: &str = "ns:";
 
+const CLEARS: &str = "{#clears}";
+const CLEARS_LOG: &str = "{#clears}:log";
+const TAG_LOG: &str = "{#clears}:tags";
+const TAG: &str = "#tag:";
+const LOCK: &str = "#lock:";
+const BUS: &str = "#bus";
+
+/// What a Redis key under a cache's prefix is (see [`Layout::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisKey<'a> {
+    /// An entry (a value or an invalidation marker).
+    Entry {
+        /// Its namespace.
+        namespace: &'a str,
+        /// The user key.
+        key: &'a str,
+    },
+    /// The hash of clear marks ([`Layout::clears`]).
+    ClearMarks,
+    /// The log of the clear marks ([`Layout::clears_log`]).
+    ClearLog,
+    /// The log of the tag marks ([`Layout::tag_log`]).
+    TagLog,
+    /// The invalidation mark of a tag ([`Layout::tag`]).
+    TagMark {
+        /// The tag.
+        tag: &'a str,
+    },
+    /// The load lock of an entry ([`Layout::lock`]).
+    Lock {
+        /// The entry's namespace.
+        namespace: &'a str,
+        /// The entry's key.
+        key: &'a str,
+    },
+}
+
+impl RedisKey<'_> {
+    /// True for everything but entries: the keys the cache keeps for its own coordination.
+    pub fn is_bookkeeping(&self) -> bool {
+        !matches!(self, RedisKey::Entry { .. })
+    }
+}
+
 impl Layout {
-    pub(crate) fn new(prefix: &str) -> Self {
+    /// The layout of a cache with `key_prefix = prefix`.
+    pub fn new(prefix: &str) -> Self {
         Layout {
             prefix: prefix.to_owned(),
         }
     }
 
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The key of an entry.
-    pub(crate) fn entry(&self, namespace: &str, key: &str) -> String {
+    pub fn entry(&self, namespace: &str, key: &str) -> String {
         let mut out = String::with_capacity(self.prefix.len() + namespace.len() + key.len() + 2);
         out.push_str(&self.prefix);
         out.push(':');
@@ -46,36 +119,139 @@ impl Layout {
         out
     }
 
+    /// A `SCAN ... MATCH` pattern for the entries of `namespace` (and nothing else).
+    ///
+    /// ```
+    /// # use tiered_cache_redis::layout::Layout;
+    /// assert_eq!(Layout::new("tc").namespace_pattern("users"), "tc:users:*");
+    /// ```
+    pub fn namespace_pattern(&self, namespace: &str) -> String {
+        format!("{}:{}:*", glob_escape(&self.prefix), glob_escape(namespace))
+    }
+
+    /// A `SCAN ... MATCH` pattern for every key of this cache (entries and bookkeeping).
+    pub fn all_pattern(&self) -> String {
+        format!("{}:*", glob_escape(&self.prefix))
+    }
+
     /// The hash holding clear marks.
-    pub(crate) fn clears(&self) -> String {
-        format!("{}:{{#clears}}", self.prefix)
+    pub fn clears(&self) -> String {
+        format!("{}:{CLEARS}", self.prefix)
+    }
+
+    /// The field of the clear-marks hash that holds the mark of `clear_namespace(namespace)`,
+    /// or of `clear_all()` with `None`.
+    pub fn clear_field(namespace: Option<&str>) -> String {
+        match namespace {
+            Some(namespace) => format!("{NAMESPACE_FIELD_PREFIX}{namespace}"),
+            None => ALL_FIELD.to_owned(),
+        }
     }
 
     /// The log of the clear marks (same cluster slot as the hash, for one script).
-    pub(crate) fn clears_log(&self) -> String {
-        format!("{}:{{#clears}}:log", self.prefix)
+    pub fn clears_log(&self) -> String {
+        format!("{}:{CLEARS_LOG}", self.prefix)
     }
 
     /// The log of the tag marks, by when each may be forgotten (in the clear marks' slot, so the
     /// sync reads both in one place).
-    pub(crate) fn tag_log(&self) -> String {
-        format!("{}:{{#clears}}:tags", self.prefix)
+    pub fn tag_log(&self) -> String {
+        format!("{}:{TAG_LOG}", self.prefix)
     }
 
     /// The invalidation mark of a tag.
-    pub(crate) fn tag(&self, tag: &str) -> String {
-        format!("{}:#tag:{tag}", self.prefix)
+    pub fn tag(&self, tag: &str) -> String {
+        format!("{}:{TAG}{tag}", self.prefix)
     }
 
     /// The load lock of an entry.
-    pub(crate) fn lock(&self, namespace: &str, key: &str) -> String {
-        format!("{}:#lock:{namespace}:{key}", self.prefix)
+    pub fn lock(&self, namespace: &str, key: &str) -> String {
+        format!("{}:{LOCK}{namespace}:{key}", self.prefix)
     }
 
     /// The backplane channel.
-    pub(crate) fn bus(&self) -> String {
-        format!("{}:#bus", self.prefix)
+    pub fn bus(&self) -> String {
+        format!("{}:{BUS}", self.prefix)
     }
+
+    /// Whether `redis_key` is under this cache's prefix (`<prefix>:`): the keys a tool acting
+    /// for this cache may touch, whether or not [`Layout::parse`] knows them.
+    ///
+    /// ```
+    /// # use tiered_cache_redis::layout::Layout;
+    /// let layout = Layout::new("tc");
+    /// assert!(layout.owns(b"tc:anything"));
+    /// assert!(!layout.owns(b"tcx:users:1"));
+    /// ```
+    pub fn owns(&self, redis_key: &[u8]) -> bool {
+        redis_key
+            .strip_prefix(self.prefix.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b':'))
+    }
+
+    /// What `redis_key` is to this cache; `None` when it is not one of its keys (another
+    /// prefix, or a key under this prefix that the cache never writes).
+    pub fn parse<'k>(&self, redis_key: &'k str) -> Option<RedisKey<'k>> {
+        let rest = redis_key
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(':')?;
+        match rest {
+            CLEARS => return Some(RedisKey::ClearMarks),
+            CLEARS_LOG => return Some(RedisKey::ClearLog),
+            TAG_LOG => return Some(RedisKey::TagLog),
+            _ => {}
+        }
+        if let Some(tag) = rest.strip_prefix(TAG) {
+            return (!tag.is_empty()).then_some(RedisKey::TagMark { tag });
+        }
+        if let Some(lock) = rest.strip_prefix(LOCK) {
+            let (namespace, key) = split_entry(lock)?;
+            return Some(RedisKey::Lock { namespace, key });
+        }
+        let (namespace, key) = split_entry(rest)?;
+        Some(RedisKey::Entry { namespace, key })
+    }
+}
+
+/// `<namespace>:<key>`, with a namespace the cache accepts and a non-empty key.
+fn split_entry(joined: &str) -> Option<(&str, &str)> {
+    let (namespace, key) = joined.split_once(':')?;
+    (validate_namespace(namespace).is_ok() && !key.is_empty()).then_some((namespace, key))
+}
+
+/// Escapes the glob characters of `SCAN MATCH` (valid prefixes and namespaces have none; this
+/// keeps a pattern literal whatever it is given).
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// How a mark's stamp is stored: 16 lowercase hex digits (big-endian order, so the Lua scripts
+/// compare marks as strings).
+///
+/// ```
+/// # use tiered_cache_core::Stamp;
+/// # use tiered_cache_redis::layout::{mark_value, parse_mark};
+/// let at = Stamp::from_raw(0x0196_0000_0000_0001);
+/// assert_eq!(mark_value(at), "0196000000000001");
+/// assert_eq!(parse_mark(&mark_value(at)), Some(at));
+/// ```
+pub fn mark_value(stamp: Stamp) -> String {
+    format!("{:016x}", stamp.raw())
+}
+
+/// The stamp of a stored mark; `None` when it is not one.
+pub fn parse_mark(value: &str) -> Option<Stamp> {
+    if value.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(value, 16).ok().map(Stamp::from_raw)
 }
 
 #[cfg(test)]
@@ -95,5 +271,82 @@ mod tests {
         assert_eq!(layout.tag("team:1"), "tc:#tag:team:1");
         assert_eq!(layout.lock("products", "p:1"), "tc:#lock:products:p:1");
         assert_eq!(layout.bus(), "tc:#bus");
+        assert_eq!(Layout::clear_field(None), "*");
+        assert_eq!(Layout::clear_field(Some("users")), "ns:users");
+    }
+
+    /// Every key the layout builds parses back to what built it.
+    #[test]
+    fn every_key_parses_back() {
+        let layout = Layout::new("tc");
+        let entry = layout.entry("users", "user:1:{x}");
+        let lock = layout.lock("users", "user:1");
+        let tag = layout.tag("team:7");
+        let (clears, log, tags) = (layout.clears(), layout.clears_log(), layout.tag_log());
+        let cases = [
+            (
+                entry.as_str(),
+                RedisKey::Entry {
+                    namespace: "users",
+                    key: "user:1:{x}",
+                },
+            ),
+            (
+                lock.as_str(),
+                RedisKey::Lock {
+                    namespace: "users",
+                    key: "user:1",
+                },
+            ),
+            (tag.as_str(), RedisKey::TagMark { tag: "team:7" }),
+            (clears.as_str(), RedisKey::ClearMarks),
+            (log.as_str(), RedisKey::ClearLog),
+            (tags.as_str(), RedisKey::TagLog),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(layout.parse(key), Some(expected), "{key}");
+            assert_eq!(
+                expected.is_bookkeeping(),
+                !matches!(expected, RedisKey::Entry { .. })
+            );
+        }
+    }
+
+    #[test]
+    fn keys_of_others_are_not_parsed() {
+        let layout = Layout::new("tc");
+        for key in [
+            "tcx:users:1",
+            "other:users:1",
+            "tc",
+            "tc:",
+            "tc:users",
+            "tc:users:",
+            "tc:bad ns:1",
+            "tc:#bus",
+            "tc:#tag:",
+            "tc:#lock:users",
+            "tc:{#clears}:other",
+        ] {
+            assert_eq!(layout.parse(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn patterns_match_only_this_cache() {
+        let layout = Layout::new("tc");
+        assert_eq!(layout.namespace_pattern("users"), "tc:users:*");
+        assert_eq!(layout.all_pattern(), "tc:*");
+        assert_eq!(Layout::new("a*b").all_pattern(), "a\\*b:*");
+    }
+
+    #[test]
+    fn marks_round_trip_and_reject_garbage() {
+        let at = Stamp::from_raw(u64::MAX - 7);
+        assert_eq!(parse_mark(&mark_value(at)), Some(at));
+        assert_eq!(mark_value(Stamp::from_raw(1)), "0000000000000001");
+        for bad in ["", "12", "zzzzzzzzzzzzzzzz", "00000000000000001"] {
+            assert_eq!(parse_mark(bad), None, "{bad}");
+        }
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! Writes go through a Lua script that compares created stamps, so a slow or older write never
 //! replaces a newer entry or an invalidation. Namespace clears are O(1): a stamped mark in one
-//! hash that every instance reads, never a scan. See [`layout`](crate) for the key format.
+//! hash that every instance reads, never a scan. See [`layout`] for the key format.
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
 mod backend;
 mod bus;
 mod connect;
-mod layout;
+pub mod layout;
 mod reply;
 mod scripts;
 mod server_check;
@@ -19,6 +19,7 @@ mod watch;
 use std::sync::Arc;
 
 pub use backend::RedisL2;
+pub use connect::fred_config;
 use tiered_cache_core::l2::{L2Backend, L2Connector};
 use tiered_cache_core::{CacheConfig, ConfigError};
 
