@@ -69,7 +69,8 @@ fn read_file(path: &Path) -> Result<FileConfig, CliError> {
     toml::from_str(&text).map_err(|error| {
         let line = error
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.lines().count().max(1));
         let at = line.map_or_else(String::new, |line| format!(" (line {line})"));
         CliError::usage(format!(
             "cannot parse {}{at}: {}",
