@@ -281,8 +281,8 @@ pub(crate) enum Peer<T> {
 
 impl Inner {
     /// Tries to take the load lock of `key`.
-    async fn try_lock(&self, key: KeyRef<'_>) -> LockAttempt {
-        if !self.config.distributed_locks {
+    async fn try_lock(&self, key: KeyRef<'_>, skip: bool) -> LockAttempt {
+        if skip || !self.config.distributed_locks {
             return LockAttempt::NotCoordinated;
         }
         let Some(tier) = &self.l2 else {
@@ -350,7 +350,7 @@ impl Inner {
         ctx: &LoadCtx<T>,
         newer_than: Option<Stamp>,
     ) -> Take<T> {
-        match self.try_lock(guard.key()).await {
+        match self.try_lock(guard.key(), ctx.plan.skips.lock).await {
             LockAttempt::Acquired(lock) => match self.peer_loaded(guard, ctx, newer_than).await {
                 Some(found) => {
                     lock.release(self).await;

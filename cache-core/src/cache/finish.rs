@@ -122,7 +122,11 @@ impl Inner {
                 return uncached(value, meta);
             }
         };
-        if self.put_l2(key, bytes, &meta, overwrite).await == L2Write::Superseded {
+        if self
+            .put_l2(key, bytes, &meta, overwrite, ctx.plan.skips)
+            .await
+            == L2Write::Superseded
+        {
             // L2 holds something newer than this load: older L1 copies are gone too.
             self.drop_older(key, ctx.started);
             return uncached(value, meta);

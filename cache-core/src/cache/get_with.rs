@@ -65,6 +65,24 @@ impl<'a, T, F> GetWith<'a, T, F> {
         self
     }
 
+    /// See [`LoadBuilder::skip_l2_write`].
+    pub fn skip_l2_write(mut self) -> Self {
+        self.load = self.load.skip_l2_write();
+        self
+    }
+
+    /// See [`LoadBuilder::skip_backplane`].
+    pub fn skip_backplane(mut self) -> Self {
+        self.load = self.load.skip_backplane();
+        self
+    }
+
+    /// See [`LoadBuilder::skip_distributed_lock`].
+    pub fn skip_distributed_lock(mut self) -> Self {
+        self.load = self.load.skip_distributed_lock();
+        self
+    }
+
     /// Tags a loaded entry (see [`SetBuilder::tags`](crate::SetBuilder::tags)).
     pub fn tags<I, S>(mut self, tags: I) -> Self
     where

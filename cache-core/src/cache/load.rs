@@ -85,6 +85,30 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
         self
     }
 
+    /// Stores a loaded value in this instance's L1 only: L2 is not written and no backplane
+    /// notice goes out, so other instances do not see it (after `l1_ttl` this instance asks L2
+    /// again too). For values that only make sense here.
+    pub fn skip_l2_write(mut self) -> Self {
+        self.options.skips.l2_write = true;
+        self
+    }
+
+    /// Writes a loaded value to L2 without a backplane notice: other instances keep the copies
+    /// they hold until `l1_ttl` (new readers see the new value). For bulk reloads that should
+    /// not flood the backplane.
+    pub fn skip_backplane(mut self) -> Self {
+        self.options.skips.backplane = true;
+        self
+    }
+
+    /// Loads without the distributed lock: on a cold miss this instance calls the loader even
+    /// when another instance is loading the same key (calls within this instance still share
+    /// one loader call). For loaders cheap enough that waiting costs more than loading.
+    pub fn skip_distributed_lock(mut self) -> Self {
+        self.options.skips.lock = true;
+        self
+    }
+
     /// Never answers [`LoadError::TimedOut`]: when no fallback value can stand in, waits for the
     /// loader however long it runs instead of abandoning it at `hard_timeout` (with a fallback,
     /// the hard timeout still answers with it). For callers that have no way to return a
@@ -209,6 +233,7 @@ where
             lifetime,
             absent,
             wait_for_loader,
+            skips: options.skips,
         })
     };
     let now = inner.stamps.recent_ms();

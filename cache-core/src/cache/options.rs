@@ -13,6 +13,19 @@ pub(crate) struct WriteOptions {
     pub(crate) ttl: Option<Duration>,
     pub(crate) stale: Option<Duration>,
     pub(crate) tags: Vec<String>,
+    pub(crate) skips: Skips,
+}
+
+/// What one call leaves out of the usual work (every field false by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Skips {
+    /// Store in this instance's L1 only: L2 is not written, so no notice goes out either.
+    pub(crate) l2_write: bool,
+    /// Write L2 but publish no backplane notice: other instances keep their L1 copies until
+    /// `l1_ttl`.
+    pub(crate) backplane: bool,
+    /// Load without the distributed lock: other instances may load the same key at once.
+    pub(crate) lock: bool,
 }
 
 impl WriteOptions {
@@ -55,6 +68,7 @@ pub(crate) struct Plan<T> {
     /// Without a fallback, wait for the loader past `hard_timeout` (the caller cannot take
     /// `LoadError::TimedOut`).
     pub(crate) wait_for_loader: bool,
+    pub(crate) skips: Skips,
 }
 
 impl<T> Clone for Plan<T> {
@@ -63,6 +77,7 @@ impl<T> Clone for Plan<T> {
             lifetime: self.lifetime.clone(),
             absent: self.absent,
             wait_for_loader: self.wait_for_loader,
+            skips: self.skips,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 use super::Inner;
+use super::options::Skips;
 use crate::clock::Stamp;
 use crate::entry::EntryMeta;
 use crate::envelope;
@@ -221,7 +222,7 @@ impl Inner {
         let now = self.stamps.now_ms();
         match pending.write {
             Some(write) if write.meta.is_kept(now) => self
-                .put_l2(key, write.bytes, &write.meta, None)
+                .put_l2(key, write.bytes, &write.meta, None, Skips::default())
                 .await
                 .settled(),
             _ => self.put_tombstone(key, pending.at, None).await.settled(),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::options::Skips;
 use super::recovery::Newer;
 use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
@@ -229,20 +230,26 @@ impl Inner {
     }
 
     /// Writes an envelope (`bytes`, with timeline `meta`) to L2 if L2 holds nothing newer,
-    /// counting the outcome; it publishes the key's notice when it takes effect.
+    /// counting the outcome; it publishes the key's notice when it takes effect. `skips` may
+    /// leave out the write (as without an L2) or the notice.
     pub(crate) async fn put_l2(
         &self,
         key: KeyRef<'_>,
         bytes: impl Into<Bytes>,
         meta: &EntryMeta,
         overwrite: Option<Undecodable>,
+        skips: Skips,
     ) -> L2Write {
-        let Some(tier) = &self.l2 else {
+        let Some(tier) = self.l2.as_ref().filter(|_| !skips.l2_write) else {
             return L2Write::NoL2;
         };
         let ttl_ms = meta.remaining_keep_ms(self.stamps.now_ms());
         let bytes = bytes.into();
-        let notice = self.key_notice(key, meta.created);
+        let notice = if skips.backplane {
+            None
+        } else {
+            self.key_notice(key, meta.created)
+        };
         match tier
             .call(&self.counters, L2Op::Write, false, |b| {
                 b.put(key, bytes, meta.created, ttl_ms, notice, overwrite)
@@ -277,8 +284,14 @@ impl Inner {
             self.stamps.now_ms(),
             self.config.invalidation_tombstone_ttl,
         );
-        self.put_l2(key, envelope::encode_tombstone(&meta), &meta, overwrite)
-            .await
+        self.put_l2(
+            key,
+            envelope::encode_tombstone(&meta),
+            &meta,
+            overwrite,
+            Skips::default(),
+        )
+        .await
     }
 
     /// Records that every entry carrying `tag` and created at or before `at` is gone; false

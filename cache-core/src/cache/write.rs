@@ -52,7 +52,9 @@ impl Inner {
             self.config.max_value_size,
         )?);
         let _fence = self.begin_write(key, created);
-        let written = self.put_l2(key, bytes.clone(), &meta, None).await;
+        let written = self
+            .put_l2(key, bytes.clone(), &meta, None, options.skips)
+            .await;
         if written == L2Write::Failed {
             // Replayed once L2 answers; until then this instance reads it instead of L2's.
             self.remember_failed_write(key, bytes, meta);
@@ -165,6 +167,20 @@ impl<'a, T> SetBuilder<'a, T> {
     /// Stale window of the entry (default: the configured window). Must be shorter than the ttl.
     pub fn stale(mut self, window: Duration) -> Self {
         self.options.stale = Some(window);
+        self
+    }
+
+    /// Writes this instance's L1 only: L2 is not written and no backplane notice goes out, so
+    /// other instances keep what they have (after `l1_ttl` this instance asks L2 again too).
+    pub fn skip_l2_write(mut self) -> Self {
+        self.options.skips.l2_write = true;
+        self
+    }
+
+    /// Writes L2 without a backplane notice: other instances keep the copies they hold until
+    /// `l1_ttl` (new readers see the new value).
+    pub fn skip_backplane(mut self) -> Self {
+        self.options.skips.backplane = true;
         self
     }
 
