@@ -32,7 +32,7 @@ mod tags;
 
 pub use cache::{
     CacheBuilder, GetBuilder, GetFuture, GetWith, GetWithFuture, InvalidateBuilder, LoadBuilder,
-    LoadFuture, Namespace, SetBuilder, TieredCache,
+    LoadContext, LoadFuture, Namespace, SetBuilder, TieredCache,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;

@@ -175,3 +175,100 @@ async fn a_load_error_becomes_the_callers_error_in_one_line() {
         AppError::Cache(CacheError::TimedOut(SECOND))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_loader_chooses_how_its_value_is_stored() {
+    let cache = cache_with(seed()).await;
+    let load = |value: u32, ttl: Option<Duration>, tags: &'static [&'static str]| {
+        move |ctx: tiered_cache_core::LoadContext| async move {
+            if let Some(ttl) = ttl {
+                ctx.ttl(ttl);
+            }
+            if !tags.is_empty() {
+                ctx.tags(tags.iter().copied());
+            }
+            Ok::<_, std::io::Error>(value)
+        }
+    };
+    // The loader's 10 s beats the call's 300 s.
+    let got = cache
+        .get::<u32>("short")
+        .refresh_with_context(load(1, Some(10 * SECOND), &[]))
+        .ttl(300 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(got, 1);
+    advance(9 * SECOND).await;
+    assert_eq!(cache.get::<u32>("short").await.unwrap(), Some(1));
+    advance(2 * SECOND).await;
+    assert_eq!(
+        cache.get::<u32>("short").await.unwrap(),
+        None,
+        "expired at the loader's ttl"
+    );
+
+    // Without a choice, the call's options hold.
+    cache
+        .get::<u32>("default")
+        .refresh_with_context(load(2, None, &[]))
+        .ttl(100 * SECOND)
+        .await
+        .unwrap();
+    advance(50 * SECOND).await;
+    assert_eq!(cache.get::<u32>("default").await.unwrap(), Some(2));
+
+    // Tags chosen by the loader work like the call's.
+    cache
+        .get::<u32>("tagged")
+        .refresh_with_context(load(3, None, &["team:1"]))
+        .await
+        .unwrap();
+    assert_eq!(cache.get::<u32>("tagged").await.unwrap(), Some(3));
+    cache.invalidate_tag("team:1").await.unwrap();
+    assert_eq!(cache.get::<u32>("tagged").await.unwrap(), None);
+
+    // An invalid choice keeps the value out of the cache; the caller still gets it.
+    let got = cache
+        .get::<u32>("bad")
+        .refresh_with_context(load(4, Some(Duration::ZERO), &[]))
+        .await
+        .unwrap();
+    assert_eq!(got, 4);
+    assert_eq!(cache.get::<u32>("bad").await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_loader_can_keep_its_value_out_of_the_cache() {
+    let cache = cache_with(seed()).await;
+    cache.set("k", &1u32).await.unwrap();
+    advance(250 * SECOND).await; // stale: the next read refreshes in the background
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let got = cache
+        .get::<u32>("k")
+        .refresh_with_context(move |ctx| async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            ctx.skip_cache();
+            Ok::<_, std::io::Error>(2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, 1, "stale value served");
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the refresh ran");
+    assert_eq!(
+        cache.get::<u32>("k").await.unwrap(),
+        Some(1),
+        "its value was not stored; the entry stays as it was"
+    );
+    let cold = cache
+        .get::<u32>("cold")
+        .refresh_with_context(|ctx| async move {
+            ctx.skip_cache();
+            Ok::<_, std::io::Error>(5)
+        })
+        .await
+        .unwrap();
+    assert_eq!(cold, 5);
+    assert_eq!(cache.get::<u32>("cold").await.unwrap(), None);
+}

@@ -91,6 +91,7 @@ impl Inner {
         let now = self.stamps.now_ms();
         let lifetime = match ctx.plan.storage_for(&value, &self.config) {
             Storage::Store(lifetime) => lifetime,
+            Storage::Skip => return uncached(value, ctx.plan.lifetime.meta(ctx.started, now)),
             Storage::Remove => {
                 // Stamped with the load's start: a write of the key since keeps its value.
                 let _fence = self.begin_write(key, ctx.started);

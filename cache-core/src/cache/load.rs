@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::adapt::{Adaptive, LoadContext};
 use super::decide::{self, State, WithLoader};
 use super::options::{Absent, IsAbsent, Plan, WriteOptions};
 use super::read::{GetBuilder, Probe};
@@ -43,6 +44,8 @@ pub struct LoadBuilder<'a, T, F> {
     options: WriteOptions,
     absent: Option<(Absent, IsAbsent<T>)>,
     wait_for_loader: bool,
+    /// Set when the loader was handed a [`LoadContext`].
+    context: Option<LoadContext>,
 }
 
 impl<'a, T, F> LoadBuilder<'a, T, F> {
@@ -53,7 +56,14 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
             options: WriteOptions::default(),
             absent: None,
             wait_for_loader: false,
+            context: None,
         }
+    }
+
+    /// A load whose loader reads `context` (see [`GetBuilder::refresh_with_context`]).
+    pub(crate) fn with_context(mut self, context: LoadContext) -> Self {
+        self.context = Some(context);
+        self
     }
 
     /// Lifetime of a loaded entry (default `l2_ttl`).
@@ -129,6 +139,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
             options: self.options,
             absent: self.absent,
             wait_for_loader: self.wait_for_loader,
+            context: self.context,
         }
     }
 }
@@ -212,6 +223,7 @@ where
         options,
         absent,
         wait_for_loader,
+        context,
     } = builder;
     let inner = get.inner;
     let failed = |error: CacheError| LoadState::Ready(Some(Err(error.into())));
@@ -234,6 +246,9 @@ where
             absent,
             wait_for_loader,
             skips: options.skips,
+            adaptive: context
+                .clone()
+                .map(|context| Adaptive::new(context, options.clone())),
         })
     };
     let now = inner.stamps.recent_ms();

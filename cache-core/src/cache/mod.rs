@@ -7,6 +7,7 @@
 //! clears; `options` the per-call options. `tier`, `sync`, `bus` and `recovery` keep L2, the
 //! clear marks, the backplane and missed invalidations in order.
 
+mod adapt;
 mod admit;
 mod bus;
 mod coord;
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use adapt::LoadContext;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
 pub use load::{LoadBuilder, LoadFuture};

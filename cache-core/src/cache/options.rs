@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::adapt::{Adapted, Adaptive};
 use super::decide::{self, Lifetime};
 use crate::config::CacheConfig;
 use crate::error::CacheError;
@@ -58,7 +59,10 @@ pub(crate) type IsAbsent<T> = fn(&T) -> bool;
 /// How a loaded value will be stored.
 pub(crate) enum Storage {
     Store(Lifetime),
+    /// Remove what the tiers hold (the value says the record is gone).
     Remove,
+    /// Store nothing and touch nothing (the loader said so).
+    Skip,
 }
 
 /// How a load runs and stores its result.
@@ -69,6 +73,8 @@ pub(crate) struct Plan<T> {
     /// `LoadError::TimedOut`).
     pub(crate) wait_for_loader: bool,
     pub(crate) skips: Skips,
+    /// The loader's own choices of how to store its result (adaptive caching).
+    pub(crate) adaptive: Option<Adaptive>,
 }
 
 impl<T> Clone for Plan<T> {
@@ -78,13 +84,24 @@ impl<T> Clone for Plan<T> {
             absent: self.absent,
             wait_for_loader: self.wait_for_loader,
             skips: self.skips,
+            adaptive: self.adaptive.clone(),
         }
     }
 }
 
 impl<T> Plan<T> {
-    /// How `value` is stored.
+    /// How `value` is stored: the loader's own choices first, then negative caching, then the
+    /// call's options.
     pub(crate) fn storage_for(&self, value: &T, config: &CacheConfig) -> Storage {
+        match self.adaptive.as_ref().and_then(|a| a.adapted(config)) {
+            Some(Ok(Adapted::Skip)) => return Storage::Skip,
+            Some(Ok(Adapted::Store(lifetime))) => return Storage::Store(lifetime),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the loader chose an invalid lifetime; its value is not cached");
+                return Storage::Skip;
+            }
+            None => {}
+        }
         match self.absent {
             Some((Absent::Remove, is_absent)) if is_absent(value) => Storage::Remove,
             Some((Absent::Ttl(ttl), is_absent)) if is_absent(value) => Storage::Store(Lifetime {

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::adapt::LoadContext;
 use super::decide::{self, L1Use, State};
 use super::load::LoadBuilder;
 use super::stored::L2Read;
@@ -218,6 +219,24 @@ impl<'a, T> GetBuilder<'a, T> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         LoadBuilder::new(self, loader)
+    }
+}
+
+impl<'a, T> GetBuilder<'a, T> {
+    /// Like [`refresh_with`](Self::refresh_with), with a loader that is handed a
+    /// [`LoadContext`]: it may choose the ttl, stale window and tags of the value it returns,
+    /// from what it loaded, or keep that value out of the cache.
+    pub fn refresh_with_context<F, Fut, E>(
+        self,
+        loader: F,
+    ) -> LoadBuilder<'a, T, impl FnOnce() -> Fut + Send + 'static>
+    where
+        F: FnOnce(LoadContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let context = LoadContext::default();
+        let handed = context.clone();
+        LoadBuilder::new(self, move || loader(handed)).with_context(context)
     }
 }
 
