@@ -38,6 +38,10 @@ pub struct CacheConfig {
     pub name: String,
     /// Most entries the in-process tier (L1) holds. Default 1000.
     pub l1_max_size: usize,
+    /// Most bytes of entries L1 holds, when set: each entry is weighed at its encoded size plus
+    /// its key and about 160 bytes of overhead, so values of very different sizes cannot grow
+    /// the process past this. Both limits apply. Default `None` (entries counted only).
+    pub l1_max_bytes: Option<usize>,
     /// Longest time L1 keeps a copy before it asks L2 again, so that other processes' writes
     /// become visible even without invalidation messages. Default 300 s.
     pub l1_ttl: Duration,
@@ -128,6 +132,7 @@ impl Default for CacheConfig {
         CacheConfig {
             name: "default".to_owned(),
             l1_max_size: 1000,
+            l1_max_bytes: None,
             l1_ttl: Duration::from_secs(300),
             l2_ttl: Duration::from_secs(3600),
             stale_while_revalidate_window: Duration::from_secs(60),
@@ -165,6 +170,7 @@ impl fmt::Debug for CacheConfig {
         f.debug_struct("CacheConfig")
             .field("name", &self.name)
             .field("l1_max_size", &self.l1_max_size)
+            .field("l1_max_bytes", &self.l1_max_bytes)
             .field("l1_ttl", &self.l1_ttl)
             .field("l2_ttl", &self.l2_ttl)
             .field(
@@ -211,6 +217,22 @@ impl CacheConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_name(&self.name)?;
         positive_count("l1_max_size", self.l1_max_size)?;
+        if let Some(bytes) = self.l1_max_bytes {
+            positive_count("l1_max_bytes", bytes)?;
+            // L1 folds both limits into one weight of `l1_max_size × l1_max_bytes`.
+            if (self.l1_max_size as u64)
+                .checked_mul(bytes as u64)
+                .is_none()
+            {
+                return Err(ConfigError::new(
+                    "l1_max_bytes",
+                    format!(
+                        "times l1_max_size ({}) must fit in 64 bits, got {bytes}",
+                        self.l1_max_size
+                    ),
+                ));
+            }
+        }
         positive_duration("l1_ttl", self.l1_ttl)?;
         positive_duration("max_ttl", self.max_ttl)?;
         if self.max_ttl > MAX_TTL_LIMIT {
@@ -392,6 +414,21 @@ mod tests {
     #[test]
     fn each_invalid_field_is_named() {
         let base = CacheConfig::default;
+        assert_eq!(
+            field_of(CacheConfig {
+                l1_max_bytes: Some(0),
+                ..base()
+            }),
+            "l1_max_bytes"
+        );
+        assert_eq!(
+            field_of(CacheConfig {
+                l1_max_size: usize::MAX,
+                l1_max_bytes: Some(usize::MAX),
+                ..base()
+            }),
+            "l1_max_bytes"
+        );
         assert_eq!(
             field_of(CacheConfig {
                 l1_max_size: 0,

@@ -33,6 +33,8 @@ pub(crate) struct Header {
     /// A background refresh of this entry is running: further stale hits start nothing, with
     /// one load instead of a look into the flight map.
     refreshing: AtomicBool,
+    /// The entry's encoded size (saturated), what it weighs in a byte-bounded L1.
+    size: u32,
 }
 
 impl Header {
@@ -51,7 +53,19 @@ impl Header {
             tags,
             refresh_after_ms: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
+            size: 0,
         }
+    }
+
+    /// The header of an entry whose encoded value is `size` bytes long.
+    pub(crate) fn weighing(mut self, size: usize) -> Self {
+        self.size = u32::try_from(size).unwrap_or(u32::MAX);
+        self
+    }
+
+    /// The entry's encoded size in bytes (0 when unknown).
+    pub(crate) fn size(&self) -> usize {
+        self.size as usize
     }
 
     /// Until when L1 trusts this copy without asking L2.
@@ -148,16 +162,62 @@ pub(crate) fn value_of<T: 'static>(entry: &Stored) -> Option<&T> {
     entry.value.downcast_ref::<T>()
 }
 
+/// What an entry weighs. Counted alone, each weighs 1 and the capacity is the entry count.
+/// With a byte bound too, both limits are folded into one weight: the capacity is
+/// `count × bytes` and an entry weighs `max(bytes, its size × count)`, so the weights of the
+/// entries held add up to at most the capacity only if there are at most `count` of them and
+/// their sizes add up to at most `bytes` (each weight is at least its share of either limit).
+#[derive(Clone, Debug)]
+pub(crate) struct Weights {
+    /// `(l1_max_size, l1_max_bytes)` when bytes are bounded.
+    bounds: Option<(u64, u64)>,
+}
+
+/// What an entry costs beyond its encoded value and key: its header, the map's slot and the
+/// allocations' own bookkeeping, roughly.
+const ENTRY_OVERHEAD: u64 = 160;
+
+impl Weights {
+    /// The size an entry is weighed at: its encoded value, its key and its overhead.
+    fn size(key: &EntryKey, entry: &Entry) -> u64 {
+        (entry.header().size() as u64)
+            .saturating_add((key.namespace().len() + key.key().len()) as u64)
+            .saturating_add(ENTRY_OVERHEAD)
+    }
+}
+
+impl quick_cache::Weighter<EntryKey, Entry> for Weights {
+    fn weight(&self, key: &EntryKey, entry: &Entry) -> u64 {
+        match self.bounds {
+            None => 1,
+            Some((count, bytes)) => bytes.max(Weights::size(key, entry).saturating_mul(count)),
+        }
+    }
+}
+
 /// The bounded map from (namespace, key) to entries.
 pub(crate) struct L1 {
-    cache: Cache<EntryKey, Entry>,
+    cache: Cache<EntryKey, Entry, Weights>,
     capacity: usize,
 }
 
 impl L1 {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// At most `capacity` entries and, when set, `max_bytes` bytes of entries (encoded values,
+    /// keys and a fixed overhead each). `capacity × max_bytes` must fit a `u64` (the config's
+    /// validation checks it).
+    pub(crate) fn new(capacity: usize, max_bytes: Option<usize>) -> Self {
+        let count = capacity as u64;
+        let (weights, weight_capacity) = match max_bytes {
+            None => (Weights { bounds: None }, count),
+            Some(bytes) => (
+                Weights {
+                    bounds: Some((count, bytes as u64)),
+                },
+                count.saturating_mul(bytes as u64),
+            ),
+        };
         L1 {
-            cache: Cache::new(capacity),
+            cache: Cache::with_weighter(capacity, weight_capacity, weights),
             capacity,
         }
     }
@@ -235,7 +295,7 @@ mod tests {
 
     #[test]
     fn stores_values_of_different_types_and_checks_the_type() {
-        let l1 = L1::new(100);
+        let l1 = L1::new(100, None);
         let ns = Arc::new(NamespaceState::default());
         l1.insert(EntryKey::new("n", "a"), entry(header(&ns), 5u32));
         l1.insert(
@@ -261,7 +321,7 @@ mod tests {
 
     #[test]
     fn stays_bounded() {
-        let l1 = L1::new(100);
+        let l1 = L1::new(100, None);
         let ns = Arc::new(NamespaceState::default());
         for i in 0..10_000 {
             l1.insert(EntryKey::new("n", &i.to_string()), entry(header(&ns), i));
@@ -271,7 +331,7 @@ mod tests {
 
     #[test]
     fn removes_one_namespace_only() {
-        let l1 = L1::new(100);
+        let l1 = L1::new(100, None);
         let ns = Arc::new(NamespaceState::default());
         l1.insert(EntryKey::new("a", "k"), entry(header(&ns), 1));
         l1.insert(EntryKey::new("b", "k"), entry(header(&ns), 2));

@@ -225,11 +225,12 @@ impl Inner {
         epoch: u64,
         namespace: &std::sync::Arc<NamespaceState>,
         tags: Box<[TagRef]>,
+        size: usize,
     ) -> Entry {
         let now = self.stamps.recent_ms();
         let l1_until = decide::l1_deadline(&self.config, self.l2.is_some(), now, &meta);
         l1::entry(
-            Header::new(meta, l1_until, epoch, namespace.clone(), tags),
+            Header::new(meta, l1_until, epoch, namespace.clone(), tags).weighing(size),
             value,
         )
     }

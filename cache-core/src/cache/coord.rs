@@ -430,12 +430,18 @@ impl Inner {
         ctx: &LoadCtx<T>,
         newer_than: Option<Stamp>,
     ) -> Option<Found<T>> {
-        let L2Read::Hit { value, meta, tags } = self.read_l2::<T>(guard.key()).await else {
+        let L2Read::Hit {
+            value,
+            meta,
+            tags,
+            size,
+        } = self.read_l2::<T>(guard.key()).await
+        else {
             return None;
         };
         let usable = meta.freshness(self.stamps.recent_ms(), self.config.enable_swr)
             != Freshness::Expired
             && newer_than.is_none_or(|old| meta.created > old);
-        usable.then(|| self.fill_found(guard.key(), ctx, value, meta, tags))
+        usable.then(|| self.fill_found(guard.key(), ctx, value, meta, tags, size))
     }
 }

@@ -123,6 +123,7 @@ impl Inner {
                 return uncached(value, meta);
             }
         };
+        let size = bytes.len();
         if self
             .put_l2(key, bytes, &meta, overwrite, ctx.plan.skips)
             .await
@@ -132,7 +133,7 @@ impl Inner {
             self.drop_older(key, ctx.started);
             return uncached(value, meta);
         }
-        let entry = self.l1_entry(value, meta, ctx.epoch, &ctx.namespace, tags);
+        let entry = self.l1_entry(value, meta, ctx.epoch, &ctx.namespace, tags, size);
         self.admit(key, &entry, ctx.ticket);
         entry
     }
@@ -210,7 +211,8 @@ impl Inner {
                 header.epoch(),
                 header.namespace().clone(),
                 header.tags().into(),
-            ),
+            )
+            .weighing(header.size()),
             stand_in.value.clone(),
         );
         self.admit(key, &entry, ticket);

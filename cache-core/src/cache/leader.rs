@@ -115,8 +115,9 @@ impl Inner {
         value: T,
         meta: EntryMeta,
         tags: Box<[TagRef]>,
+        size: usize,
     ) -> Found<T> {
-        let entry = self.l1_entry(value.clone(), meta, ctx.epoch, &ctx.namespace, tags);
+        let entry = self.l1_entry(value.clone(), meta, ctx.epoch, &ctx.namespace, tags, size);
         self.admit(key, &entry, ctx.ticket);
         Found { value, meta, entry }
     }
@@ -192,9 +193,12 @@ impl Inner {
         let mut overwrite = None;
         let mut l2_answered = true;
         let found = match self.read_l2::<T>(key).await {
-            L2Read::Hit { value, meta, tags } => {
-                Some(self.fill_found(key, &ctx, value, meta, tags))
-            }
+            L2Read::Hit {
+                value,
+                meta,
+                tags,
+                size,
+            } => Some(self.fill_found(key, &ctx, value, meta, tags, size)),
             L2Read::Miss { overwrite: junk } => {
                 overwrite = junk;
                 // L2 is the shared truth: an L1 copy it no longer has is gone.

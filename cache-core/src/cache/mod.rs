@@ -196,7 +196,7 @@ impl<C: L2Connector> CacheBuilder<C> {
         let inner = Arc::new(Inner {
             name,
             stamps: StampSource::new(self.clock),
-            l1: L1::new(config.l1_max_size),
+            l1: L1::new(config.l1_max_size, config.l1_max_bytes),
             fences: admit::Fences::default(),
             flights: Arc::default(),
             peers: Arc::default(),

@@ -130,7 +130,12 @@ impl Inner {
                 .with(key.namespace, |namespace| namespace.epoch()),
         };
         match self.read_l2::<T>(key).await {
-            L2Read::Hit { value, meta, tags } => {
+            L2Read::Hit {
+                value,
+                meta,
+                tags,
+                size,
+            } => {
                 let state = decide::state(&meta, self.stamps.recent_ms(), &self.config);
                 if !decide::without_loader(state) {
                     self.counters.l2_misses.incr();
@@ -142,7 +147,7 @@ impl Inner {
                     self.counters.stale_hits.incr();
                 }
                 if let (Some(namespace), Some(ticket)) = (&namespace, ticket) {
-                    let entry = self.l1_entry(value.clone(), meta, epoch, namespace, tags);
+                    let entry = self.l1_entry(value.clone(), meta, epoch, namespace, tags, size);
                     self.admit(key, &entry, ticket);
                 }
                 tracing::trace!(namespace = key.namespace, key = key.key, "L2 hit");

@@ -87,10 +87,13 @@ impl Inner {
         let ctx = self.load_ctx(key, plan);
         // Another instance may have refreshed it already.
         let overwrite = match self.read_l2::<T>(key).await {
-            L2Read::Hit { value, meta, tags }
-                if decide::state(&meta, self.stamps.recent_ms(), &self.config) == State::Fresh =>
-            {
-                let found = self.fill_found(key, &ctx, value, meta, tags);
+            L2Read::Hit {
+                value,
+                meta,
+                tags,
+                size,
+            } if decide::state(&meta, self.stamps.recent_ms(), &self.config) == State::Fresh => {
+                let found = self.fill_found(key, &ctx, value, meta, tags, size);
                 observe::outcome("l2_hit");
                 return complete(guard, found.entry);
             }

@@ -28,6 +28,8 @@ pub(crate) enum L2Read<T> {
         value: T,
         meta: EntryMeta,
         tags: Box<[TagRef]>,
+        /// The stored envelope's length (what the entry weighs in a byte-bounded L1).
+        size: usize,
     },
     /// Nothing usable. `overwrite` describes bytes that did not decode, so that the next write
     /// replaces them whatever they claim.
@@ -141,13 +143,19 @@ impl Inner {
             return L2Read::Miss { overwrite: None };
         }
         let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
+        let size = bytes.len();
         drop(bytes);
         let tags = self.tag_refs(&tag_names).await;
         if !tags_allow(&tags, meta.created) {
             // A tag of this entry was invalidated after it was written.
             return L2Read::Miss { overwrite: None };
         }
-        L2Read::Hit { value, meta, tags }
+        L2Read::Hit {
+            value,
+            meta,
+            tags,
+            size,
+        }
     }
 
     fn undecodable<T>(

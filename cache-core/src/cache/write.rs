@@ -51,6 +51,7 @@ impl Inner {
             &lifetime.tags,
             self.config.max_value_size,
         )?);
+        let size = bytes.len();
         let _fence = self.begin_write(key, created);
         let written = self
             .put_l2(key, bytes.clone(), &meta, None, options.skips)
@@ -62,7 +63,7 @@ impl Inner {
         if written != L2Write::Superseded {
             // Written, or L2 is down or absent: this instance serves the new value (a newer
             // one, should another write have begun meanwhile, keeps it out).
-            let entry = self.l1_entry(value.clone(), meta, epoch, &namespace, tags);
+            let entry = self.l1_entry(value.clone(), meta, epoch, &namespace, tags, size);
             self.admit(key, &entry, Ticket::WRITER);
         }
         Ok(())
