@@ -4,9 +4,9 @@
 
 pub use tiered_cache_core::{
     CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
-    GetWith, GetWithFuture, HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder,
-    LoadContext, LoadError, LoadFuture, ManualClock, OverallStats, RefusedStats, SetBuilder,
-    SwrStats, TierHealth, TierStatus, redact_url,
+    GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder, InvalidateMany, L1Stats,
+    L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany, ManualClock, OverallStats,
+    RefusedStats, SetBuilder, SetMany, SwrStats, TierHealth, TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 

@@ -202,7 +202,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         ),
     );
     rt.block_on(ours.close());
-    Ok(())
+    crate::batch::run(params, url, report)
 }
 
 /// `--profile l2-<contender>[-<tasks>]`: only `ops` L2 hits of one contender, from one task or

@@ -9,6 +9,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod batch;
 mod chart;
 mod hit_ratio;
 mod l1;

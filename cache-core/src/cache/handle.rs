@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::TieredCache;
 use super::get_with::GetWith;
+use super::many::{GetMany, InvalidateMany, SetMany};
 use super::read::GetBuilder;
 use super::write::{InvalidateBuilder, SetBuilder};
 use crate::error::CacheError;
@@ -96,6 +97,21 @@ impl<C> Namespace<C> {
         Fut: Future<Output = T> + Send + 'static,
     {
         self.cache.get_with(key, loader).namespace(&self.name)
+    }
+
+    /// Reads many keys of this namespace (see [`TieredCache::get_many`]).
+    pub fn get_many<'a, T, K: AsRef<str>>(&'a self, keys: &'a [K]) -> GetMany<'a, T> {
+        self.cache.get_many(keys).namespace(&self.name)
+    }
+
+    /// Writes many entries into this namespace (see [`TieredCache::set_many`]).
+    pub fn set_many<'a, K: AsRef<str>, T>(&'a self, entries: &'a [(K, T)]) -> SetMany<'a, K, T> {
+        self.cache.set_many(entries).namespace(&self.name)
+    }
+
+    /// Invalidates many keys of this namespace (see [`TieredCache::invalidate_many`]).
+    pub fn invalidate_many<'a, K: AsRef<str>>(&'a self, keys: &'a [K]) -> InvalidateMany<'a> {
+        self.cache.invalidate_many(keys).namespace(&self.name)
     }
 
     /// Writes `value` under `key` in this namespace (see [`TieredCache::set`]).

@@ -69,13 +69,15 @@ where
 }
 
 /// A flight outcome, typed for one waiter.
-enum Shared<T, E> {
+pub(crate) enum Shared<T, E> {
     Value { value: T, loaded: bool },
     Error(LoadError<E>),
     OtherType,
 }
 
-fn shared<T: Clone + 'static, E: Send + Sync + 'static>(outcome: Outcome) -> Shared<T, E> {
+pub(crate) fn shared<T: Clone + 'static, E: Send + Sync + 'static>(
+    outcome: Outcome,
+) -> Shared<T, E> {
     match outcome {
         Outcome::Value { entry, loaded } => match l1::value_of::<T>(&*entry) {
             Some(value) => Shared::Value {

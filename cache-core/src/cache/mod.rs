@@ -17,6 +17,7 @@ mod get_with;
 mod handle;
 mod leader;
 mod load;
+mod many;
 mod options;
 mod read;
 mod recovery;
@@ -38,6 +39,7 @@ pub use adapt::LoadContext;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
 pub use load::{LoadBuilder, LoadFuture};
+pub use many::{GetMany, InvalidateMany, LoadMany, SetMany};
 pub use read::{GetBuilder, GetFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
 

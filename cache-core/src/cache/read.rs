@@ -115,8 +115,14 @@ impl Inner {
         }
     }
 
-    /// L1 missed (or needs revalidation) and there is no loader: ask L2.
-    async fn get_slow<T>(&self, key: KeyRef<'_>, fallback: Option<Entry>, fill: bool) -> Option<T>
+    /// L1 missed (or needs revalidation) and there is no loader: ask L2. Returns the value with
+    /// its state (fresh or stale; an expired one is a miss).
+    pub(crate) async fn get_slow<T>(
+        &self,
+        key: KeyRef<'_>,
+        fallback: Option<Entry>,
+        fill: bool,
+    ) -> Option<(T, State)>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -151,7 +157,7 @@ impl Inner {
                     self.admit(key, &entry, ticket);
                 }
                 tracing::trace!(namespace = key.namespace, key = key.key, "L2 hit");
-                Some(value)
+                Some((value, state))
             }
             L2Read::Miss { .. } => {
                 // L2 is the shared truth: an L1 copy it no longer has is gone.
@@ -164,11 +170,16 @@ impl Inner {
                 None
             }
             L2Read::Unavailable => {
-                let value = fallback.as_deref().and_then(l1::value_of::<T>).cloned();
-                if value.is_none() {
+                let copy = fallback.as_deref().and_then(|entry| {
+                    let value = l1::value_of::<T>(entry)?.clone();
+                    let state =
+                        decide::state(&entry.header().meta, self.stamps.recent_ms(), &self.config);
+                    Some((value, state))
+                });
+                if copy.is_none() {
                     self.counters.misses.incr();
                 }
-                value
+                copy
             }
         }
     }
@@ -314,7 +325,12 @@ fn slow<'a, T>(
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    GetState::Slow(Box::pin(with_budget(inner.get_slow(key, fallback, fill))))
+    GetState::Slow(Box::pin(with_budget(async move {
+        inner
+            .get_slow(key, fallback, fill)
+            .await
+            .map(|(value, _)| value)
+    })))
 }
 
 /// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates

@@ -28,7 +28,7 @@ use crate::tags;
 
 impl Inner {
     /// Writes `value` under `key` in both tiers.
-    async fn set_value<T>(
+    pub(crate) async fn set_value<T>(
         &self,
         key: KeyRef<'_>,
         value: &T,
@@ -70,7 +70,7 @@ impl Inner {
     }
 
     /// Removes `key` everywhere and blocks older in-flight writes of it.
-    async fn invalidate(&self, key: KeyRef<'_>) {
+    pub(crate) async fn invalidate(&self, key: KeyRef<'_>) {
         let at = self.stamps.next();
         let _fence = self.begin_write(key, at);
         if !self.put_tombstone(key, at, None).await.settled() {
