@@ -14,17 +14,12 @@ use tokio::time::{advance, sleep};
 
 type Calls = Arc<Mutex<Vec<Vec<String>>>>;
 
+type Answer =
+    std::pin::Pin<Box<dyn Future<Output = Result<HashMap<String, String>, String>> + Send>>;
+
 /// A batch loader that records the keys it was asked for and answers `v:<key>` for every key
 /// except those starting with `none`.
-fn batch(
-    calls: &Calls,
-    delay: Duration,
-) -> impl FnOnce(
-    Vec<String>,
-) -> std::pin::Pin<
-    Box<dyn Future<Output = Result<HashMap<String, String>, String>> + Send>,
-> + Send
-+ 'static {
+fn batch(calls: &Calls, delay: Duration) -> impl FnOnce(Vec<String>) -> Answer + Send + 'static {
     let calls = calls.clone();
     move |keys| {
         Box::pin(async move {
