@@ -1,18 +1,24 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("guide.md")]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
 pub use tiered_cache_core::{
-    CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
-    GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder, InvalidateMany, L1Stats,
-    L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany, ManualClock, OverallStats,
-    RefusedStats, SetBuilder, SetMany, SwrStats, TierHealth, TierStatus, redact_url,
+    CacheBuilder, CacheConfig, CacheError, CacheStats, Cacheable, Clock, ConfigError, GetBuilder,
+    GetFuture, GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder, InvalidateMany,
+    L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany, ManualClock,
+    OverallStats, RefusedStats, SetBuilder, SetMany, SwrStats, TierHealth, TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The README's examples, compiled and run as doctests (the crate documentation is the guide
+/// above, not the README).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 mod global;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -21,7 +27,7 @@ pub mod testing;
 pub use global::{InitError, global_cache, init, install};
 /// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
 /// option, the rules for arguments, `self`, generics and return types, and the expansion are in
-/// the `#[cached]` section of the crate documentation above.
+/// the README's `#[cached]` section.
 ///
 /// ```
 /// use tiered_cache::cached;

@@ -31,9 +31,9 @@ mod stats;
 mod tags;
 
 pub use cache::{
-    CacheBuilder, GetBuilder, GetFuture, GetMany, GetWith, GetWithFuture, InvalidateBuilder,
-    InvalidateMany, LoadBuilder, LoadContext, LoadFuture, LoadMany, Namespace, SetBuilder, SetMany,
-    TieredCache,
+    CacheBuilder, Cacheable, GetBuilder, GetFuture, GetMany, GetWith, GetWithFuture,
+    InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture, LoadMany, Namespace,
+    SetBuilder, SetMany, TieredCache,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;

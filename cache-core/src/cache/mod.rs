@@ -38,7 +38,7 @@ use tokio_util::task::TaskTracker;
 pub use adapt::LoadContext;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
-pub use load::{LoadBuilder, LoadFuture};
+pub use load::{Cacheable, LoadBuilder, LoadFuture};
 pub use many::{GetMany, InvalidateMany, LoadMany, SetMany};
 pub use read::{GetBuilder, GetFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
