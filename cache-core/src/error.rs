@@ -88,6 +88,23 @@ pub enum CacheError {
 /// The loader's own error is shared by every caller that waited on the same load, hence the
 /// `Arc`. `LoadError<E>` implements [`std::error::Error`] when `E` does, so `?` turns it into
 /// `anyhow::Error` or `Box<dyn Error>`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// let failed = cache
+///     .get::<u32>("k")
+///     .refresh_with(|| async { Err::<u32, _>(std::io::Error::other("db down")) })
+///     .await;
+/// match failed {
+///     Err(tiered_cache_core::LoadError::Loader(error)) => assert_eq!(error.to_string(), "db down"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 pub enum LoadError<E> {
     /// The loader returned this error. Nothing was cached.

@@ -99,6 +99,21 @@ impl TierHealth {
 }
 
 /// The answer of [`TieredCache::health_check`](crate::TieredCache::health_check).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// use tiered_cache_core::TierStatus;
+///
+/// let report = cache.health_check().await;
+/// assert_eq!(report.l2.status, TierStatus::Disabled); // no Redis configured
+/// assert!(report.healthy);
+/// println!("{}", serde_json::to_string(&report)?); // for a readiness endpoint
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct HealthReport {

@@ -111,6 +111,24 @@ impl Counters {
 /// A snapshot of the cache's counters. Serializes to JSON as four objects, one per section:
 /// `{"l1_stats": {...}, "l2_stats": {...}, "swr_stats": {...}, "overall_stats": {...}}`, each
 /// holding the fields of its struct below.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// cache.set("k", &1u32).await?;
+/// let _ = cache.get::<u32>("k").await?; // an L1 hit
+/// let _ = cache.get::<u32>("other").await?; // a miss
+/// let stats = cache.stats();
+/// assert_eq!(stats.l1_stats.hits, 1);
+/// assert_eq!(stats.overall_stats.total_requests, 2);
+/// assert_eq!(stats.overall_stats.hit_rate, 0.5);
+/// let json = serde_json::to_value(&stats)?;
+/// assert_eq!(json["l1_stats"]["hits"], 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[non_exhaustive]
 pub struct CacheStats {

@@ -37,6 +37,33 @@ pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
 
 /// A read that loads misses and refreshes stale entries; `.await` it for `Result<T, LoadError<E>>`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// use std::time::Duration;
+///
+/// let name: String = cache
+///     .get("user:1")
+///     .namespace("users")
+///     .refresh_with(|| async { Ok::<_, std::io::Error>("Ada".to_owned()) })
+///     .ttl(Duration::from_secs(300))
+///     .stale(Duration::from_secs(60))
+///     .tags(["team:7"])
+///     .await?;
+/// assert_eq!(name, "Ada");
+/// // Negative caching for functions of `Option`: a "not found" kept 30 s.
+/// let missing: Option<String> = cache
+///     .get("user:2")
+///     .refresh_with(|| async { Ok::<_, std::io::Error>(None) })
+///     .negative_ttl(Duration::from_secs(30))
+///     .await?;
+/// assert_eq!(missing, None);
+/// # Ok(()) }
+/// ```
 #[must_use = "a read does nothing until awaited"]
 pub struct LoadBuilder<'a, T, F> {
     get: GetBuilder<'a, T>,

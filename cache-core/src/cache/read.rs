@@ -190,6 +190,20 @@ impl Inner {
 /// Fresh and stale entries are returned; expired ones are a miss. Redis being down or holding
 /// undecodable bytes is a miss too, never an error. Errors are only for what the caller can
 /// fix: an invalid key or namespace, or a closed cache.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// cache.set("user:1", &"Ada".to_owned()).namespace("users").await?;
+/// let hit: Option<String> = cache.get("user:1").namespace("users").await?;
+/// assert_eq!(hit.as_deref(), Some("Ada"));
+/// // Straight to L2 (here there is none, so a miss), neither reading nor filling L1.
+/// assert_eq!(cache.get::<String>("user:1").namespace("users").skip_l1().await?, None);
+/// # Ok(()) }
+/// ```
 #[must_use = "a read does nothing until awaited"]
 pub struct GetBuilder<'a, T> {
     pub(crate) inner: &'a Arc<Inner>,

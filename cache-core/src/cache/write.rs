@@ -133,6 +133,25 @@ impl Inner {
 }
 
 /// A write of one value; `.await` it for `Result<(), CacheError>`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// use std::time::Duration;
+///
+/// cache
+///     .set("user:1", &"Ada".to_owned())
+///     .namespace("users")
+///     .ttl(Duration::from_secs(600))
+///     .tags(["team:7"])
+///     .await?;
+/// cache.invalidate_tag("team:7").await?;
+/// assert_eq!(cache.get::<String>("user:1").namespace("users").await?, None);
+/// # Ok(()) }
+/// ```
 #[must_use = "a write does nothing until awaited"]
 pub struct SetBuilder<'a, T> {
     inner: &'a Arc<Inner>,
@@ -216,6 +235,18 @@ where
 }
 
 /// An invalidation of one key; `.await` it for `Result<(), CacheError>`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tiered_cache_core::{CacheConfig, TieredCache};
+///
+/// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+/// cache.set("k", &1u32).await?;
+/// cache.invalidate("k").await?;
+/// assert_eq!(cache.get::<u32>("k").await?, None);
+/// # Ok(()) }
+/// ```
 #[must_use = "an invalidation does nothing until awaited"]
 pub struct InvalidateBuilder<'a> {
     inner: &'a Arc<Inner>,
