@@ -37,9 +37,11 @@
 //! installed recorder as the work ends: each L2 operation, each loader call, each wait for
 //! another instance's load ([`HISTOGRAMS`]). None of these happens on an L1 hit.
 //!
-//! Labels are bounded by construction: `cache` (one per cache), and fixed words (`tier`,
-//! `result`, `kind`, `state`, `op`, `outcome`); never a key, a namespace or a tag. Every series
-//! is listed in [`SERIES`] and [`HISTOGRAMS`] and in the README's metrics table.
+//! Labels are bounded by construction: `cache` (one per cache), fixed words (`tier`, `result`,
+//! `kind`, `state`, `op`, `outcome`), and on the [`NAMESPACE_SERIES`] a `namespace` label that
+//! takes at most `metrics_namespaces` values plus `other`; never a key or a tag. Every series
+//! is listed in [`SERIES`], [`NAMESPACE_SERIES`] and [`HISTOGRAMS`] and in the README's metrics
+//! table.
 //!
 //! [`CacheConfig::name`]: crate::CacheConfig::name
 
@@ -226,9 +228,40 @@ pub const HISTOGRAMS: &[Histogram] = &[
     },
 ];
 
+/// A counter labelled by namespace (besides `cache`): one series per namespace among the first
+/// [`CacheConfig::metrics_namespaces`](crate::CacheConfig::metrics_namespaces) used, the rest
+/// under `namespace="other"` (see [`TieredCache::namespace_stats`]).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct NamespaceSeries {
+    /// The metric's name.
+    pub name: &'static str,
+    /// Its labels besides `cache` and `namespace`, with the values each may take.
+    pub labels: &'static [(&'static str, &'static [&'static str])],
+    /// What the metric means.
+    pub help: &'static str,
+}
+
+/// Every per-namespace series [`publish`] exports.
+pub const NAMESPACE_SERIES: &[NamespaceSeries] = &[
+    NamespaceSeries {
+        name: "tiered_cache_namespace_gets_total",
+        labels: &[("result", &["hit", "stale", "miss"])],
+        help: "Reads of a namespace as L1 answered them: hit (fresh), stale, miss (went on to L2 or a loader)",
+    },
+    NamespaceSeries {
+        name: "tiered_cache_namespace_loads_total",
+        labels: &[],
+        help: "Loader (origin) calls for a namespace, foreground and background (a batch load counts once)",
+    },
+];
+
 /// Registers every series' description with the installed recorder. [`publish`] calls it once
 /// per process; call it yourself after installing a recorder late.
 pub fn describe() {
+    for series in NAMESPACE_SERIES {
+        ::metrics::describe_counter!(series.name, series.help);
+    }
     for histogram in HISTOGRAMS {
         ::metrics::describe_histogram!(histogram.name, ::metrics::Unit::Seconds, histogram.help);
     }
@@ -268,6 +301,22 @@ pub fn publish(cache: &TieredCache) {
             // Every gauge here is a count far below 2^53, so the f64 is exact.
             Kind::Gauge => ::metrics::gauge!(series.name, labels).set(value as f64),
         }
+    }
+    for namespace in cache.namespace_stats() {
+        let labels = |result: Option<&'static str>| {
+            let mut labels = vec![
+                ::metrics::Label::new("cache", name.clone()),
+                ::metrics::Label::new("namespace", namespace.namespace.clone()),
+            ];
+            labels
+                .extend(result.map(|result| ::metrics::Label::from_static_parts("result", result)));
+            labels
+        };
+        let gets = NAMESPACE_SERIES[0].name;
+        ::metrics::counter!(gets, labels(Some("hit"))).absolute(namespace.hits);
+        ::metrics::counter!(gets, labels(Some("stale"))).absolute(namespace.stale);
+        ::metrics::counter!(gets, labels(Some("miss"))).absolute(namespace.misses);
+        ::metrics::counter!(NAMESPACE_SERIES[1].name, labels(None)).absolute(namespace.loads);
     }
 }
 

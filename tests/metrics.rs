@@ -143,6 +143,35 @@ async fn metrics_agree_with_stats_and_the_origin() {
         ),
         1.0
     );
+    // By namespace: everything above was in "m"; A's origin calls were both loads of "m".
+    let m_loads = |cache: &str| {
+        value(
+            &exported,
+            cache,
+            "tiered_cache_namespace_loads_total",
+            &[("namespace", "m")],
+        )
+    };
+    assert_eq!(m_loads("alpha") + m_loads("beta"), origin);
+    let gets = |cache: &str, result: &str| {
+        value(
+            &exported,
+            cache,
+            "tiered_cache_namespace_gets_total",
+            &[("namespace", "m"), ("result", result)],
+        )
+    };
+    assert_eq!(gets("alpha", "hit"), 1.0);
+    assert_eq!(
+        gets("beta", "miss"),
+        3.0,
+        "B's L1 answered none of its 3 reads"
+    );
+    assert_eq!(
+        gets("alpha", "hit") + gets("alpha", "stale") + gets("alpha", "miss"),
+        value(&exported, "alpha", "tiered_cache_requests_total", &[]),
+        "every read of A was in namespace m"
+    );
     let closed = &[("state", "closed")];
     assert_eq!(
         value(&exported, "beta", "tiered_cache_circuit_breaker", closed),
@@ -176,8 +205,18 @@ async fn metrics_agree_with_stats_and_the_origin() {
             let _ = value(&exported, name, series.name, &labels);
         }
     }
-    let per_cache = exported.keys().filter(|(c, ..)| c == "alpha").count();
+    let per_cache = exported
+        .keys()
+        .filter(|(c, name, _)| c == "alpha" && !name.starts_with("tiered_cache_namespace_"))
+        .count();
     assert_eq!(per_cache, SERIES.len(), "no series beyond the table");
+    // Namespaces "m" (used) and "default" (always there): three gets series and one loads
+    // series each, nothing else.
+    let per_namespace = exported
+        .keys()
+        .filter(|(c, name, _)| c == "alpha" && name.starts_with("tiered_cache_namespace_"))
+        .count();
+    assert_eq!(per_namespace, 8);
 }
 
 #[test]
@@ -207,6 +246,15 @@ fn the_readme_table_lists_every_series() {
         let keys: Vec<String> = series.labels.iter().map(|(k, _)| (*k).to_owned()).collect();
         labels.extend(keys);
         exported.insert((series.name.to_owned(), kind.to_owned(), labels.join(", ")));
+    }
+    for series in tiered_cache::metrics::NAMESPACE_SERIES {
+        let mut labels = vec!["cache".to_owned(), "namespace".to_owned()];
+        labels.extend(series.labels.iter().map(|(k, _)| (*k).to_owned()));
+        exported.insert((
+            series.name.to_owned(),
+            "counter".to_owned(),
+            labels.join(", "),
+        ));
     }
     for histogram in tiered_cache::metrics::HISTOGRAMS {
         let mut labels = vec!["cache".to_owned()];

@@ -9,6 +9,8 @@ use crate::redact::redact_url;
 
 /// The largest value the cache will store, whatever `max_value_size` says (Redis's own limit).
 const HARD_MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
+/// The default of [`CacheConfig::metrics_namespaces`].
+pub(crate) const DEFAULT_METRICS_NAMESPACES: usize = 32;
 /// The largest `max_ttl`: ten years (far below Redis's PX limit, and no overflow with jitter).
 const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
@@ -120,6 +122,10 @@ pub struct CacheConfig {
     /// How long a tag invalidation is remembered; entries that carry tags live at most this
     /// long (ttl plus fail-safe grace). Default 24 h.
     pub tag_ttl: Duration,
+    /// How many namespaces get counters (and metric series) of their own; namespaces used after
+    /// that many are counted together as `other`, so the label set stays bounded whatever the
+    /// namespaces are. 0 counts every namespace as `other`. Default 32.
+    pub metrics_namespaces: usize,
     /// The longest ttl any entry may have; a longer per-call ttl is refused. A namespace clear
     /// mark is kept until every entry it can cover has expired (`max_ttl` plus
     /// `fail_safe_max_stale`), then pruned, in Redis too. Every instance sharing a `key_prefix`
@@ -160,6 +166,7 @@ impl Default for CacheConfig {
             hard_timeout: None,
             ttl_jitter: 0.0,
             tag_ttl: Duration::from_secs(24 * 3600),
+            metrics_namespaces: DEFAULT_METRICS_NAMESPACES,
             max_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -204,6 +211,7 @@ impl fmt::Debug for CacheConfig {
             .field("hard_timeout", &self.hard_timeout)
             .field("ttl_jitter", &self.ttl_jitter)
             .field("tag_ttl", &self.tag_ttl)
+            .field("metrics_namespaces", &self.metrics_namespaces)
             .field("max_ttl", &self.max_ttl)
             .finish()
     }

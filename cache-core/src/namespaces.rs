@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::keys::DEFAULT_NAMESPACE;
+use crate::ns_stats::{NamespaceCounters, NamespaceMetrics, NamespaceStats};
 
 use crate::clock::Stamp;
 
 /// The clear state of one namespace. L1 entries hold an `Arc` to it, so checking whether an
-/// entry survived a clear is one atomic load on the hit path.
-#[derive(Debug, Default)]
+/// entry survived a clear is one atomic load on the hit path, and counting a hit for the
+/// namespace needs no lookup.
 pub(crate) struct NamespaceState {
     /// Bumped by every clear this instance learns of; an L1 entry written under an older epoch
     /// is gone.
@@ -20,9 +21,36 @@ pub(crate) struct NamespaceState {
     /// The latest clear of this namespace or of all namespaces (raw [`Stamp`]); an L2 entry
     /// created at or before it is gone.
     cleared_at: AtomicU64,
+    /// What reads and loads of this namespace counted (shared with `other` past the limit).
+    pub(crate) counters: Arc<NamespaceCounters>,
+}
+
+impl std::fmt::Debug for NamespaceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceState")
+            .field("epoch", &self.epoch)
+            .field("cleared_at", &self.cleared_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl Default for NamespaceState {
+    /// A namespace on its own (unit tests of L1).
+    fn default() -> Self {
+        NamespaceState::new(Arc::default())
+    }
 }
 
 impl NamespaceState {
+    fn new(counters: Arc<NamespaceCounters>) -> Self {
+        NamespaceState {
+            epoch: AtomicU64::new(0),
+            cleared_at: AtomicU64::new(0),
+            counters,
+        }
+    }
+
     #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
@@ -65,16 +93,32 @@ pub(crate) struct Namespaces {
     /// Raw stamp of the latest clear of every namespace. Written under every shard's write lock
     /// (in order), so a namespace created concurrently sees it.
     all_cleared_at: AtomicU64,
+    /// Per-namespace counters, bounded; they outlive pruning.
+    metrics: NamespaceMetrics,
 }
 
 impl Default for Namespaces {
     fn default() -> Self {
+        Namespaces::new(crate::config::DEFAULT_METRICS_NAMESPACES)
+    }
+}
+
+impl Namespaces {
+    /// A registry whose first `metrics_namespaces` namespaces get counters of their own.
+    pub(crate) fn new(metrics_namespaces: usize) -> Self {
+        let metrics = NamespaceMetrics::new(metrics_namespaces);
         Namespaces {
-            default: Arc::new(NamespaceState::default()),
+            default: Arc::new(NamespaceState::new(metrics.counters_for(DEFAULT_NAMESPACE))),
             shards: (0..SHARDS).map(|_| RwLock::new(Map::default())).collect(),
             hasher: quick_cache::DefaultHashBuilder::default(),
             all_cleared_at: AtomicU64::new(0),
+            metrics,
         }
+    }
+
+    /// Every namespace's counters.
+    pub(crate) fn stats(&self) -> Vec<NamespaceStats> {
+        self.metrics.snapshot()
     }
 }
 
@@ -111,7 +155,7 @@ impl Namespaces {
         map.entry(namespace.into())
             .or_insert_with(|| {
                 // A namespace first seen now still honours a clear-all learned earlier.
-                let state = NamespaceState::default();
+                let state = NamespaceState::new(self.metrics.counters_for(namespace));
                 state.cleared_at.store(
                     self.all_cleared_at.load(Ordering::Acquire),
                     Ordering::Release,

@@ -272,3 +272,32 @@ async fn a_loader_can_keep_its_value_out_of_the_cache() {
     assert_eq!(cold, 5);
     assert_eq!(cache.get::<u32>("cold").await.unwrap(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn namespaces_past_the_metrics_limit_are_counted_as_other() {
+    let cache = cache_with(tiered_cache_core::CacheConfig {
+        metrics_namespaces: 2, // "default" and the first other one
+        ..seed()
+    })
+    .await;
+    for ns in ["a", "b", "c"] {
+        let handle = cache.namespace(ns).unwrap();
+        handle.get_with("k", || async { 1u8 }).await.unwrap();
+        handle.get_with("k", || async { 1u8 }).await.unwrap();
+    }
+    let rows = cache.namespace_stats();
+    let names: Vec<&str> = rows.iter().map(|r| r.namespace.as_str()).collect();
+    assert_eq!(names, ["default", "a", "other"]);
+    let other = &rows[2];
+    assert_eq!(
+        (other.hits, other.misses, other.loads),
+        (2, 2, 2),
+        "b and c together"
+    );
+    let stats = cache.stats();
+    let hits: u64 = rows.iter().map(|r| r.hits + r.stale).sum();
+    assert_eq!(
+        hits, stats.l1_stats.hits,
+        "the cache's hits are its namespaces'"
+    );
+}

@@ -109,6 +109,12 @@ impl Inner {
         }
     }
 
+    /// Counts one loader call, for the cache and for `namespace`.
+    pub(crate) fn count_loader_call(&self, namespace: &NamespaceState) {
+        self.counters.loader_calls.incr();
+        namespace.counters.loads.incr();
+    }
+
     /// Offers a value found in L2 to L1 (under the load's ticket) and wraps it.
     pub(crate) fn fill_found<T: Cacheable>(
         &self,
@@ -138,6 +144,8 @@ impl Inner {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
+        self.namespaces
+            .with(key.namespace, |namespace| namespace.counters.misses.incr());
         let guard = loop {
             match self.flights.join(key) {
                 Join::Lead(guard) => break guard,
@@ -158,7 +166,8 @@ impl Inner {
                         // Another type under the same key: load for ourselves, uncached.
                         Some(Shared::OtherType) => {
                             self.counters.misses.incr();
-                            self.counters.loader_calls.incr();
+                            self.namespaces
+                                .with(key.namespace, |ns| self.count_loader_call(ns));
                             observe::outcome("loaded");
                             return observe::loader(&self.name, key.namespace, loader())
                                 .await
@@ -253,7 +262,7 @@ impl Inner {
             self.counters.l2_misses.incr();
         }
         self.counters.misses.incr();
-        self.counters.loader_calls.incr();
+        self.count_loader_call(&ctx.namespace);
         let load = Box::pin(observe::loader(&self.name, key.namespace, loader()));
         self.run_loader(guard, ctx, load, fallback, lock, overwrite)
             .await

@@ -344,7 +344,11 @@ impl Inner {
         E: Send + Sync + 'static,
     {
         let wanted: Vec<String> = led.iter().map(|l| l.key.to_owned()).collect();
+        // One origin call: counted once for the cache, and once for the namespace.
         self.counters.loader_calls.incr();
+        if let Some(first) = led.first() {
+            first.ctx.namespace.counters.loads.incr();
+        }
         let mut found = match observe::loader(&self.name, namespace, loader(wanted)).await {
             Ok(found) => found,
             Err(error) => {

@@ -203,7 +203,7 @@ impl<C: L2Connector> CacheBuilder<C> {
             flights: Arc::default(),
             peers: Arc::default(),
             orphans: Arc::default(),
-            namespaces: Namespaces::default(),
+            namespaces: Namespaces::new(config.metrics_namespaces),
             tags: Tags::default(),
             origin: crate::rng::next_u64(),
             l2,
@@ -360,6 +360,26 @@ impl<C> TieredCache<C> {
         tier::with_budget(self.inner.clear(None)).await
     }
 
+    /// Reads and loads counted by namespace: one row for each of the first
+    /// `metrics_namespaces` namespaces used, and an `"other"` row for the rest (when any).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tiered_cache_core::{CacheConfig, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// let users = cache.namespace("users")?;
+    /// users.get_with("1", || async { 1u32 }).await?; // a miss and a load
+    /// users.get_with("1", || async { 1u32 }).await?; // a hit
+    /// let row = cache.namespace_stats().into_iter().find(|s| s.namespace == "users").unwrap();
+    /// assert_eq!((row.hits, row.misses, row.loads), (1, 1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn namespace_stats(&self) -> Vec<crate::NamespaceStats> {
+        self.inner.namespaces.stats()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
         let inner = &self.inner;
@@ -367,7 +387,14 @@ impl<C> TieredCache<C> {
             Some(tier) => (tier.breaker_state(), tier.breaker.transitions()),
             None => ("closed", (0, 0)),
         };
+        let l1_hits = inner
+            .namespaces
+            .stats()
+            .iter()
+            .map(|namespace| namespace.hits + namespace.stale)
+            .sum();
         inner.counters.snapshot(Gauges {
+            l1_hits,
             l1_size: inner.l1.len() as u64,
             l1_capacity: inner.l1.capacity() as u64,
             l2_enabled: inner.l2.is_some(),

@@ -77,8 +77,15 @@ impl Inner {
     pub(crate) fn probe<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
         let probe = self.probe_uncounted(key, now_ms);
         match &probe {
-            Probe::Hit { stale, .. } => {
-                self.counters.l1_hits.incr();
+            Probe::Hit { stale, entry, .. } => {
+                // The cache's L1 hits are the sum of its namespaces' (one increment per hit).
+                let namespace = &entry.header().namespace().counters;
+                if *stale {
+                    &namespace.stale
+                } else {
+                    &namespace.hits
+                }
+                .incr();
                 tracing::trace!(namespace = key.namespace, key = key.key, stale, "L1 hit");
             }
             Probe::Revalidate(_) | Probe::Kept(_) | Probe::Miss => {
@@ -130,10 +137,14 @@ impl Inner {
         let ticket = fill.then(|| self.ticket(key));
         let namespace = fill.then(|| self.namespaces.get(key.namespace));
         let epoch = match &namespace {
-            Some(namespace) => namespace.epoch(),
-            None => self
-                .namespaces
-                .with(key.namespace, |namespace| namespace.epoch()),
+            Some(namespace) => {
+                namespace.counters.misses.incr();
+                namespace.epoch()
+            }
+            None => self.namespaces.with(key.namespace, |namespace| {
+                namespace.counters.misses.incr();
+                namespace.epoch()
+            }),
         };
         match self.read_l2::<T>(key).await {
             L2Read::Hit {

@@ -119,7 +119,7 @@ impl Inner {
             }
         };
         self.counters.background_refreshes.incr();
-        self.counters.loader_calls.incr();
+        self.count_loader_call(&ctx.namespace);
         let fallback = Found::from_entry(stale.clone());
         let hard = decide::bounds(&self.config, fallback.is_some(), false).hard;
         let keeper = lock.as_ref().map(super::coord::HeldLock::keeper);
