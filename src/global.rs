@@ -33,7 +33,7 @@ use std::sync::OnceLock;
 
 use tokio::sync::OnceCell;
 
-use crate::{CacheConfig, ConfigError, TieredCache};
+use crate::{CacheConfig, ConfigError, StartError, TieredCache};
 
 static INSTALLED: OnceLock<TieredCache> = OnceLock::new();
 static FALLBACK: OnceCell<TieredCache> = OnceCell::const_new();
@@ -50,6 +50,19 @@ pub enum InitError {
     /// The config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The cache did not start for another reason: `require_l2_at_startup` is set and Redis did
+    /// not answer within `connect_timeout` ([`StartError::L2Unavailable`]).
+    #[error(transparent)]
+    Start(StartError),
+}
+
+impl From<StartError> for InitError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::Config(error) => InitError::Config(error),
+            other => InitError::Start(other),
+        }
+    }
 }
 
 /// Builds a cache from `config`, installs it as the global cache of `#[cached]` functions and
@@ -57,7 +70,8 @@ pub enum InitError {
 /// programmatic API on the same entries).
 ///
 /// Runs inside a Tokio runtime (the cache connects to Redis and starts a background task). A
-/// Redis that is down is not an error: the cache serves from L1 until it answers.
+/// Redis that is down is not an error (the cache serves from L1 until it answers) unless
+/// `require_l2_at_startup` is set.
 ///
 /// ```
 /// use tiered_cache::CacheConfig;
@@ -71,7 +85,8 @@ pub enum InitError {
 ///
 /// # Errors
 /// [`InitError::AlreadyInstalled`] when a cache was installed before (the new one is closed),
-/// [`InitError::Config`] when `config` is invalid.
+/// [`InitError::Config`] when `config` is invalid, [`InitError::Start`] when
+/// `require_l2_at_startup` is set and Redis did not answer.
 pub async fn init(config: CacheConfig) -> Result<TieredCache, InitError> {
     if INSTALLED.get().is_some() {
         return Err(InitError::AlreadyInstalled);

@@ -5,8 +5,8 @@
 pub use tiered_cache_core::{
     CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
     HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder, LoadError, LoadFuture,
-    ManualClock, OverallStats, RefusedStats, SetBuilder, SwrStats, TierHealth, TierStatus,
-    redact_url,
+    ManualClock, OverallStats, RefusedStats, SetBuilder, StartError, SwrStats, TierHealth,
+    TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 

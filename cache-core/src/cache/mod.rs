@@ -18,6 +18,7 @@ mod options;
 mod read;
 mod recovery;
 mod refresh;
+mod startup;
 mod stored;
 mod sync;
 mod tier;
@@ -38,7 +39,7 @@ pub use write::{InvalidateBuilder, SetBuilder};
 use crate::breaker::Breaker;
 use crate::clock::{Clock, StampSource};
 use crate::config::CacheConfig;
-use crate::error::{CacheError, ConfigError};
+use crate::error::{CacheError, StartError};
 use crate::flight::Flights;
 use crate::health::{HealthReport, TierHealth};
 use crate::l1::L1;
@@ -155,16 +156,27 @@ impl<C: L2Connector> CacheBuilder<C> {
 
     /// Validates the config and starts the cache. Must run inside a Tokio runtime.
     ///
-    /// An unreachable L2 is not an error: the cache starts serving from L1 (and loaders) and
-    /// uses L2 as soon as it answers.
+    /// An unreachable L2 is not an error unless `require_l2_at_startup` is set: the cache
+    /// starts serving from L1 (and loaders) and uses L2 as soon as it answers. A config whose
+    /// `redis_url` is [`CacheConfig::DEFAULT_REDIS_URL`] logs one warning (an unset URL is a
+    /// common mistake).
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first invalid field.
-    pub async fn build(self) -> Result<TieredCache<C>, ConfigError> {
+    /// [`StartError::Config`] naming the first invalid field;
+    /// [`StartError::L2Unavailable`] when `require_l2_at_startup` is set and L2 did not answer
+    /// within `connect_timeout` (the cache is closed).
+    pub async fn build(self) -> Result<TieredCache<C>, StartError> {
         self.config.validate()?;
         let backend = match self.backend {
             Some(backend) => Some(backend),
-            None => C::connect(&self.config)?,
+            None => {
+                let built = C::connect(&self.config)?;
+                // Only when the URL is in use: a connector that ignores it warns on its own.
+                if built.is_some() {
+                    startup::warn_if_default_url(&self.config);
+                }
+                built
+            }
         };
         let config = self.config;
         let l2 = backend.map(|backend| {
@@ -218,21 +230,30 @@ impl<C: L2Connector> CacheBuilder<C> {
             // Both bounded by connect_timeout, side by side.
             tokio::join!(bus::start(&inner), sync::start(&inner));
         }
-        inner.serving.store(true, Ordering::Release);
-        Ok(TieredCache {
+        let cache = TieredCache {
             inner,
             _connector: PhantomData,
-        })
+        };
+        if let Err(error) = startup::check_required(&cache.inner).await {
+            tracing::error!(%error, "the cache did not start");
+            cache
+                .close_within(startup::stop_grace(&cache.inner.config))
+                .await;
+            return Err(error);
+        }
+        cache.inner.serving.store(true, Ordering::Release);
+        Ok(cache)
     }
 }
 
 impl<C: L2Connector> TieredCache<C> {
     /// Validates `config`, connects L2 when `redis_url` is set, and starts the cache.
-    /// Must run inside a Tokio runtime.
+    /// Must run inside a Tokio runtime. See [`CacheBuilder::build`].
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first invalid field. A Redis that is down is not an error.
-    pub async fn new(config: CacheConfig) -> Result<Self, ConfigError> {
+    /// [`StartError::Config`] naming the first invalid field. A Redis that is down is not an
+    /// error, unless `require_l2_at_startup` is set: then [`StartError::L2Unavailable`].
+    pub async fn new(config: CacheConfig) -> Result<Self, StartError> {
         Self::builder(config).build().await
     }
 
