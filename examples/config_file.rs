@@ -18,7 +18,18 @@ use tiered_cache::{CacheConfig, TieredCache};
 const DEFAULT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config_file.toml");
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // The messages (`Display`), which name the field or variable and redact passwords.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| DEFAULT_FILE.to_owned());

@@ -84,7 +84,7 @@ pub enum StartError {
     /// `require_l2_at_startup` is set and L2 did not answer within `connect_timeout`. The cache
     /// was closed.
     #[error(
-        "L2 {backend} did not answer within connect_timeout ({waited:?}) and \
+        "L2 {backend} was not usable within connect_timeout ({waited:?}) and \
          require_l2_at_startup is set: {reason}"
     )]
     L2Unavailable {

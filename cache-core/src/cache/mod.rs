@@ -235,7 +235,6 @@ impl<C: L2Connector> CacheBuilder<C> {
             _connector: PhantomData,
         };
         if let Err(error) = startup::check_required(&cache.inner).await {
-            tracing::error!(%error, "the cache did not start");
             cache
                 .close_within(startup::stop_grace(&cache.inner.config))
                 .await;
