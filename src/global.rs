@@ -39,6 +39,25 @@ static INSTALLED: OnceLock<TieredCache> = OnceLock::new();
 static FALLBACK: OnceCell<TieredCache> = OnceCell::const_new();
 
 /// Why [`init`] or [`install`] did not install a cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use tiered_cache::{CacheConfig, InitError, StartError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // A loopback port nothing listens on.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let config = CacheConfig {
+///     redis_url: Some(format!("redis://127.0.0.1:{port}")),
+///     require_l2_at_startup: true,
+///     connect_timeout: Duration::from_millis(100),
+///     ..Default::default()
+/// };
+/// let error = tiered_cache::init(config).await.expect_err("Redis is required");
+/// assert!(matches!(error, InitError::Start(StartError::L2Unavailable { .. })));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {

@@ -51,6 +51,17 @@ impl ConfigError {
     }
 
     /// The environment variable the bad value came from, when it came from one.
+    ///
+    /// ```
+    /// use tiered_cache_core::CacheConfig;
+    ///
+    /// let error = CacheConfig::default()
+    ///     .with_vars([("TIERED_CACHE_L1_MAX_SIZE", "lots")])
+    ///     .expect_err("not a number");
+    /// assert_eq!(error.field(), "l1_max_size");
+    /// assert_eq!(error.variable(), Some("TIERED_CACHE_L1_MAX_SIZE"));
+    /// assert!(error.to_string().contains(r#""lots" is not a whole number"#));
+    /// ```
     pub fn variable(&self) -> Option<&str> {
         self.variable.as_deref()
     }
@@ -75,6 +86,23 @@ impl std::error::Error for ConfigError {}
 
 /// Why a cache did not start: [`TieredCache::new`](crate::TieredCache::new) and
 /// [`CacheBuilder::build`](crate::CacheBuilder::build).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tiered_cache_core::{CacheConfig, StartError, TieredCache};
+///
+/// let config = CacheConfig { l1_max_size: 0, redis_url: None, ..Default::default() };
+/// match TieredCache::<tiered_cache_core::NoL2>::new(config).await {
+///     Err(StartError::Config(error)) => assert_eq!(error.field(), "l1_max_size"),
+///     Err(StartError::L2Unavailable { backend, reason, .. }) => {
+///         unreachable!("no L2 here; with one: {backend} did not answer: {reason}")
+///     }
+///     Err(other) => unreachable!("{other}"),
+///     Ok(_) => unreachable!("l1_max_size 0 is invalid"),
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {

@@ -39,7 +39,7 @@ pub use write::{InvalidateBuilder, SetBuilder};
 use crate::breaker::Breaker;
 use crate::clock::{Clock, StampSource};
 use crate::config::CacheConfig;
-use crate::error::{CacheError, StartError};
+use crate::error::{CacheError, ConfigError, StartError};
 use crate::flight::Flights;
 use crate::health::{HealthReport, TierHealth};
 use crate::l1::L1;
@@ -162,8 +162,8 @@ impl<C: L2Connector> CacheBuilder<C> {
     /// common mistake).
     ///
     /// # Errors
-    /// [`StartError::Config`] naming the first invalid field;
-    /// [`StartError::L2Unavailable`] when `require_l2_at_startup` is set and L2 did not answer
+    /// [`StartError::Config`] naming the first invalid field (or `require_l2_at_startup` when
+    /// the cache has no L2 to require); [`StartError::L2Unavailable`] when `require_l2_at_startup` is set and L2 did not answer
     /// within `connect_timeout` (the cache is closed).
     pub async fn build(self) -> Result<TieredCache<C>, StartError> {
         self.config.validate()?;
@@ -178,6 +178,15 @@ impl<C: L2Connector> CacheBuilder<C> {
                 built
             }
         };
+        if self.config.require_l2_at_startup && backend.is_none() {
+            return Err(ConfigError::new(
+                "require_l2_at_startup",
+                "is true but this cache has no L2 (redis_url is None, or the cache was built \
+                 without an L2 connector)"
+                    .to_owned(),
+            )
+            .into());
+        }
         let config = self.config;
         let l2 = backend.map(|backend| {
             let breaker = Breaker::new(

@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn requiring_an_l2_that_cannot_exist_is_a_config_error() {
+        let none = block_on(TieredCache::<StubConnector<true>>::new(config(None, true)));
+        let no_connector = block_on(TieredCache::<crate::NoL2>::new(config(
+            Some("redis://cache.internal:6379"),
+            true,
+        )));
+        for result in [none.map(|_| ()), no_connector.map(|_| ())] {
+            let field = result
+                .expect_err("nothing to require")
+                .config_error()
+                .map(|e| e.field().to_owned());
+            assert_eq!(field.as_deref(), Some("require_l2_at_startup"));
+        }
+    }
+
+    #[test]
     fn a_required_l2_that_answers_starts_and_an_unrequired_one_need_not() {
         let url = Some("redis://cache.internal:6379");
         assert!(block_on(TieredCache::<StubConnector<true>>::new(config(url, true))).is_ok());

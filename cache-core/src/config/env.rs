@@ -29,11 +29,12 @@ impl CacheConfig {
     /// The defaults, overlaid with the process's environment: see [`with_vars`](Self::with_vars)
     /// for the variables and how their values are written.
     ///
-    /// ```no_run
+    /// ```
     /// use tiered_cache_core::CacheConfig;
     ///
     /// // TIERED_CACHE_L1_MAX_SIZE=50000 TIERED_CACHE_L2_TIMEOUT=100ms REDIS_URL=redis://cache:6379
     /// let config = CacheConfig::from_env()?;
+    /// println!("{config:?}"); // the password of redis_url redacted
     /// # Ok::<(), tiered_cache_core::ConfigError>(())
     /// ```
     ///
@@ -48,7 +49,7 @@ impl CacheConfig {
     /// `self`) give way to the environment's: defaults < file < environment. See
     /// [`with_vars`](Self::with_vars).
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// use tiered_cache_core::CacheConfig;
     ///

@@ -12,6 +12,8 @@ use crate::redact::redact_url;
 
 /// A value as a file or a variable wrote it, before it gets the field's type.
 #[derive(Clone, Debug, PartialEq)]
+// Variables are always text; the other kinds come from files (feature `serde`).
+#[cfg_attr(not(feature = "serde"), allow(dead_code))]
 pub(crate) enum Raw<'a> {
     Text(Cow<'a, str>),
     Unsigned(u64),

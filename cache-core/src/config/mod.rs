@@ -117,7 +117,8 @@ pub struct CacheConfig {
     /// With `true`, building the cache fails ([`StartError::L2Unavailable`]) when L2 does not
     /// answer within `connect_timeout`, for services that must not run without their shared
     /// cache. With `false` the cache starts degraded (L1 and loaders) and takes L2 into use when
-    /// it answers. Needs a `redis_url`. Default `false`.
+    /// it answers. A cache with no L2 at all (`redis_url` `None`) cannot start with `true`.
+    /// Default `false`.
     ///
     /// [`StartError::L2Unavailable`]: crate::StartError::L2Unavailable
     pub require_l2_at_startup: bool,
@@ -262,7 +263,17 @@ impl fmt::Debug for CacheConfig {
 
 impl CacheConfig {
     /// The default `redis_url`. A cache built with it logs a warning, since it is more often an
-    /// unset setting than a choice.
+    /// unset setting than a choice; to use a Redis on this host without the warning, write
+    /// `redis://127.0.0.1:6379`.
+    ///
+    /// ```
+    /// use tiered_cache_core::CacheConfig;
+    ///
+    /// assert_eq!(
+    ///     CacheConfig::default().redis_url.as_deref(),
+    ///     Some(CacheConfig::DEFAULT_REDIS_URL)
+    /// );
+    /// ```
     pub const DEFAULT_REDIS_URL: &'static str = "redis://localhost:6379";
 
     /// The name of every field, in declaration order: the keys a config file may have, and with
@@ -309,15 +320,8 @@ impl CacheConfig {
                 ),
             ));
         }
-        match &self.redis_url {
-            Some(url) => check_url_shape(url)?,
-            None if self.require_l2_at_startup => {
-                return Err(ConfigError::new(
-                    "require_l2_at_startup",
-                    "is true but redis_url is None (L1 only): there is no L2 to require".to_owned(),
-                ));
-            }
-            None => {}
+        if let Some(url) = &self.redis_url {
+            check_url_shape(url)?;
         }
         keys::validate_prefix(&self.key_prefix)
             .map_err(|reason| ConfigError::new("key_prefix", reason))?;
@@ -587,14 +591,6 @@ mod tests {
                 ..base()
             }),
             "lock_ttl"
-        );
-        assert_eq!(
-            field_of(CacheConfig {
-                require_l2_at_startup: true,
-                redis_url: None,
-                ..base()
-            }),
-            "require_l2_at_startup"
         );
     }
 
