@@ -50,7 +50,7 @@ const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// |---|---|
 /// | durations | text with a unit: `"250ms"`, `"5m"`, `"1h 30m"`, `"7days"` (a bare number is refused: its unit would be a guess) |
 /// | `soft_timeout`, `hard_timeout` | a duration, or `"none"` / `""` |
-/// | `redis_url` | a URL, or `"none"` / `""` for L1 only (TOML has no null); left out, it is [`DEFAULT_REDIS_URL`](Self::DEFAULT_REDIS_URL) |
+/// | `redis_url` | a URL, or `"none"` / `""` for L1 only (TOML has no null; a format's null works too); left out, it is [`DEFAULT_REDIS_URL`](Self::DEFAULT_REDIS_URL) |
 /// | `redis_tls_ca_file` | a path, or `"none"` / `""` |
 /// | counts, `ttl_jitter` | numbers (`5000`, `0.1`), or the same as text |
 /// | booleans | `true` / `false` (text: also `1` / `0`) |
