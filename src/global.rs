@@ -33,12 +33,31 @@ use std::sync::OnceLock;
 
 use tokio::sync::OnceCell;
 
-use crate::{CacheConfig, ConfigError, TieredCache};
+use crate::{CacheConfig, ConfigError, StartError, TieredCache};
 
 static INSTALLED: OnceLock<TieredCache> = OnceLock::new();
 static FALLBACK: OnceCell<TieredCache> = OnceCell::const_new();
 
 /// Why [`init`] or [`install`] did not install a cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use tiered_cache::{CacheConfig, InitError, StartError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // A loopback port nothing listens on.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// let config = CacheConfig {
+///     redis_url: Some(format!("redis://127.0.0.1:{port}")),
+///     require_l2_at_startup: true,
+///     connect_timeout: Duration::from_millis(100),
+///     ..Default::default()
+/// };
+/// let error = tiered_cache::init(config).await.expect_err("Redis is required");
+/// assert!(matches!(error, InitError::Start(StartError::L2Unavailable { .. })));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
@@ -50,6 +69,19 @@ pub enum InitError {
     /// The config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The cache did not start for another reason: `require_l2_at_startup` is set and Redis did
+    /// not answer within `connect_timeout` ([`StartError::L2Unavailable`]).
+    #[error(transparent)]
+    Start(StartError),
+}
+
+impl From<StartError> for InitError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::Config(error) => InitError::Config(error),
+            other => InitError::Start(other),
+        }
+    }
 }
 
 /// Builds a cache from `config`, installs it as the global cache of `#[cached]` functions and
@@ -57,7 +89,8 @@ pub enum InitError {
 /// programmatic API on the same entries).
 ///
 /// Runs inside a Tokio runtime (the cache connects to Redis and starts a background task). A
-/// Redis that is down is not an error: the cache serves from L1 until it answers.
+/// Redis that is down is not an error (the cache serves from L1 until it answers) unless
+/// `require_l2_at_startup` is set.
 ///
 /// ```
 /// use tiered_cache::CacheConfig;
@@ -71,7 +104,8 @@ pub enum InitError {
 ///
 /// # Errors
 /// [`InitError::AlreadyInstalled`] when a cache was installed before (the new one is closed),
-/// [`InitError::Config`] when `config` is invalid.
+/// [`InitError::Config`] when `config` is invalid, [`InitError::Start`] when
+/// `require_l2_at_startup` is set and Redis did not answer.
 pub async fn init(config: CacheConfig) -> Result<TieredCache, InitError> {
     if INSTALLED.get().is_some() {
         return Err(InitError::AlreadyInstalled);

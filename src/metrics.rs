@@ -13,7 +13,7 @@
 //! use tiered_cache::{CacheConfig, TieredCache};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), tiered_cache::ConfigError> {
+//! # async fn main() -> Result<(), tiered_cache::StartError> {
 //! let cache = TieredCache::new(CacheConfig {
 //!     name: "products".into(),
 //!     redis_url: None,

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::{RedisServer, cache, config};
-use tiered_cache::{CacheConfig, TierStatus, TieredCache};
+use tiered_cache::{CacheConfig, ConfigError, TierStatus, TieredCache};
 
 #[tokio::test]
 async fn rediss_with_a_private_ca_works_end_to_end() {
@@ -47,7 +47,10 @@ async fn a_ca_file_needs_a_tls_url_and_a_readable_pem() {
         ..config("redis://127.0.0.1:1")
     };
     let err = TieredCache::new(plain).await.expect_err("not a TLS URL");
-    assert_eq!(err.field(), "redis_tls_ca_file");
+    assert_eq!(
+        err.config_error().map(ConfigError::field),
+        Some("redis_tls_ca_file")
+    );
     let missing = CacheConfig {
         redis_tls_ca_file: Some("/nonexistent/ca.pem".into()),
         ..config("rediss://127.0.0.1:1")
@@ -55,5 +58,8 @@ async fn a_ca_file_needs_a_tls_url_and_a_readable_pem() {
     let err = TieredCache::new(missing)
         .await
         .expect_err("unreadable file");
-    assert_eq!(err.field(), "redis_tls_ca_file");
+    assert_eq!(
+        err.config_error().map(ConfigError::field),
+        Some("redis_tls_ca_file")
+    );
 }

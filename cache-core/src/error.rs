@@ -1,17 +1,22 @@
 //! The errors a caller can see, and what each one means.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A configuration field that cannot be used. Returned by [`CacheConfig::validate`] and by
-/// cache construction.
+/// A configuration field that cannot be used. Returned by [`CacheConfig::validate`], by cache
+/// construction (inside [`StartError::Config`]) and by the environment overlay
+/// ([`CacheConfig::with_env`]), which also names the variable.
+///
+/// Its message never shows a password.
 ///
 /// [`CacheConfig::validate`]: crate::CacheConfig::validate
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cache config `{field}`: {reason}")]
+/// [`CacheConfig::with_env`]: crate::CacheConfig::with_env
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    field: &'static str,
+    field: Cow<'static, str>,
+    variable: Option<String>,
     reason: String,
 }
 
@@ -19,17 +24,114 @@ impl ConfigError {
     /// An error for `field` (the `CacheConfig` field name) with a reason a human can act on.
     /// The reason must not contain credentials.
     pub fn new(field: &'static str, reason: String) -> Self {
-        ConfigError { field, reason }
+        ConfigError {
+            field: Cow::Borrowed(field),
+            variable: None,
+            reason,
+        }
     }
 
-    /// The name of the offending `CacheConfig` field.
-    pub fn field(&self) -> &'static str {
-        self.field
+    /// An error about the value of environment variable `variable`, meant for `field`.
+    pub(crate) fn from_variable(
+        field: impl Into<Cow<'static, str>>,
+        variable: &str,
+        reason: String,
+    ) -> Self {
+        ConfigError {
+            field: field.into(),
+            variable: Some(variable.to_owned()),
+            reason,
+        }
+    }
+
+    /// The name of the offending `CacheConfig` field (for an environment variable that names no
+    /// field, the name it would have: `l2_timout` for `TIERED_CACHE_L2_TIMOUT`).
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The environment variable the bad value came from, when it came from one.
+    ///
+    /// ```
+    /// use tiered_cache_core::CacheConfig;
+    ///
+    /// let error = CacheConfig::default()
+    ///     .with_vars([("TIERED_CACHE_L1_MAX_SIZE", "lots")])
+    ///     .expect_err("not a number");
+    /// assert_eq!(error.field(), "l1_max_size");
+    /// assert_eq!(error.variable(), Some("TIERED_CACHE_L1_MAX_SIZE"));
+    /// assert!(error.to_string().contains(r#""lots" is not a whole number"#));
+    /// ```
+    pub fn variable(&self) -> Option<&str> {
+        self.variable.as_deref()
     }
 
     /// What is wrong with it.
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid cache config `{}`", self.field)?;
+        if let Some(variable) = &self.variable {
+            write!(f, " (environment variable {variable})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a cache did not start: [`TieredCache::new`](crate::TieredCache::new) and
+/// [`CacheBuilder::build`](crate::CacheBuilder::build).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tiered_cache_core::{CacheConfig, StartError, TieredCache};
+///
+/// let config = CacheConfig { l1_max_size: 0, redis_url: None, ..Default::default() };
+/// match TieredCache::<tiered_cache_core::NoL2>::new(config).await {
+///     Err(StartError::Config(error)) => assert_eq!(error.field(), "l1_max_size"),
+///     Err(StartError::L2Unavailable { backend, reason, .. }) => {
+///         unreachable!("no L2 here; with one: {backend} did not answer: {reason}")
+///     }
+///     Err(other) => unreachable!("{other}"),
+///     Ok(_) => unreachable!("l1_max_size 0 is invalid"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `require_l2_at_startup` is set and L2 did not answer within `connect_timeout`. The cache
+    /// was closed.
+    #[error(
+        "L2 {backend} was not usable within connect_timeout ({waited:?}) and \
+         require_l2_at_startup is set: {reason}"
+    )]
+    L2Unavailable {
+        /// The backend, as health reports describe it: the URL with its password redacted.
+        backend: String,
+        /// How long the cache waited (`connect_timeout`).
+        waited: Duration,
+        /// What the backend said last (connection refused, authentication failed, a timeout).
+        reason: String,
+    },
+}
+
+impl StartError {
+    /// The config error, when that is what this is.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        match self {
+            StartError::Config(error) => Some(error),
+            StartError::L2Unavailable { .. } => None,
+        }
     }
 }
 

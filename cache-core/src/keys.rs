@@ -91,7 +91,8 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
     if !prefix.chars().all(is_name_char) {
         return Err(format!(
             "may contain only A-Z, a-z, 0-9, '_', '-' and '.', got `{}`",
-            truncate(prefix)
+            // Redacted before truncated: a URL put here by mistake must not show its password.
+            truncate(&crate::redact::redact_url(prefix))
         ));
     }
     Ok(())

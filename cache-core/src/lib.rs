@@ -38,7 +38,7 @@ pub use cache::{
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;
-pub use error::{CacheError, ConfigError, LoadError};
+pub use error::{CacheError, ConfigError, LoadError, StartError};
 pub use health::{HealthReport, TierHealth, TierStatus};
 pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
 pub use ns_stats::{NamespaceStats, OTHER_NAMESPACES};

@@ -31,6 +31,48 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{authority}{}", redact_query(tail))
 }
 
+/// `text` with every secret of `url` (its password, any `password`-like query value) replaced by
+/// `***`: for messages from elsewhere (a backend's error) that might quote them.
+pub(crate) fn scrub_credentials(text: &str, url: &str) -> String {
+    let mut text = text.to_owned();
+    let mut secrets = secrets_of(url);
+    // Longest first: a secret inside another must not leave the rest of that one showing.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    for secret in secrets {
+        if !secret.is_empty() {
+            text = text.replace(secret, "***");
+        }
+    }
+    text
+}
+
+/// The password of `url` and its `password`-like query values, as `redact_url` finds them.
+fn secrets_of(url: &str) -> Vec<&str> {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let query_start = rest.find('?').unwrap_or(rest.len());
+    let mut secrets = Vec::new();
+    if let Some(at) = rest[..query_start].rfind('@') {
+        let userinfo = &rest[..at];
+        // `redis://secret@host` puts the password where the user usually goes.
+        secrets.push(
+            userinfo
+                .split_once(':')
+                .map_or(userinfo, |(_, password)| password),
+        );
+    }
+    if let Some(query) = rest.get(query_start + 1..) {
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some((name, value)) if name.to_ascii_lowercase().contains("password") => {
+                    secrets.push(value);
+                }
+                _ => {}
+            }
+        }
+    }
+    secrets
+}
+
 fn redact_query(tail: &str) -> String {
     let Some(q) = tail.find('?') else {
         return tail.to_owned();
@@ -50,7 +92,23 @@ fn redact_query(tail: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, scrub_credentials};
+
+    #[test]
+    fn scrubs_a_urls_secrets_from_other_text() {
+        let url = "redis-sentinel://app:s3cret@h:1?sentinelPassword=t0ps3cret";
+        let text = "WRONGPASS for app:s3cret; sentinel said t0ps3cret; s3cret again";
+        let out = scrub_credentials(text, url);
+        assert!(!out.contains("s3cret") && !out.contains("t0p"), "{out}");
+        assert_eq!(
+            scrub_credentials("nothing here", "redis://h:1"),
+            "nothing here"
+        );
+        assert_eq!(
+            scrub_credentials("bad secret", "redis://secret@h"),
+            "bad ***"
+        );
+    }
 
     #[test]
     fn hides_passwords_and_keeps_the_rest() {

@@ -1,71 +1,57 @@
 //! Which cache the CLI talks to: the one place that turns flags, environment and a file into a
-//! `tiered_cache::CacheConfig`. Precedence: flags, then environment, then the file, then the
-//! library's defaults. Only `redis_url` and `key_prefix` are read; every other setting is the
-//! library's default (when the library gains a config loader, it slots in here).
+//! `tiered_cache::CacheConfig`, with the library's own rules. Precedence: flags, then the
+//! environment (`TIERED_CACHE_<FIELD>`, and `REDIS_URL` when `TIERED_CACHE_REDIS_URL` is unset,
+//! as the library reads them), then the file (a whole `CacheConfig` in TOML, as the library
+//! reads it), then the library's defaults. So the CLI writes marks with the services' own
+//! settings (`tag_ttl`, `max_ttl`, ...) when it is given their file and environment.
 
 use std::path::Path;
 
-use serde::Deserialize;
 use tiered_cache::CacheConfig;
 
 use crate::args::Connection;
 use crate::error::CliError;
 
-/// The environment variables read, most specific first.
-pub const URL_VARS: [&str; 2] = ["TIERED_CACHE_REDIS_URL", "REDIS_URL"];
-pub const PREFIX_VAR: &str = "TIERED_CACHE_KEY_PREFIX";
-
-/// The part of a config file the CLI reads.
-#[derive(Debug, Default, Deserialize)]
-struct FileConfig {
-    redis_url: Option<String>,
-    key_prefix: Option<String>,
-}
-
-/// Builds the config from `flags`, `env` (a lookup, so tests need not touch the process
-/// environment) and the file `flags.config` names, and validates it.
+/// Builds the config from `flags`, the environment `vars` (name, value pairs, so tests need not
+/// touch the process environment) and the file `flags.config` names, and validates it.
 ///
 /// # Errors
 /// A usage error naming what is wrong (never showing a password).
 pub fn resolve(
     flags: &Connection,
-    env: &dyn Fn(&str) -> Option<String>,
+    vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<CacheConfig, CliError> {
     let file = match &flags.config {
         Some(path) => read_file(path)?,
-        None => FileConfig::default(),
+        None => CacheConfig::default(),
     };
-    // An empty variable counts as unset, as shells make it easy to export one by accident.
-    let var = |name: &str| env(name).filter(|value| !value.is_empty());
-    let defaults = CacheConfig::default();
-    let redis_url = flags
-        .redis_url
-        .clone()
-        .or_else(|| URL_VARS.iter().find_map(|name| var(name)))
-        .or(file.redis_url)
-        .or(defaults.redis_url.clone());
-    let key_prefix = flags
-        .key_prefix
-        .clone()
-        .or_else(|| var(PREFIX_VAR))
-        .or(file.key_prefix)
-        .unwrap_or_else(|| defaults.key_prefix.clone());
-    let config = CacheConfig {
-        redis_url,
-        key_prefix,
-        ..defaults
-    };
+    let mut config = file
+        .with_vars(vars)
+        .map_err(|error| CliError::usage(format!("configuration: {error}")))?;
+    if let Some(url) = &flags.redis_url {
+        config.redis_url = Some(url.clone());
+    }
+    if let Some(prefix) = &flags.key_prefix {
+        config.key_prefix.clone_from(prefix);
+    }
     config
         .validate()
         .map_err(|error| CliError::usage(format!("configuration: {error}")))?;
+    if config.redis_url.is_none() {
+        return Err(CliError::usage(
+            "configuration: no Redis to talk to (redis_url is none); give --redis-url or \
+             TIERED_CACHE_REDIS_URL"
+                .to_owned(),
+        ));
+    }
     Ok(config)
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, CliError> {
+fn read_file(path: &Path) -> Result<CacheConfig, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| CliError::usage(format!("cannot read {}: {error}", path.display())))?;
-    // The parser's own message quotes the offending line, which may hold a password: report
-    // only what went wrong and where.
+    // The parser's own Display quotes the offending line, which may hold a password: report
+    // only its message (which names the field and shows the value redacted) and where.
     toml::from_str(&text).map_err(|error| {
         let line = error
             .span()
@@ -84,13 +70,11 @@ fn read_file(path: &Path) -> Result<FileConfig, CliError> {
 mod tests {
     use super::*;
 
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        }
+    fn env_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
     }
 
     fn file(text: &str) -> tempfile::TempPath {
@@ -120,7 +104,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_librarys() {
-        let config = resolve(&Connection::default(), &env_of(&[])).expect("valid");
+        let config = resolve(&Connection::default(), env_of(&[])).expect("valid");
         assert_eq!(config.redis_url, CacheConfig::default().redis_url);
         assert_eq!(config.key_prefix, "tc");
     }
@@ -132,7 +116,7 @@ mod tests {
             config: Some(path.0.clone()),
             ..Connection::default()
         };
-        let config = resolve(&flags, &env_of(&[])).expect("valid");
+        let config = resolve(&flags, env_of(&[])).expect("valid");
         assert_eq!(config.redis_url.as_deref(), Some("redis://file:1"));
         assert_eq!(config.key_prefix, "f");
 
@@ -140,22 +124,29 @@ mod tests {
             ("REDIS_URL", "redis://generic:2"),
             ("TIERED_CACHE_KEY_PREFIX", "e"),
         ]);
-        let config = resolve(&flags, &env).expect("valid");
+        let config = resolve(&flags, env.clone()).expect("valid");
         assert_eq!(config.redis_url.as_deref(), Some("redis://generic:2"));
         assert_eq!(config.key_prefix, "e");
 
         let env = env_of(&[
             ("REDIS_URL", "redis://generic:2"),
             ("TIERED_CACHE_REDIS_URL", "redis://specific:3"),
-            ("TIERED_CACHE_KEY_PREFIX", ""),
         ]);
-        let config = resolve(&flags, &env).expect("valid");
+        let config = resolve(&flags, env.clone()).expect("valid");
         assert_eq!(config.redis_url.as_deref(), Some("redis://specific:3"));
-        assert_eq!(config.key_prefix, "f", "an empty variable is unset");
+        assert_eq!(
+            config.key_prefix, "f",
+            "the file's, no variable says otherwise"
+        );
+        assert_eq!(
+            config.l2_ttl,
+            std::time::Duration::from_secs(300),
+            "every field of the file is read (the library's own reader)"
+        );
 
         flags.redis_url = Some("redis://flag:4".to_owned());
         flags.key_prefix = Some("x".to_owned());
-        let config = resolve(&flags, &env).expect("valid");
+        let config = resolve(&flags, env.clone()).expect("valid");
         assert_eq!(config.redis_url.as_deref(), Some("redis://flag:4"));
         assert_eq!(config.key_prefix, "x");
     }
@@ -166,7 +157,7 @@ mod tests {
             key_prefix: Some("bad:prefix".to_owned()),
             ..Connection::default()
         };
-        let error = resolve(&flags, &env_of(&[])).expect_err("invalid prefix");
+        let error = resolve(&flags, env_of(&[])).expect_err("invalid prefix");
         assert!(error.message.contains("key_prefix"), "{error}");
 
         let path = file("redis_url = \"redis://u:topsecret@host:1\nkey_prefix = 3\n");
@@ -174,7 +165,7 @@ mod tests {
             config: Some(path.0.clone()),
             ..Connection::default()
         };
-        let error = resolve(&flags, &env_of(&[])).expect_err("bad TOML");
+        let error = resolve(&flags, env_of(&[])).expect_err("bad TOML");
         assert!(!error.message.contains("topsecret"), "{error}");
         assert!(error.message.contains("line 1"), "{error}");
     }

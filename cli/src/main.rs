@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let config = config::resolve(&cli.connection, &|name| std::env::var(name).ok())?;
+    let config = config::resolve(&cli.connection, env_vars())?;
     let url = config.redis_url.clone();
     dispatch(&config, &cli.command)
         .await
@@ -72,4 +72,12 @@ async fn dispatch(config: &tiered_cache::CacheConfig, command: &Command) -> Resu
         Command::Stats { sample } => cmd::stats::run(config, *sample).await,
         Command::Watch => cmd::watch::run(config).await,
     }
+}
+
+/// The process environment as text; a variable whose name or value is not UTF-8 cannot be one
+/// of the cache's, and is left out.
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
 }

@@ -22,6 +22,7 @@ mod options;
 mod read;
 mod recovery;
 mod refresh;
+mod startup;
 mod stored;
 mod sync;
 mod tier;
@@ -46,7 +47,7 @@ pub use write::{InvalidateBuilder, SetBuilder};
 use crate::breaker::Breaker;
 use crate::clock::{Clock, StampSource};
 use crate::config::CacheConfig;
-use crate::error::{CacheError, ConfigError};
+use crate::error::{CacheError, ConfigError, StartError};
 use crate::flight::Flights;
 use crate::health::{HealthReport, TierHealth};
 use crate::l1::L1;
@@ -168,18 +169,38 @@ impl<C: L2Connector> CacheBuilder<C> {
 
     /// Validates the config and starts the cache. Must run inside a Tokio runtime.
     ///
-    /// An unreachable L2 is not an error: the cache starts serving from L1 (and loaders) and
-    /// uses L2 as soon as it answers.
+    /// An unreachable L2 is not an error unless `require_l2_at_startup` is set: the cache
+    /// starts serving from L1 (and loaders) and uses L2 as soon as it answers. A config whose
+    /// `redis_url` is [`CacheConfig::DEFAULT_REDIS_URL`] logs one warning (an unset URL is a
+    /// common mistake).
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first invalid field.
-    pub async fn build(self) -> Result<TieredCache<C>, ConfigError> {
+    /// [`StartError::Config`] naming the first invalid field (or `require_l2_at_startup` when
+    /// the cache has no L2 to require); [`StartError::L2Unavailable`] when `require_l2_at_startup` is set and L2 did not answer
+    /// within `connect_timeout` (the cache is closed).
+    pub async fn build(self) -> Result<TieredCache<C>, StartError> {
         self.config.validate()?;
         let backend = match self.backend {
             _ if self.stores_nothing => None,
             Some(backend) => Some(backend),
-            None => C::connect(&self.config)?,
+            None => {
+                let built = C::connect(&self.config)?;
+                // Only when the URL is in use: a connector that ignores it warns on its own.
+                if built.is_some() {
+                    startup::warn_if_default_url(&self.config);
+                }
+                built
+            }
         };
+        if self.config.require_l2_at_startup && backend.is_none() {
+            return Err(ConfigError::new(
+                "require_l2_at_startup",
+                "is true but this cache has no L2 (redis_url is None, or the cache was built \
+                 without an L2 connector)"
+                    .to_owned(),
+            )
+            .into());
+        }
         let config = self.config;
         let name: Arc<str> = Arc::from(config.name.as_str());
         let l2 = backend.map(|backend| {
@@ -241,21 +262,29 @@ impl<C: L2Connector> CacheBuilder<C> {
             // Both bounded by connect_timeout, side by side.
             tokio::join!(bus::start(&inner), sync::start(&inner));
         }
-        inner.serving.store(true, Ordering::Release);
-        Ok(TieredCache {
+        let cache = TieredCache {
             inner,
             _connector: PhantomData,
-        })
+        };
+        if let Err(error) = startup::check_required(&cache.inner).await {
+            cache
+                .close_within(startup::stop_grace(&cache.inner.config))
+                .await;
+            return Err(error);
+        }
+        cache.inner.serving.store(true, Ordering::Release);
+        Ok(cache)
     }
 }
 
 impl<C: L2Connector> TieredCache<C> {
     /// Validates `config`, connects L2 when `redis_url` is set, and starts the cache.
-    /// Must run inside a Tokio runtime.
+    /// Must run inside a Tokio runtime. See [`CacheBuilder::build`].
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first invalid field. A Redis that is down is not an error.
-    pub async fn new(config: CacheConfig) -> Result<Self, ConfigError> {
+    /// [`StartError::Config`] naming the first invalid field. A Redis that is down is not an
+    /// error, unless `require_l2_at_startup` is set: then [`StartError::L2Unavailable`].
+    pub async fn new(config: CacheConfig) -> Result<Self, StartError> {
         Self::builder(config).build().await
     }
 

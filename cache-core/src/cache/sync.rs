@@ -22,10 +22,11 @@ pub(super) async fn start(inner: &Arc<Inner>) {
             tokio::time::sleep(RETRY_DELAY).await;
         }
     };
-    if tokio::time::timeout(inner.config.connect_timeout, first_sync)
+    let answered = tokio::time::timeout(inner.config.connect_timeout, first_sync)
         .await
-        .is_err()
-    {
+        .is_ok();
+    // With require_l2_at_startup the cache does not start at all, and says so in its error.
+    if !answered && !inner.config.require_l2_at_startup {
         tracing::warn!("L2 did not answer at startup; serving from L1 until it does");
     }
     every(inner, inner.config.sync_interval, |inner| async move {

@@ -1,4 +1,11 @@
 //! [`CacheConfig`]: every knob, its default, and the validation that names the bad field.
+//! Reading it from files (`de`, feature `serde`) and the environment (`env`) goes through the
+//! one field list in `fields`.
+
+#[cfg(feature = "serde")]
+mod de;
+mod env;
+mod fields;
 
 use std::fmt;
 use std::time::Duration;
@@ -32,6 +39,47 @@ const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// ```
 ///
 /// `Debug` output never shows the password of `redis_url`.
+///
+/// # From a file and the environment
+///
+/// With the `serde` feature (on by default in `tiered-cache`) a config is read from any
+/// self-describing serde format: TOML, JSON, YAML, or a config crate such as `figment`. Every
+/// field may be left out (it keeps its default); a field the struct does not have is an error.
+/// [`with_env`](Self::with_env) then overlays `TIERED_CACHE_<FIELD>` variables, so the
+/// precedence is defaults < file < environment. Both spell values the same way:
+///
+/// | type | written as |
+/// |---|---|
+/// | durations | text with a unit: `"250ms"`, `"5m"`, `"1h 30m"`, `"7days"` (a bare number is refused: its unit would be a guess) |
+/// | `soft_timeout`, `hard_timeout` | a duration, or `"none"` / `""` |
+/// | `redis_url` | a URL, or `"none"` / `""` for L1 only (TOML has no null; a format's null works too); left out, it is [`DEFAULT_REDIS_URL`](Self::DEFAULT_REDIS_URL) |
+/// | `redis_tls_ca_file` | a path, or `"none"` / `""` |
+/// | counts, `ttl_jitter` | numbers (`5000`, `0.1`), or the same as text |
+/// | booleans | `true` / `false` (text: also `1` / `0`) |
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::time::Duration;
+/// use tiered_cache_core::CacheConfig;
+///
+/// let config: CacheConfig = serde_json::from_str(
+///     r#"{ "l1_max_size": 50000, "l2_ttl": "10m", "redis_url": "none" }"#,
+/// )?;
+/// assert_eq!(config.l2_ttl, Duration::from_secs(600));
+/// assert_eq!(config.redis_url, None);
+/// assert_eq!(config.l2_timeout, Duration::from_millis(250)); // not in the file: the default
+///
+/// let error = serde_json::from_str::<CacheConfig>(r#"{ "l2_ttl": "10 parsecs" }"#)
+///     .expect_err("not a duration");
+/// assert!(error.to_string().contains(r#"`l2_ttl`: "10 parsecs" is not a duration"#));
+/// # }
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// Error messages name the field and show the rejected value with any credentials redacted. A
+/// format may add words of its own: the `toml` crate's errors quote the offending line of the
+/// file (its `message()` does not). Keep the Redis password out of files: set the URL with
+/// `TIERED_CACHE_REDIS_URL` (or `REDIS_URL`).
 #[derive(Clone)]
 pub struct CacheConfig {
     /// What this cache is called in metrics (the `cache` label) and in its log lines, so two
@@ -70,8 +118,16 @@ pub struct CacheConfig {
     /// Longest time one L2 operation may take before the cache treats it as failed and carries on
     /// without L2. Default 250 ms.
     pub l2_timeout: Duration,
-    /// Longest time to establish a Redis connection. Default 2 s.
+    /// Longest time to establish a Redis connection, and to wait for L2 at startup. Default 2 s.
     pub connect_timeout: Duration,
+    /// With `true`, building the cache fails ([`StartError::L2Unavailable`]) when L2 does not
+    /// answer within `connect_timeout`, for services that must not run without their shared
+    /// cache. With `false` the cache starts degraded (L1 and loaders) and takes L2 into use when
+    /// it answers. A cache with no L2 at all (`redis_url` `None`) cannot start with `true`.
+    /// Default `false`.
+    ///
+    /// [`StartError::L2Unavailable`]: crate::StartError::L2Unavailable
+    pub require_l2_at_startup: bool,
     /// Redis connections (each pipelines many requests). Default 2.
     pub redis_pool_size: usize,
     /// Largest encoded value accepted; `set` refuses larger ones. Default 1 MiB.
@@ -144,11 +200,12 @@ impl Default for CacheConfig {
             stale_while_revalidate_window: Duration::from_secs(60),
             enable_swr: true,
             background_refresh: true,
-            redis_url: Some("redis://localhost:6379".to_owned()),
+            redis_url: Some(Self::DEFAULT_REDIS_URL.to_owned()),
             redis_tls_ca_file: None,
             key_prefix: "tc".to_owned(),
             l2_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(2),
+            require_l2_at_startup: false,
             redis_pool_size: 2,
             max_value_size: 1024 * 1024,
             circuit_breaker_threshold: 5,
@@ -191,6 +248,7 @@ impl fmt::Debug for CacheConfig {
             .field("key_prefix", &self.key_prefix)
             .field("l2_timeout", &self.l2_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("require_l2_at_startup", &self.require_l2_at_startup)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("max_value_size", &self.max_value_size)
             .field("circuit_breaker_threshold", &self.circuit_breaker_threshold)
@@ -218,6 +276,30 @@ impl fmt::Debug for CacheConfig {
 }
 
 impl CacheConfig {
+    /// The default `redis_url`. A cache built with it logs a warning, since it is more often an
+    /// unset setting than a choice; to use a Redis on this host without the warning, write
+    /// `redis://127.0.0.1:6379`.
+    ///
+    /// ```
+    /// use tiered_cache_core::CacheConfig;
+    ///
+    /// assert_eq!(
+    ///     CacheConfig::default().redis_url.as_deref(),
+    ///     Some(CacheConfig::DEFAULT_REDIS_URL)
+    /// );
+    /// ```
+    pub const DEFAULT_REDIS_URL: &'static str = "redis://localhost:6379";
+
+    /// The name of every field, in declaration order: the keys a config file may have, and with
+    /// [`ENV_PREFIX`](Self::ENV_PREFIX) the environment variables.
+    ///
+    /// ```
+    /// use tiered_cache_core::CacheConfig;
+    ///
+    /// assert!(CacheConfig::FIELD_NAMES.contains(&"l2_timeout"));
+    /// ```
+    pub const FIELD_NAMES: &'static [&'static str] = fields::FIELD_NAMES;
+
     /// Checks every field; the error names the first bad one.
     ///
     /// # Errors
@@ -345,7 +427,8 @@ impl CacheConfig {
 fn validate_name(name: &str) -> Result<(), ConfigError> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
-        let shown: String = name.chars().take(64).collect();
+        // Redacted first: a URL put here by mistake must not show its password.
+        let shown: String = redact_url(name).chars().take(64).collect();
         return Err(ConfigError::new(
             "name",
             format!("must be 1 to 64 of A-Z a-z 0-9 _ - ., got {shown:?}"),
@@ -400,11 +483,12 @@ fn check_url_shape(url: &str) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
-    fn field_of(config: CacheConfig) -> &'static str {
+    fn field_of(config: CacheConfig) -> String {
         config
             .validate()
             .expect_err("config should be invalid")
             .field()
+            .to_owned()
     }
 
     #[test]

@@ -1,0 +1,188 @@
+//! The config from outside the program: `require_l2_at_startup` against a port nothing listens
+//! on, a Redis that refuses the password and a real Redis; the config through `figment` (as
+//! `examples/config_file.rs` reads it) and the example's own TOML file; the README's table
+//! against the field list.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{RedisServer, config, free_port, test_redis};
+use tiered_cache::{CacheConfig, InitError, StartError, TierStatus, TieredCache};
+
+fn required(url: &str) -> CacheConfig {
+    CacheConfig {
+        require_l2_at_startup: true,
+        connect_timeout: Duration::from_millis(200),
+        ..config(url)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_redis_that_nothing_serves_fails_the_start_within_connect_timeout() {
+    let url = format!("redis://app:hunter2@127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let error = TieredCache::new(required(&url))
+        .await
+        .expect_err("nothing listens there");
+    let elapsed = started.elapsed();
+    let StartError::L2Unavailable {
+        backend,
+        waited,
+        reason,
+    } = &error
+    else {
+        panic!("expected L2Unavailable, got {error:?}");
+    };
+    assert_eq!(*waited, Duration::from_millis(200));
+    assert!(backend.contains("redis://app:***@127.0.0.1:"), "{backend}");
+    assert!(reason.to_lowercase().contains("refused"), "{reason}");
+    let message = error.to_string();
+    assert!(message.contains("require_l2_at_startup"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
+    // connect_timeout, then a ping bounded by l2_timeout (200 ms) and the close.
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+
+    // Through `init`: its own variant, and nothing installed.
+    let error = tiered_cache::init(required(&url))
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        matches!(error, InitError::Start(StartError::L2Unavailable { .. })),
+        "{error:?}"
+    );
+    assert!(tiered_cache::global_cache().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_redis_that_refuses_the_password_fails_the_start_without_showing_it() {
+    let server = RedisServer::start_with_password("right-one");
+    let port = server.url().rsplit(':').next().map(str::to_owned);
+    let url = format!("redis://:wrong-one@127.0.0.1:{}", port.expect("a port"));
+    let error = TieredCache::new(required(&url))
+        .await
+        .expect_err("authentication fails");
+    assert!(
+        matches!(error, StartError::L2Unavailable { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(!message.contains("wrong-one"), "{message}");
+    assert!(!message.contains("right-one"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_redis_that_answers_starts_the_cache() {
+    let redis = test_redis();
+    let cache = TieredCache::new(required(&redis.url()))
+        .await
+        .expect("Redis answers");
+    cache.set("k", &1u32).await.expect("set");
+    assert_eq!(cache.health_check().await.l2.status, TierStatus::Up);
+    assert!(cache.stats().l2_stats.enabled);
+    cache.close().await;
+}
+
+#[tokio::test]
+async fn a_down_redis_that_is_not_required_still_starts_degraded() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let cache = TieredCache::new(CacheConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..config(&url)
+    })
+    .await
+    .expect("degraded, not an error");
+    cache.set("k", &1u32).await.expect("set goes to L1");
+    assert_eq!(cache.health_check().await.l2.status, TierStatus::Down);
+    cache.close().await;
+}
+
+/// Config files (feature `serde`), through figment as `examples/config_file.rs` reads them.
+#[cfg(feature = "serde")]
+mod files {
+    use std::time::Duration;
+
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use tiered_cache::{CacheConfig, TieredCache};
+
+    /// What `examples/config_file.rs` does, without the process's environment: a TOML file, then
+    /// values as figment's `Env` provider hands them over (text, and numbers it parsed itself).
+    #[test]
+    fn figment_reads_a_file_then_overrides() {
+        let config: CacheConfig = Figment::new()
+            .merge(Toml::string(
+                "l1_max_size = 10\nl2_ttl = \"10m\"\nsoft_timeout = \"1s\"\nredis_url = \"none\"\n",
+            ))
+            .merge(("l2_ttl", "90s"))
+            .merge(("l1_max_size", 50))
+            .merge(("soft_timeout", "none"))
+            .merge(("ttl_jitter", "0.2"))
+            .merge(("backplane", "false"))
+            .extract()
+            .expect("valid");
+        assert_eq!(config.l1_max_size, 50);
+        assert_eq!(config.l2_ttl, Duration::from_secs(90));
+        assert_eq!(config.soft_timeout, None);
+        assert!((config.ttl_jitter - 0.2).abs() < f64::EPSILON);
+        assert!(!config.backplane);
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.l2_timeout, Duration::from_millis(250), "the default");
+    }
+
+    #[test]
+    fn figment_errors_name_the_key_and_hide_the_password() {
+        let url = "redis://app:hunter2@10.0.0.1:6379";
+        for (key, value) in [("l2_ttl", url), ("l1_max_size", url), ("enable_swr", url)] {
+            let error = Figment::new()
+                .merge((key, value))
+                .extract::<CacheConfig>()
+                .expect_err(key)
+                .to_string();
+            assert!(error.contains(&format!("`{key}`")), "{error}");
+            assert!(error.contains("redis://app:***@10.0.0.1:6379"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let error = Figment::new()
+            .merge(Toml::string("l2_timout = \"1s\""))
+            .extract::<CacheConfig>()
+            .expect_err("unknown")
+            .to_string();
+        assert!(error.contains("l2_timout"), "{error}");
+    }
+
+    /// The file the example reads parses, with both `toml` and figment, and runs without Redis.
+    #[tokio::test]
+    async fn the_example_file_is_valid_and_runs_l1_only() {
+        let text = include_str!("../examples/config_file.toml");
+        let config: CacheConfig = Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .expect("valid");
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.name, "example");
+        let cache = TieredCache::new(config).await.expect("starts");
+        cache.set("k", &1u32).await.expect("set");
+        assert_eq!(cache.get::<u32>("k").await.expect("get"), Some(1));
+    }
+}
+
+/// The README's configuration table lists every field, in the struct's order, and nothing else.
+#[test]
+fn the_readme_table_lists_every_field() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a Configuration section");
+    let listed: Vec<&str> = section
+        .lines()
+        .skip_while(|line| !line.starts_with("| field |"))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert_eq!(listed, CacheConfig::FIELD_NAMES);
+}
