@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::TieredCache;
 use super::get_with::GetWith;
-use super::many::{GetMany, InvalidateMany, SetMany};
+use super::many::GetMany;
+use super::many_write::{InvalidateMany, SetMany};
 use super::read::GetBuilder;
 use super::write::{InvalidateBuilder, SetBuilder};
 use crate::error::CacheError;

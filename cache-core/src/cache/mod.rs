@@ -9,6 +9,7 @@
 
 mod adapt;
 mod admit;
+mod api;
 mod bus;
 mod coord;
 mod decide;
@@ -18,6 +19,7 @@ mod handle;
 mod leader;
 mod load;
 mod many;
+mod many_write;
 mod options;
 mod read;
 mod recovery;
@@ -31,7 +33,6 @@ mod write;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,7 +41,8 @@ pub use adapt::LoadContext;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
 pub use load::{Cacheable, LoadBuilder, LoadFuture};
-pub use many::{GetMany, InvalidateMany, LoadMany, SetMany};
+pub use many::{GetMany, LoadMany};
+pub use many_write::{InvalidateMany, SetMany};
 pub use read::{GetBuilder, GetFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
 
@@ -49,11 +51,10 @@ use crate::clock::{Clock, StampSource};
 use crate::config::CacheConfig;
 use crate::error::{CacheError, ConfigError, StartError};
 use crate::flight::Flights;
-use crate::health::{HealthReport, TierHealth};
 use crate::l1::L1;
 use crate::l2::{L2Backend, L2Connector, NoL2};
 use crate::namespaces::Namespaces;
-use crate::stats::{CacheStats, Counters, Gauges};
+use crate::stats::Counters;
 use crate::tags::Tags;
 use tier::L2Tier;
 
@@ -284,6 +285,17 @@ impl<C: L2Connector> TieredCache<C> {
     /// # Errors
     /// [`StartError::Config`] naming the first invalid field. A Redis that is down is not an
     /// error, unless `require_l2_at_startup` is set: then [`StartError::L2Unavailable`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tiered_cache_core::{CacheConfig, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// let refused = TieredCache::<tiered_cache_core::NoL2>::new(CacheConfig { l1_max_size: 0, ..Default::default() }).await;
+    /// assert_eq!(refused.unwrap_err().config_error().map(|e| e.field()), Some("l1_max_size"));
+    /// # drop(cache); Ok(()) }
+    /// ```
     pub async fn new(config: CacheConfig) -> Result<Self, StartError> {
         Self::builder(config).build().await
     }
@@ -322,7 +334,24 @@ impl<C: L2Connector> TieredCache<C> {
         }
     }
 
-    /// A [`CacheBuilder`] for options beyond the config.
+    /// A [`CacheBuilder`] for options beyond the config: the clock (a test's virtual clock), or
+    /// an L2 backend of your own.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tiered_cache_core::{CacheConfig, Clock, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::builder(CacheConfig { redis_url: None, ..Default::default() })
+    ///     .clock(Clock::tokio())
+    ///     .build()
+    ///     .await?;
+    /// cache.set("k", &1u32).ttl(Duration::from_secs(10)).await?;
+    /// tokio::time::advance(Duration::from_secs(11)).await;
+    /// assert_eq!(cache.get::<u32>("k").await?, None, "expired on the virtual clock");
+    /// # Ok(()) }
+    /// ```
     pub fn builder(config: CacheConfig) -> CacheBuilder<C> {
         CacheBuilder {
             config,
@@ -331,178 +360,6 @@ impl<C: L2Connector> TieredCache<C> {
             stores_nothing: false,
             _connector: PhantomData,
         }
-    }
-}
-
-impl<C> TieredCache<C> {
-    /// Reads `key` (namespace `"default"` unless [`GetBuilder::namespace`] says otherwise).
-    /// Add [`GetBuilder::refresh_with`] to load misses and refresh stale entries.
-    pub fn get<'a, T>(&'a self, key: &'a str) -> GetBuilder<'a, T> {
-        GetBuilder::new(&self.inner, key)
-    }
-
-    /// Reads `key`, loading a miss with `loader`, which cannot fail: the value it returns is
-    /// cached and returned. See [`GetWith`]; for loaders that can fail, use
-    /// [`GetBuilder::refresh_with`].
-    pub fn get_with<'a, T, F, Fut>(&'a self, key: &'a str, loader: F) -> GetWith<'a, T, F>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = T> + Send + 'static,
-    {
-        GetWith::new(LoadBuilder::new(GetBuilder::new(&self.inner, key), loader))
-    }
-
-    /// Writes `value` under `key` in both tiers (ttl `l2_ttl` unless [`SetBuilder::ttl`]).
-    pub fn set<'a, T>(&'a self, key: &'a str, value: &'a T) -> SetBuilder<'a, T> {
-        SetBuilder::new(&self.inner, key, value)
-    }
-
-    /// Removes `key` from both tiers; a load of it that is running will not write back.
-    pub fn invalidate<'a>(&'a self, key: &'a str) -> InvalidateBuilder<'a> {
-        InvalidateBuilder::new(&self.inner, key)
-    }
-
-    /// Invalidates every entry carrying `tag` (see [`SetBuilder::tags`]), in every namespace and
-    /// instance, without scanning Redis.
-    ///
-    /// # Errors
-    /// [`CacheError::InvalidOption`] for an empty or overlong tag, or [`CacheError::Closed`].
-    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), CacheError> {
-        tier::with_budget(self.inner.invalidate_tag(tag)).await
-    }
-
-    /// Removes every entry of `namespace`, in this instance at once and in every instance within
-    /// `sync_interval`. Costs O(1) in Redis whatever the namespace holds.
-    ///
-    /// # Errors
-    /// [`CacheError::InvalidNamespace`] or [`CacheError::Closed`].
-    pub async fn clear_namespace(&self, namespace: &str) -> Result<(), CacheError> {
-        tier::with_budget(self.inner.clear(Some(namespace))).await
-    }
-
-    /// Removes every entry of every namespace under this cache's `key_prefix` (other
-    /// applications' keys in the same Redis are untouched).
-    ///
-    /// # Errors
-    /// [`CacheError::Closed`].
-    pub async fn clear_all(&self) -> Result<(), CacheError> {
-        tier::with_budget(self.inner.clear(None)).await
-    }
-
-    /// Reads and loads counted by namespace: one row for each of the first
-    /// `metrics_namespaces` namespaces used, and an `"other"` row for the rest (when any).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tiered_cache_core::{CacheConfig, TieredCache};
-    ///
-    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
-    /// let users = cache.namespace("users")?;
-    /// users.get_with("1", || async { 1u32 }).await?; // a miss and a load
-    /// users.get_with("1", || async { 1u32 }).await?; // a hit
-    /// let row = cache.namespace_stats().into_iter().find(|s| s.namespace == "users").unwrap();
-    /// assert_eq!((row.hits, row.misses, row.loads), (1, 1, 1));
-    /// # Ok(()) }
-    /// ```
-    pub fn namespace_stats(&self) -> Vec<crate::NamespaceStats> {
-        self.inner.namespaces.stats()
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> CacheStats {
-        let inner = &self.inner;
-        let (circuit_breaker, breaker_transitions) = match &inner.l2 {
-            Some(tier) => (tier.breaker_state(), tier.breaker.transitions()),
-            None => ("closed", (0, 0)),
-        };
-        let l1_hits = inner
-            .namespaces
-            .stats()
-            .iter()
-            .map(|namespace| namespace.hits + namespace.stale)
-            .sum();
-        inner.counters.snapshot(Gauges {
-            l1_hits,
-            l1_size: inner.l1.len() as u64,
-            l1_capacity: inner.l1.capacity() as u64,
-            l2_enabled: inner.l2.is_some(),
-            circuit_breaker,
-            breaker_transitions,
-            pending_recovery: inner.recovery.len() as u64,
-        })
-    }
-
-    /// Pings L2 (bounded by `l2_timeout`) and reports each tier's state. Never shows credentials.
-    pub async fn health_check(&self) -> HealthReport {
-        let inner = &self.inner;
-        let l1 = TierHealth::l1(inner.l1.len(), inner.l1.capacity());
-        let l2 = match &inner.l2 {
-            None => TierHealth::disabled(),
-            Some(tier) => {
-                let started = Instant::now();
-                let ping = tokio::time::timeout(inner.config.l2_timeout, tier.backend.ping()).await;
-                let latency = started.elapsed();
-                // The ping is evidence for the breaker too, so the report and the breaker agree.
-                let ping = ping.unwrap_or(Err(crate::l2::L2Error::Timeout));
-                tier.observe_health(&ping);
-                let breaker = tier.breaker_state();
-                match ping {
-                    Ok(()) => TierHealth::up(
-                        tier.backend.describe(),
-                        latency,
-                        breaker,
-                        tier.backend.warnings(),
-                    ),
-                    Err(crate::l2::L2Error::Timeout) => TierHealth::down(
-                        tier.backend.describe(),
-                        format!("no answer within {:?}", inner.config.l2_timeout),
-                        breaker,
-                    ),
-                    Err(error) => {
-                        TierHealth::down(tier.backend.describe(), error.to_string(), breaker)
-                    }
-                }
-            }
-        };
-        HealthReport::new(l1, l2, inner.closed.load(Ordering::Acquire))
-    }
-
-    /// Stops background refreshes (cancelling those still running), closes L2 connections, and
-    /// makes later calls fail with [`CacheError::Closed`]. Waits at most `grace` for tasks.
-    pub async fn close_within(&self, grace: Duration) {
-        let inner = &self.inner;
-        if inner.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        inner.shutdown.cancel();
-        inner.tasks.close();
-        if tokio::time::timeout(grace, inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("background cache tasks still running after {grace:?}; leaving them");
-        }
-        if let Some(tier) = &inner.l2 {
-            tier.backend.close().await;
-        }
-        inner.ticker_stop.cancel();
-    }
-
-    /// [`close_within`](Self::close_within) five seconds.
-    pub async fn close(&self) {
-        self.close_within(Duration::from_secs(5)).await;
-    }
-
-    /// Whether [`close`](Self::close) was called: every later call fails with
-    /// [`CacheError::Closed`].
-    pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
-    }
-
-    /// The config the cache runs with.
-    pub fn config(&self) -> &CacheConfig {
-        &self.inner.config
     }
 }
 
