@@ -3,11 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub use tiered_cache_core::{
-    CacheBuilder, CacheConfig, CacheError, CacheStats, Cacheable, Clock, ConfigError, GetBuilder,
-    GetFuture, GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder, InvalidateMany,
-    L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany, ManualClock,
-    OverallStats, RefusedStats, SetBuilder, SetMany, StartError, SwrStats, TierHealth, TierStatus,
-    redact_url,
+    CacheBuilder, CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, ConfigError,
+    GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport,
+    InvalidateBuilder, InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError,
+    LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, StartError,
+    SwrStats, Tier, TierHealth, TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 

@@ -22,6 +22,7 @@ mod health;
 pub mod keys;
 mod l1;
 pub mod l2;
+mod meta;
 mod namespaces;
 pub mod notice;
 mod ns_stats;
@@ -32,7 +33,7 @@ mod stats;
 mod tags;
 
 pub use cache::{
-    CacheBuilder, Cacheable, GetBuilder, GetFuture, GetMany, GetWith, GetWithFuture,
+    CacheBuilder, Cacheable, GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture,
     InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture, LoadMany, Namespace,
     SetBuilder, SetMany, TieredCache,
 };
@@ -41,6 +42,7 @@ pub use config::CacheConfig;
 pub use error::{CacheError, ConfigError, LoadError, StartError};
 pub use health::{HealthReport, TierHealth, TierStatus};
 pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
+pub use meta::{CacheEntry, Tier};
 pub use ns_stats::{NamespaceStats, OTHER_NAMESPACES};
 pub use observe::{L2_OPERATION_SECONDS, LOADER_SECONDS, LOCK_WAIT_SECONDS};
 pub use redact::redact_url;

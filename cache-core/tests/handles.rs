@@ -301,3 +301,41 @@ async fn namespaces_past_the_metrics_limit_are_counted_as_other() {
         "the cache's hits are its namespaces'"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_read_with_meta_says_how_fresh_and_how_old() {
+    use tiered_cache_core::Tier;
+    use tiered_cache_core::entry::Freshness;
+    let cache = cache_with(seed()).await;
+    cache
+        .set("k", &1u32)
+        .ttl(100 * SECOND)
+        .stale(20 * SECOND)
+        .await
+        .unwrap();
+    advance(30 * SECOND).await;
+    let entry = cache.get::<u32>("k").with_meta().await.unwrap().unwrap();
+    assert_eq!(
+        (entry.value, entry.tier, entry.freshness),
+        (1, Tier::L1, Freshness::Fresh)
+    );
+    assert_eq!(entry.age.as_secs(), 30);
+    assert_eq!(entry.expires_in.as_secs(), 70);
+    advance(60 * SECOND).await;
+    let entry = cache.get::<u32>("k").with_meta().await.unwrap().unwrap();
+    assert_eq!(entry.freshness, Freshness::Stale);
+    assert_eq!(
+        cache.stats().swr_stats.stale_hits,
+        1,
+        "counted like a plain read"
+    );
+    advance(20 * SECOND).await;
+    assert!(
+        cache.get::<u32>("k").with_meta().await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(matches!(
+        cache.get::<u32>("").with_meta().await,
+        Err(CacheError::InvalidKey { .. })
+    ));
+}

@@ -265,7 +265,7 @@ impl Inner {
             }))
             .await;
         for (i, found) in read {
-            answers[i] = found;
+            answers[i] = found.map(|read| (read.value, read.state));
         }
 
         // 2. Lead the loads of the misses (and, when there are misses, of the stale keys: the

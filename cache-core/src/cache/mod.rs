@@ -14,6 +14,7 @@ mod bus;
 mod coord;
 mod decide;
 mod finish;
+mod get_entry;
 mod get_with;
 mod handle;
 mod leader;
@@ -38,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use adapt::LoadContext;
+pub use get_entry::GetEntry;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
 pub use load::{Cacheable, LoadBuilder, LoadFuture};

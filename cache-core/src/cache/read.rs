@@ -20,6 +20,7 @@ use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
 use crate::l1::{self, Entry};
 use crate::l2::BoxFuture;
+use crate::meta::Tier;
 
 /// What L1 holds for a key.
 pub(crate) enum Probe<T> {
@@ -31,6 +32,14 @@ pub(crate) enum Probe<T> {
     Kept(Entry),
     /// Nothing usable.
     Miss,
+}
+
+/// What a plain read found: the value, its state and timeline, and the tier that held it.
+pub(crate) struct Read<T> {
+    pub(crate) value: T,
+    pub(crate) state: State,
+    pub(crate) meta: EntryMeta,
+    pub(crate) tier: Tier,
 }
 
 /// A value found in a tier, with its timeline and its L1 entry.
@@ -123,13 +132,13 @@ impl Inner {
     }
 
     /// L1 missed (or needs revalidation) and there is no loader: ask L2. Returns the value with
-    /// its state (fresh or stale; an expired one is a miss).
+    /// its state (fresh or stale; an expired one is a miss), its timeline and where it came from.
     pub(crate) async fn get_slow<T>(
         &self,
         key: KeyRef<'_>,
         fallback: Option<Entry>,
         fill: bool,
-    ) -> Option<(T, State)>
+    ) -> Option<Read<T>>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -168,7 +177,12 @@ impl Inner {
                     self.admit(key, &entry, ticket);
                 }
                 tracing::trace!(namespace = key.namespace, key = key.key, "L2 hit");
-                Some((value, state))
+                Some(Read {
+                    value,
+                    state,
+                    meta,
+                    tier: Tier::L2,
+                })
             }
             L2Read::Miss { .. } => {
                 // L2 is the shared truth: an L1 copy it no longer has is gone.
@@ -183,9 +197,14 @@ impl Inner {
             L2Read::Unavailable => {
                 let copy = fallback.as_deref().and_then(|entry| {
                     let value = l1::value_of::<T>(entry)?.clone();
-                    let state =
-                        decide::state(&entry.header().meta, self.stamps.recent_ms(), &self.config);
-                    Some((value, state))
+                    let meta = entry.header().meta;
+                    let state = decide::state(&meta, self.stamps.recent_ms(), &self.config);
+                    Some(Read {
+                        value,
+                        state,
+                        meta,
+                        tier: Tier::L1,
+                    })
                 });
                 if copy.is_none() {
                     self.counters.misses.incr();
@@ -354,7 +373,7 @@ where
         inner
             .get_slow(key, fallback, fill)
             .await
-            .map(|(value, _)| value)
+            .map(|read| read.value)
     })))
 }
 
