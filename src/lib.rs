@@ -3,14 +3,16 @@
 #![forbid(unsafe_code)]
 
 pub use tiered_cache_core::{
-    CacheBuilder, CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, ConfigError,
-    GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport,
-    InvalidateBuilder, InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError,
-    LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, StartError,
-    SwrStats, Tier, TierHealth, TierStatus, redact_url,
+    CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, ConfigError, GetBuilder,
+    GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder,
+    InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany,
+    ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, StartError, SwrStats, Tier,
+    TierHealth, TierStatus, redact_url,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
+mod cache;
+pub use cache::{CacheBuilder, Engine, TieredCache};
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
@@ -64,15 +66,16 @@ pub mod engine {
     pub use tiered_cache_redis::layout;
 }
 
-/// The cache: an in-process L1 in front of Redis (`CacheConfig::redis_url`; `None` for L1 only).
-///
-/// See [`tiered_cache_core::TieredCache`] for every method.
-pub type TieredCache = tiered_cache_core::TieredCache<RedisConnector>;
-
 /// One namespace of a [`TieredCache`], checked once (`cache.namespace("users")?`): every call
 /// through it uses that namespace. Cheap to clone; keep it in your app state.
 ///
-/// See [`tiered_cache_core::Namespace`] for its methods.
+/// Its methods: [`get`](tiered_cache_core::Namespace::get),
+/// [`get_with`](tiered_cache_core::Namespace::get_with),
+/// [`get_many`](tiered_cache_core::Namespace::get_many),
+/// [`set`](tiered_cache_core::Namespace::set), [`set_many`](tiered_cache_core::Namespace::set_many),
+/// [`invalidate`](tiered_cache_core::Namespace::invalidate),
+/// [`invalidate_many`](tiered_cache_core::Namespace::invalidate_many),
+/// [`clear`](tiered_cache_core::Namespace::clear).
 pub type Namespace = tiered_cache_core::Namespace<RedisConnector>;
 
 /// The types most code needs: `use tiered_cache::prelude::*;`.

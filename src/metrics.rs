@@ -1,7 +1,7 @@
 //! The cache's counters through the [`metrics`](https://docs.rs/metrics) facade, for whichever
 //! exporter the service installs (Prometheus, OpenTelemetry, StatsD, ...).
 //!
-//! The cache counts every event once, in its own striped counters (what [`TieredCache::stats`]
+//! The cache counts every event once, in its own striped counters (what [`TieredCache::stats`](crate::Engine::stats)(crate::Engine::stats)
 //! reads). [`publish`] copies that snapshot into the installed recorder: counters as absolute
 //! values, gauges as current values, each labelled `cache` = [`CacheConfig::name`]. So the hit
 //! path carries no metrics code at all (its cost with or without a recorder is the same), and
@@ -230,7 +230,7 @@ pub const HISTOGRAMS: &[Histogram] = &[
 
 /// A counter labelled by namespace (besides `cache`): one series per namespace among the first
 /// [`CacheConfig::metrics_namespaces`](crate::CacheConfig::metrics_namespaces) used, the rest
-/// under `namespace="other"` (see [`TieredCache::namespace_stats`]).
+/// under `namespace="other"` (see [`TieredCache::namespace_stats`](crate::Engine::namespace_stats)(crate::Engine::namespace_stats)).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct NamespaceSeries {
@@ -278,7 +278,7 @@ pub fn describe() {
     }
 }
 
-/// Copies `cache`'s counters ([`TieredCache::stats`]) into the installed `metrics` recorder,
+/// Copies `cache`'s counters ([`TieredCache::stats`](crate::Engine::stats)(crate::Engine::stats)) into the installed `metrics` recorder,
 /// every series labelled `cache` = the cache's [`name`](crate::CacheConfig::name). Cheap (one
 /// snapshot, about forty series); a no-op without a recorder.
 pub fn publish(cache: &TieredCache) {
