@@ -1,9 +1,9 @@
 //! The cache's config from a TOML file and then the environment, through `figment`:
 //!
 //! ```sh
-//! cargo run --example config_file                       # examples/config_file.toml, L1 only
-//! TIERED_CACHE_L2_TTL=90s TIERED_CACHE_L1_MAX_SIZE=50 cargo run --example config_file
-//! REDIS_URL=redis://127.0.0.1:6380 cargo run --example config_file -- path/to/cache.toml
+//! cargo run -p tiered-cache-config-example                  # examples/config-file/cache.toml, L1 only
+//! TIERED_CACHE_L2_TTL=90s TIERED_CACHE_L1_MAX_SIZE=50 cargo run -p tiered-cache-config-example
+//! REDIS_URL=redis://127.0.0.1:6380 cargo run -p tiered-cache-config-example -- path/to/cache.toml
 //! ```
 //!
 //! Precedence: the defaults < the file < `REDIS_URL` < `TIERED_CACHE_<FIELD>`. Without a config
@@ -15,7 +15,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use tiered_cache::{CacheConfig, TieredCache};
 
-const DEFAULT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config_file.toml");
+const DEFAULT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/cache.toml");
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
