@@ -162,6 +162,7 @@ pub const SERIES: &[Series] = &[
     counter("tiered_cache_l2_rerouted_total", &[], "Changes of the cluster layout the backend followed (failover, resharding)", |s| s.l2_stats.rerouted),
     counter("tiered_cache_circuit_breaker_transitions_total", &[("to", "open")], TRANSITIONS, |s| s.l2_stats.breaker_opened),
     counter("tiered_cache_circuit_breaker_transitions_total", &[("to", "closed")], TRANSITIONS, |s| s.l2_stats.breaker_closed),
+    counter("tiered_cache_backplane_notices_published_total", &[], "Invalidation notices this instance published (each with its write, invalidation, clear or tag invalidation)", |s| s.l2_stats.notices_published),
     counter("tiered_cache_backplane_notices_received_total", &[], "Invalidation notices received from other instances", |s| s.l2_stats.notices_received),
     counter("tiered_cache_backplane_gaps_total", &[], "Backplane resubscriptions after which notices may have been missed (L1 copies are then verified)", |s| s.l2_stats.backplane_gaps),
     counter("tiered_cache_recovery_total", &[("result", "replayed")], RECOVERY, |s| s.l2_stats.recovered),

@@ -143,6 +143,16 @@ async fn metrics_agree_with_stats_and_the_origin() {
         ),
         1.0
     );
+    // A's two writes (the load's and the set's) each published a notice, which B received.
+    assert_eq!(
+        value(
+            &exported,
+            "alpha",
+            "tiered_cache_backplane_notices_published_total",
+            &[]
+        ),
+        2.0
+    );
     // By namespace: everything above was in "m"; A's origin calls were both loads of "m".
     let m_loads = |cache: &str| {
         value(

@@ -83,6 +83,7 @@ pub(crate) struct Counters {
     pub(crate) lock_waits: Counter,
     pub(crate) refreshes_skipped: Counter,
     pub(crate) notices_received: Counter,
+    pub(crate) notices_published: Counter,
     pub(crate) backplane_gaps: Counter,
     pub(crate) recovered: Counter,
     pub(crate) recovery_dropped: Counter,
@@ -198,6 +199,9 @@ pub struct L2Stats {
     pub breaker_closed: u64,
     /// Backplane notices received from other instances.
     pub notices_received: u64,
+    /// Backplane notices this instance published (each with the write, invalidation, clear or
+    /// tag invalidation it announces).
+    pub notices_published: u64,
     /// Backplane resubscriptions after which notices may have been missed (every L1 copy is then
     /// checked against L2 on its next read).
     pub backplane_gaps: u64,
@@ -327,6 +331,7 @@ impl Counters {
                 breaker_opened,
                 breaker_closed,
                 notices_received: self.notices_received.get(),
+                notices_published: self.notices_published.get(),
                 backplane_gaps: self.backplane_gaps.get(),
                 lock_waits: self.lock_waits.get(),
                 pending_recovery,

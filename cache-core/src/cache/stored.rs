@@ -258,6 +258,7 @@ impl Inner {
         } else {
             self.key_notice(key, meta.created)
         };
+        let notifies = notice.is_some();
         match tier
             .call(&self.counters, L2Op::Write, false, |b| {
                 b.put(key, bytes, meta.created, ttl_ms, notice, overwrite)
@@ -266,6 +267,7 @@ impl Inner {
         {
             Ok(WriteOutcome::Written) => {
                 self.counters.l2_writes.incr();
+                self.published(notifies);
                 L2Write::Written
             }
             Ok(WriteOutcome::Superseded) => {
@@ -310,11 +312,22 @@ impl Inner {
         };
         let ttl_ms = duration_ms(self.config.tag_ttl);
         let notice = self.notice(Change::Tag(tag.to_owned()), at);
-        tier.call(&self.counters, L2Op::InvalidateTag, false, |b| {
-            b.invalidate_tag(tag, at, ttl_ms, notice)
-        })
-        .await
-        .is_ok()
+        let notifies = notice.is_some();
+        let recorded = tier
+            .call(&self.counters, L2Op::InvalidateTag, false, |b| {
+                b.invalidate_tag(tag, at, ttl_ms, notice)
+            })
+            .await
+            .is_ok();
+        self.published(recorded && notifies);
+        recorded
+    }
+
+    /// Counts a notice the backplane carried (the script that made a change published it).
+    fn published(&self, sent: bool) {
+        if sent {
+            self.counters.notices_published.incr();
+        }
     }
 
     /// Records a clear of `namespace` (or of all, with `None`) at `at`; false when L2 did not
@@ -339,6 +352,8 @@ impl Inner {
                 .await
             }
         };
+        // A clear's notice goes out with its mark when the backplane is on.
+        self.published(recorded.is_ok() && self.config.backplane);
         recorded.is_ok()
     }
 
