@@ -27,12 +27,13 @@ pub mod notice;
 mod observe;
 mod redact;
 mod rng;
+pub mod source;
 mod stats;
 mod tags;
 
 pub use cache::{
     CacheBuilder, GetBuilder, GetFuture, GetWith, GetWithFuture, InvalidateBuilder, LoadBuilder,
-    LoadFuture, Namespace, SetBuilder, TieredCache,
+    LoadFuture, Namespace, SetBuilder, SourcedLoadFuture, TieredCache, WithSource,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;
@@ -41,4 +42,5 @@ pub use health::{HealthReport, TierHealth, TierStatus};
 pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
 pub use observe::{L2_OPERATION_SECONDS, LOADER_SECONDS, LOCK_WAIT_SECONDS};
 pub use redact::redact_url;
+pub use source::Source;
 pub use stats::{CacheStats, L1Stats, L2Stats, OverallStats, RefusedStats, SwrStats};

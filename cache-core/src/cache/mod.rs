@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
-pub use load::{LoadBuilder, LoadFuture};
+pub use load::{LoadBuilder, LoadFuture, SourcedLoadFuture, WithSource};
 pub use read::{GetBuilder, GetFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
 

@@ -55,6 +55,9 @@ pub(crate) struct Plan<T> {
     /// Without a fallback, wait for the loader past `hard_timeout` (the caller cannot take
     /// `LoadError::TimedOut`).
     pub(crate) wait_for_loader: bool,
+    /// Hand the loader's error to every caller waiting on the load (else only to the caller
+    /// that ran it; the waiters run their own loaders).
+    pub(crate) share_errors: bool,
 }
 
 impl<T> Clone for Plan<T> {
@@ -63,6 +66,7 @@ impl<T> Clone for Plan<T> {
             lifetime: self.lifetime.clone(),
             absent: self.absent,
             wait_for_loader: self.wait_for_loader,
+            share_errors: self.share_errors,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::flight::{FlightGuard, Outcome};
 use crate::keys::KeyRef;
 use crate::l1::Entry;
 use crate::observe;
+use crate::source::{Source, Tier};
 
 /// Longest an instance defers its refresh while another instance holds the refresh lock.
 const PEER_REFRESH_BACKOFF: Duration = Duration::from_millis(500);
@@ -92,7 +93,8 @@ impl Inner {
             {
                 let found = self.fill_found(key, &ctx, value, meta, tags);
                 observe::outcome("l2_hit");
-                return complete(guard, found.entry);
+                let source = found.source(false);
+                return complete(guard, found.entry, source);
             }
             L2Read::Miss { overwrite } => overwrite,
             _ => None,
@@ -103,7 +105,8 @@ impl Inner {
             Take::Load(lock) => lock,
             Take::Loaded(found) => {
                 observe::outcome("l2_hit");
-                return complete(guard, found.entry);
+                let source = found.source(false);
+                return complete(guard, found.entry, source);
             }
             Take::HeldElsewhere => {
                 self.counters.refreshes_skipped.incr();
@@ -112,7 +115,7 @@ impl Inner {
                 stale
                     .header()
                     .defer_refresh(self.stamps.now_ms().saturating_add(duration_ms(backoff)));
-                return complete(guard, stale);
+                return complete(guard, stale, Source::found(Tier::L1, true));
             }
         };
         self.counters.background_refreshes.incr();
@@ -138,9 +141,10 @@ impl Inner {
 }
 
 /// Ends a refresh with a value found in a tier.
-fn complete(guard: FlightGuard, entry: Entry) {
+fn complete(guard: FlightGuard, entry: Entry, source: Source) {
     guard.complete(Outcome::Value {
         entry,
         loaded: false,
+        source,
     });
 }
