@@ -5,19 +5,21 @@
 pub use tiered_cache_core::{
     CacheBuilder, CacheConfig, CacheError, CacheStats, Clock, ConfigError, GetBuilder, GetFuture,
     GetWith, GetWithFuture, HealthReport, InvalidateBuilder, L1Stats, L2Stats, LoadBuilder,
-    LoadError, LoadFuture, ManualClock, OverallStats, RefusedStats, SetBuilder, SwrStats,
-    TierHealth, TierStatus, redact_url,
+    LoadError, LoadFuture, ManualClock, OverallStats, RefusedStats, SetBuilder, Source,
+    SourcedLoadFuture, SwrStats, TierHealth, TierStatus, WithSource, redact_url, source,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod calls;
 mod global;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub use calls::{CallMeta, FnStats};
 pub use global::{InitError, global_cache, init, install};
 /// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
 /// option, the rules for arguments, `self`, generics and return types, and the expansion are in

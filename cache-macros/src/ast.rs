@@ -24,6 +24,8 @@ pub(crate) struct Function {
 /// A named parameter.
 pub(crate) struct Param {
     pub(crate) ident: Ident,
+    /// `mut id: u64`: the body may change its copy.
+    pub(crate) mutability: Option<syn::Token![mut]>,
     pub(crate) ty: Type,
     pub(crate) pass: Pass,
 }
@@ -103,8 +105,10 @@ impl Function {
 
 impl Param {
     fn new(pat: &Pat, ty: &Type) -> syn::Result<Self> {
-        let ident = match pat {
-            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+        let (ident, mutability) = match pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                (pat.ident.clone(), pat.mutability)
+            }
             other => {
                 return Err(syn::Error::new(
                     other.span(),
@@ -121,6 +125,7 @@ impl Param {
         };
         Ok(Param {
             ident,
+            mutability,
             ty: ty.clone(),
             pass,
         })

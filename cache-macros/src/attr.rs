@@ -16,11 +16,12 @@ mod kw {
     syn::custom_keyword!(cache_none);
     syn::custom_keyword!(cache_err);
     syn::custom_keyword!(in_impl);
+    syn::custom_keyword!(in_trait_impl);
 }
 
 /// The names of all options, for error messages.
-const OPTIONS: &str =
-    "key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, in_impl";
+const OPTIONS: &str = "key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, \
+                       in_impl, in_trait_impl";
 
 /// One option as written: the span of its keyword and its value.
 pub(crate) struct Opt<T> {
@@ -50,6 +51,7 @@ pub(crate) struct Args {
     pub(crate) cache_none: Option<Opt<()>>,
     pub(crate) cache_err: Option<Opt<()>>,
     pub(crate) in_impl: Option<Opt<()>>,
+    pub(crate) in_trait_impl: Option<Opt<()>>,
 }
 
 impl Parse for Args {
@@ -111,6 +113,10 @@ impl Args {
         } else if look.peek(kw::in_impl) {
             let span = input.parse::<kw::in_impl>()?.span;
             set(&mut self.in_impl, span, "in_impl", flag(input, "in_impl")?)
+        } else if look.peek(kw::in_trait_impl) {
+            let span = input.parse::<kw::in_trait_impl>()?.span;
+            let flag = flag(input, "in_trait_impl")?;
+            set(&mut self.in_trait_impl, span, "in_trait_impl", flag)
         } else if look.peek(kw::cache) {
             let span = input.parse::<kw::cache>()?.span;
             set(
@@ -177,6 +183,12 @@ fn unknown_option(input: ParseStream) -> syn::Error {
         .map(|ident| (ident.to_string(), ident.span()));
     match name {
         Ok((name, span)) => {
+            if let Some(instead) = elsewhere(&name) {
+                return syn::Error::new(
+                    span,
+                    format!("#[cached] has no option `{name}`: {instead}"),
+                );
+            }
             let hint = suggestion(&name)
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
@@ -187,6 +199,51 @@ fn unknown_option(input: ParseStream) -> syn::Error {
         }
         Err(error) => error,
     }
+}
+
+/// Options of other caching macros whose job is done elsewhere here, and where.
+fn elsewhere(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "size" | "max_size" => {
+            "the cache bounds its L1 as a whole (`CacheConfig::l1_max_size`); Redis holds the rest"
+        }
+        "name" => "each function's entries are named by its key and namespace (`namespace = ...`)",
+        "sync_writes" | "sync_writes_buckets" | "sync_lock" | "unsync_reads" => {
+            "concurrent calls with the same key always share one run of the body, across \
+             instances too; reads take no lock"
+        }
+        "time_refresh" => {
+            "an entry lives its ttl from when it was loaded; `refresh` here is the background \
+             refresh of stale entries (`refresh = false` turns it off)"
+        }
+        "result_fallback" => {
+            "when the body fails, the previous value is served (fail-safe, \
+             `CacheConfig::fail_safe`, on by default)"
+        }
+        "with_cached_flag" => {
+            "every #[cached] function has a `{fn}_with_meta` companion returning \
+             `(value, CallMeta)`, which says whether (and from which tier) the value was cached"
+        }
+        "force_refresh" => {
+            "call `{fn}_prime(args)` to run the body and store its value now, or \
+             `{fn}_invalidate(args)` to drop the entry"
+        }
+        "ty" | "create" | "redis" | "disk" | "shards" | "map_error" => {
+            "the store is the `TieredCache` (L1 + Redis) named by `cache = ...` or installed \
+             with `tiered_cache::init`; the cache never turns a call into an error"
+        }
+        "convert" => {
+            "the key is a template over the arguments, `key = \"user:{id}\"`, with no key type \
+             or conversion of its own"
+        }
+        "option" => {
+            "an `Option` function caches `Some` only by default (`cache_none` caches `None` too)"
+        }
+        "result" => {
+            "a `Result` function caches `Ok` only by default (`cache_err` caches `Err` too)"
+        }
+        _ => return None,
+    })
 }
 
 /// The option a misspelled name most likely meant.
@@ -201,7 +258,10 @@ fn suggestion(name: &str) -> Option<&'static str> {
         ("cache_none", "cache_none"),
         ("cache_err", "cache_err"),
         ("in_impl", "in_impl"),
+        ("in_trait_impl", "in_trait_impl"),
+        ("trait_impl", "in_trait_impl"),
         ("time", "ttl"),
+        ("ttl_millis", "ttl"),
         ("ttl_secs", "ttl"),
         ("expire", "ttl"),
         ("expires", "ttl"),
@@ -401,6 +461,7 @@ mod tests {
             cache_none,
             cache_err,
             in_impl,
+            in_trait_impl,
         ))
         .expect("parses");
         assert_eq!(args.key.map(|k| k.value.value()).as_deref(), Some("p:{id}"));
@@ -415,6 +476,7 @@ mod tests {
         assert!(args.refresh.is_some_and(|r| !r.value.value));
         assert!(args.cache.is_some() && args.krate.is_some());
         assert!(args.cache_none.is_some() && args.cache_err.is_some() && args.in_impl.is_some());
+        assert!(args.in_trait_impl.is_some());
     }
 
     #[test]
@@ -437,6 +499,9 @@ mod tests {
         assert!(error(quote::quote!(key)).contains("takes a value"));
         assert!(error(quote::quote!(key = 5)).contains("string literal template"));
         assert!(parse(quote::quote!(stale = 0)).is_ok());
+        assert!(error(quote::quote!(max_size = 100)).contains("l1_max_size"));
+        assert!(error(quote::quote!(with_cached_flag = true)).contains("_with_meta"));
+        assert!(error(quote::quote!(sync_writes = "by_key")).contains("share one run"));
     }
 
     #[test]
