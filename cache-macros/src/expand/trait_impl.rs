@@ -30,7 +30,7 @@ use super::parts;
 use super::read::{self, Inputs};
 use super::{Names, docs, expect_to_allow, key, rewrite};
 use crate::ast::{self, Pass};
-use crate::valid::Plan;
+use crate::valid::{Mode, Plan};
 
 pub(crate) fn method(plan: &Plan, names: &Names) -> TokenStream {
     let func = &plan.func;
@@ -42,7 +42,17 @@ pub(crate) fn method(plan: &Plan, names: &Names) -> TokenStream {
     let body = body(plan);
     let copies = parts::owned_copies(plan);
     let run = run_body(plan);
-    let loaded = read::loaded(plan, &quote!(__cached_run));
+    // The body's future is the loader's, but for a value to wrap as `Ok`.
+    let load = match plan.mode {
+        Mode::Fallible => run.clone(),
+        _ => {
+            let loaded = read::loaded(plan, &quote!(__cached_run));
+            quote!({
+                let __cached_run = #run;
+                async move { #loaded }
+            })
+        }
+    };
     let read = read::read(
         plan,
         Inputs {
@@ -52,8 +62,7 @@ pub(crate) fn method(plan: &Plan, names: &Names) -> TokenStream {
                 #copies
                 move || {
                     #krate::__private::loading(&__CACHED_STATS);
-                    let __cached_run = #run;
-                    async move { #loaded }
+                    #load
                 }
             }),
             uncached: quote!({
