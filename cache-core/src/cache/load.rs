@@ -181,12 +181,7 @@ where
     /// Looks in L1 at once: a fresh (or, with background refresh, stale) hit yields a future
     /// that is already complete.
     fn into_future(self) -> Self::IntoFuture {
-        let state = match start(self) {
-            Started::Hit { value, .. } => LoadState::Ready(Some(Ok(value))),
-            Started::Refused(error) => LoadState::Ready(Some(Err(error.into()))),
-            Started::Slow(slow) => LoadState::Slow(slow),
-        };
-        LoadFuture { state }
+        LoadFuture { state: start(self) }
     }
 }
 
@@ -209,14 +204,9 @@ where
 
     /// Looks in L1 at once, as [`LoadBuilder`] does.
     fn into_future(self) -> Self::IntoFuture {
-        let state = match start(self.load) {
-            Started::Hit { value, stale } => {
-                SourcedState::Ready(Some(Ok((value, Source::found(Tier::L1, stale)))))
-            }
-            Started::Refused(error) => SourcedState::Ready(Some(Err(error.into()))),
-            Started::Slow(slow) => SourcedState::Slow(slow),
-        };
-        SourcedLoadFuture { state }
+        SourcedLoadFuture {
+            state: start(self.load),
+        }
     }
 }
 
@@ -283,20 +273,51 @@ impl<T, E> Future for SourcedLoadFuture<'_, T, E> {
     }
 }
 
-/// How the synchronous first step ended.
-enum Started<'a, T, E> {
+/// The state a future starts in, for each way the synchronous first step can end; built where
+/// the step ends, so an L1 hit writes its answer once.
+trait Started<'a, T, E> {
     /// L1 answered (`stale`: in its stale window, a refresh started).
-    Hit { value: T, stale: bool },
+    fn hit(value: T, stale: bool) -> Self;
     /// The cache refused the call.
-    Refused(CacheError),
+    fn refused(error: CacheError) -> Self;
     /// L1 could not answer: the load goes on here.
-    Slow(SlowLoad<'a, T, E>),
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self;
+}
+
+impl<'a, T, E> Started<'a, T, E> for LoadState<'a, T, E> {
+    #[inline]
+    fn hit(value: T, _stale: bool) -> Self {
+        LoadState::Ready(Some(Ok(value)))
+    }
+
+    fn refused(error: CacheError) -> Self {
+        LoadState::Ready(Some(Err(error.into())))
+    }
+
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
+        LoadState::Slow(slow)
+    }
+}
+
+impl<'a, T, E> Started<'a, T, E> for SourcedState<'a, T, E> {
+    #[inline]
+    fn hit(value: T, stale: bool) -> Self {
+        SourcedState::Ready(Some(Ok((value, Source::found(Tier::L1, stale)))))
+    }
+
+    fn refused(error: CacheError) -> Self {
+        SourcedState::Ready(Some(Err(error.into())))
+    }
+
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
+        SourcedState::Slow(slow)
+    }
 }
 
 /// The synchronous first step: answer from L1 when possible, else box the slow path.
-#[inline]
-fn start<'a, T, F, Fut, E>(builder: LoadBuilder<'a, T, F>) -> Started<'a, T, E>
+fn start<'a, T, F, Fut, E, S>(builder: LoadBuilder<'a, T, F>) -> S
 where
+    S: Started<'a, T, E>,
     T: Cacheable,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -312,7 +333,7 @@ where
     } = builder;
     let inner = get.inner;
     if let Err(error) = inner.check_open() {
-        return Started::Refused(error);
+        return S::refused(error);
     }
     // Unvalidated on purpose: only valid pairs are ever stored, so a hit needs no check.
     let key = KeyRef {
@@ -346,12 +367,7 @@ where
             value,
             stale: false,
             ..
-        } => {
-            return Started::Hit {
-                value,
-                stale: false,
-            };
-        }
+        } => return S::hit(value, false),
         Probe::Hit {
             value,
             stale,
@@ -359,7 +375,7 @@ where
         } => {
             let state = if stale { State::Stale } else { State::Fresh };
             match decide::with_loader(state, &inner.config) {
-                WithLoader::Serve => return Started::Hit { value, stale },
+                WithLoader::Serve => return S::hit(value, stale),
                 WithLoader::ServeAndRefresh => {
                     inner.counters.stale_hits.incr();
                     if entry.header().begin_refresh(now) {
@@ -367,11 +383,11 @@ where
                             Ok(plan) => inner.spawn_refresh(key, plan, loader, entry),
                             Err(error) => {
                                 entry.header().end_refresh();
-                                return Started::Refused(error);
+                                return S::refused(error);
                             }
                         }
                     }
-                    return Started::Hit { value, stale };
+                    return S::hit(value, stale);
                 }
                 // Stale without background refresh: refresh inline, the copy standing by.
                 WithLoader::LoadWithFallback | WithLoader::Load => Some(entry),
@@ -380,7 +396,7 @@ where
         Probe::Revalidate(entry) | Probe::Kept(entry) => Some(entry),
         Probe::Miss => {
             if let Err(error) = keys::validate_pair(key) {
-                return Started::Refused(error);
+                return S::refused(error);
             }
             None
         }
@@ -388,10 +404,10 @@ where
     match plan() {
         Ok(plan) => {
             let span = observe::load_span(&inner.name, key.namespace);
-            Started::Slow(Box::pin(
+            S::slow(Box::pin(
                 with_budget(inner.load(key, plan, loader, l1_copy)).instrument(span),
             ))
         }
-        Err(error) => Started::Refused(error),
+        Err(error) => S::refused(error),
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn key(plan: &Plan, names: &Names) -> TokenStream {
         #(#attrs)*
         #[allow(dead_code, unused_variables, clippy::used_underscore_binding)]
         #[must_use]
+        #[inline]
         #vis #sig {
             #key
         }

@@ -174,8 +174,9 @@ fn hole_push(plan: &Plan, hole: &Hole, separators: &LitStr, span: Span) -> Token
             __cached_builder.push_fmt(::core::format_args!(#format, #value), #separators);
         );
     }
-    // `self` is a reference already; an argument or a field is borrowed.
-    let value = if hole.root == "self" && hole.fields.is_empty() {
+    // `self` and the arguments are references already (`{fn}_key` borrows its arguments); a
+    // field is borrowed.
+    let value = if hole.fields.is_empty() {
         value
     } else {
         quote_spanned!(span=> &#value)

@@ -318,3 +318,51 @@ fn placeholders_with_nothing_between_them_are_refused() {
         "{found:?}"
     );
 }
+
+#[test]
+fn in_trait_impl_is_for_members_of_a_trait_impl() {
+    let method = quote!(
+        async fn find(&self, id: u64) -> u8 {
+            0
+        }
+    );
+    let found = plan(quote!(key = "f:{id}", in_trait_impl), method.clone());
+    assert!(found.trait_impl && found.assoc);
+    let found = errors(quote!(key = "f:{id}", in_trait_impl, in_impl), method);
+    assert!(found[0].contains("drop `in_impl`"), "{found:?}");
+    let found = errors(
+        quote!(key = "f:{id}", in_trait_impl),
+        quote!(
+            pub(crate) async fn find(&self, id: u64) -> u8 {
+                0
+            }
+        ),
+    );
+    assert!(found[0].contains("no visibility of its own"), "{found:?}");
+}
+
+#[test]
+fn templates_of_the_same_shape_build_the_same_keys() {
+    let shape = |attr| match plan(
+        attr,
+        quote!(
+            async fn f(id: u64, product_id: u64) -> u8 {
+                0
+            }
+        ),
+    )
+    .key
+    {
+        super::KeyPlan::Template(template) => template.shape(),
+        super::KeyPlan::Default => String::new(),
+    };
+    assert_eq!(
+        shape(quote!(key = "product:{id}:{product_id}")),
+        "product:{}:{}"
+    );
+    assert_eq!(
+        shape(quote!(key = "product:{product_id:08}:{id}")),
+        "product:{}:{}"
+    );
+    assert_eq!(shape(quote!(key = "{{p}}:{id}:{product_id}")), "{p}:{}:{}");
+}

@@ -35,7 +35,7 @@ impl Directory for Db {
                 );
                 __cached_builder.push_display(&self.tenant, ":");
                 __cached_builder.push_str(":");
-                __cached_builder.push_display(&id, ":");
+                __cached_builder.push_display(id, ":");
                 __cached_builder.finish()
             };
             let __cached_stats = &__CACHED_STATS;
