@@ -102,7 +102,6 @@ pub struct FnStats {
 
 /// The counters one thread adds to, on a cache line of their own so that threads counting the
 /// same function do not fight over one line.
-#[derive(Default)]
 #[repr(align(128))]
 struct Stripe {
     hits: AtomicU64,
@@ -111,11 +110,13 @@ struct Stripe {
 }
 
 impl Stripe {
-    const ZERO: Stripe = Stripe {
-        hits: AtomicU64::new(0),
-        misses: AtomicU64::new(0),
-        loads: AtomicU64::new(0),
-    };
+    const fn zero() -> Self {
+        Stripe {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+        }
+    }
 }
 
 thread_local! {
@@ -140,7 +141,7 @@ impl FnStats {
     /// Zero counters, for a function's `static`.
     pub(crate) const fn new() -> Self {
         FnStats {
-            stripes: [Stripe::ZERO; STRIPES],
+            stripes: [const { Stripe::zero() }; STRIPES],
             registered: AtomicBool::new(false),
         }
     }

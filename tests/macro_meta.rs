@@ -26,7 +26,8 @@ impl Shop {
     #[cached(key = "price:{id}", ttl = 300, stale = 60, namespace = "shop", cache = self.cache)]
     async fn price(&self, id: u64) -> u64 {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Long enough for ten spawned callers to join one load.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         id * 100
     }
 

@@ -254,7 +254,8 @@ impl Gate {
 }
 
 static ERRORS_CACHE: OnceLock<TieredCache> = OnceLock::new();
-static ERROR_GATE: OnceLock<Gate> = OnceLock::new();
+static SETTING_GATE: OnceLock<Gate> = OnceLock::new();
+static SHARED_GATE: OnceLock<Gate> = OnceLock::new();
 static SETTING_RUNS: AtomicUsize = AtomicUsize::new(0);
 static SHARED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -262,15 +263,19 @@ fn errors_cache() -> &'static TieredCache {
     ERRORS_CACHE.get().expect("installed by the test")
 }
 
-fn gate() -> &'static Gate {
-    ERROR_GATE.get_or_init(Gate::default)
+fn setting_gate() -> &'static Gate {
+    SETTING_GATE.get_or_init(Gate::default)
+}
+
+fn shared_gate() -> &'static Gate {
+    SHARED_GATE.get_or_init(Gate::default)
 }
 
 /// `std::io::Error` is not `Clone`, and `io::Result` does not even name it.
 #[cached(key = "setting:{name}", cache = errors_cache)]
 async fn setting(name: &str) -> std::io::Result<String> {
     let run = SETTING_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
-    gate().wait().await;
+    setting_gate().wait().await;
     Err(std::io::Error::new(
         std::io::ErrorKind::NotFound,
         format!("no {name} (run {run})"),
@@ -294,7 +299,7 @@ async fn repo_row(id: u64) -> Result<String, RepoError> {
 #[cached(key = "shared:{id}", cache = errors_cache)]
 async fn shared_row(id: u64) -> Result<String, Arc<std::io::Error>> {
     SHARED_RUNS.fetch_add(1, Ordering::SeqCst);
-    gate().wait().await;
+    shared_gate().wait().await;
     let bytes = std::fs::read(format!("/nonexistent/tiered-cache/{id}"))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -308,9 +313,10 @@ where
     Ok(text.parse::<u64>()?)
 }
 
-/// Starts `waiters + 1` calls of `call`, the first leading (its body holds at the gate) and the
-/// others coalesced on its load before the gate opens; returns their results in start order.
-async fn fail_together<T, F, Fut>(waiters: u64, call: F) -> Vec<T>
+/// Starts `waiters + 1` calls of `call`, the first leading (its body, counted in `runs`, holds
+/// at `gate`) and the others coalesced on its load before the gate opens; returns their
+/// results in start order.
+async fn fail_together<T, F, Fut>(waiters: u64, runs: &AtomicUsize, gate: &Gate, call: F) -> Vec<T>
 where
     T: Send + 'static,
     F: Fn() -> Fut,
@@ -318,11 +324,11 @@ where
 {
     let coalesced = || errors_cache().stats().overall_stats.coalesced;
     let before = coalesced();
+    let started = runs.load(Ordering::SeqCst);
     let leader = tokio::spawn(call());
-    let started = SETTING_RUNS.load(Ordering::SeqCst) + SHARED_RUNS.load(Ordering::SeqCst);
     assert!(
         eventually(Duration::from_secs(5), || async {
-            SETTING_RUNS.load(Ordering::SeqCst) + SHARED_RUNS.load(Ordering::SeqCst) > started
+            runs.load(Ordering::SeqCst) > started
         })
         .await,
         "the leader's body started"
@@ -335,7 +341,7 @@ where
         .await,
         "every other caller waits on the leader's load"
     );
-    gate().open();
+    gate.open();
     let mut results = vec![leader.await.expect("task")];
     for other in others {
         results.push(other.await.expect("task"));
@@ -349,7 +355,7 @@ async fn errors_that_are_not_clone_reach_every_caller_as_their_own_value() {
     assert!(ERRORS_CACHE.set(cache(config(&redis.url())).await).is_ok());
 
     // io::Error: the leader's own error, then one body run per waiter.
-    let results = fail_together(5, || setting("mode")).await;
+    let results = fail_together(5, &SETTING_RUNS, setting_gate(), || setting("mode")).await;
     let messages: Vec<String> = results
         .iter()
         .map(|result| match result {
@@ -378,7 +384,7 @@ async fn errors_that_are_not_clone_reach_every_caller_as_their_own_value() {
     assert_eq!(setting_stats().loads(), 6);
 
     // Arc<io::Error>: shared, one run for all six.
-    let shared = fail_together(5, || shared_row(1)).await;
+    let shared = fail_together(5, &SHARED_RUNS, shared_gate(), || shared_row(1)).await;
     assert!(shared.iter().all(Result::is_err));
     assert_eq!(
         SHARED_RUNS.load(Ordering::SeqCst),

@@ -103,7 +103,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         Figure::nanos(median(&figures[0])),
         "hand-written get(..).refresh_with(..)",
         Figure::nanos(median(&figures[1])),
-        Target::RatioAtMost(1.1),
+        Target::RatioAtMost(1.05),
     ));
     let calls = 2 * n * (params.macro_rounds + 1);
     let hits = cache.stats().l1_stats.hits - hits_before;

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
-/// Histogram of L2 operations, in seconds: labels `cache`, `op` ([`L2Op::name`]) and `outcome`
-/// ([`L2Outcome::name`]).
+/// Histogram of L2 operations, in seconds: labels `cache`, `op` (`read`, `write`, `lock`,
+/// `unlock`, `tag_marks`, `invalidate_tag`, `clear_namespace`, `clear_all`, `clear_marks`) and
+/// `outcome` (`ok`, `timeout`, `failed`, `refused`, `bad_data`).
 pub const L2_OPERATION_SECONDS: &str = "tiered_cache_l2_operation_duration_seconds";
 /// Histogram of loader calls (foreground and background), in seconds: labels `cache` and
 /// `result` (`ok`, `error`). A loader abandoned at `hard_timeout` is not recorded (it is counted

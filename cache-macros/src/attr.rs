@@ -115,8 +115,8 @@ impl Args {
             set(&mut self.in_impl, span, "in_impl", flag(input, "in_impl")?)
         } else if look.peek(kw::in_trait_impl) {
             let span = input.parse::<kw::in_trait_impl>()?.span;
-            let flag = flag(input, "in_trait_impl")?;
-            set(&mut self.in_trait_impl, span, "in_trait_impl", flag)
+            flag(input, "in_trait_impl")?;
+            set(&mut self.in_trait_impl, span, "in_trait_impl", ())
         } else if look.peek(kw::cache) {
             let span = input.parse::<kw::cache>()?.span;
             set(

@@ -109,8 +109,8 @@ pub struct Errors<E> {
 ///   waiter while the origin fails).
 ///
 /// The expansion writes `(&&Tag::<Ret>::NEW).errors()` with both traits in scope; method
-/// resolution takes [`ByClone`] (implemented for `&Tag`) when `E: Clone` holds, and
-/// [`Unshared`] (for `Tag`, one auto-deref away) otherwise, including a type parameter `E`
+/// resolution takes [`ByClone`](errors::ByClone) (implemented for `&Tag`) when `E: Clone` holds, and
+/// [`Unshared`](errors::Unshared) (for `Tag`, one auto-deref away) otherwise, including a type parameter `E`
 /// without a `Clone` bound.
 pub mod errors {
     use std::convert::Infallible;

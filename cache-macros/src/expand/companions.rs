@@ -64,7 +64,8 @@ fn borrowed_inputs(sig: &Signature) -> syn::punctuated::Punctuated<FnArg, syn::T
         if let FnArg::Typed(typed) = input {
             if !matches!(ast::ungroup(&typed.ty), syn::Type::Reference(_)) {
                 let ty = &typed.ty;
-                typed.ty = Box::new(syn::parse_quote!(&#ty));
+                let borrowed: syn::Type = syn::parse_quote!(&#ty);
+                *typed.ty = borrowed;
             }
         }
     }
