@@ -69,10 +69,19 @@ pub(crate) fn register(
     let cache = CacheId::of(cache);
     // Registrations are only pushed, so a panic elsewhere cannot leave one half-written.
     let mut registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    let same_keys =
+        |r: &&Registration| r.cache == cache && r.namespace == namespace && r.shape == shape;
+    if registered
+        .iter()
+        .filter(same_keys)
+        .any(|r| r.function == function)
+    {
+        // Registered before (its clashes, if any, were reported then).
+        return Vec::new();
+    }
     let clashes = registered
         .iter()
-        .filter(|r| r.cache == cache && r.namespace == namespace && r.shape == shape)
-        .filter(|r| r.function != function)
+        .filter(same_keys)
         .map(|r| {
             if r.value_type == value_type {
                 Clash::Shares {
