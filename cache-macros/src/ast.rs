@@ -219,3 +219,41 @@ pub(crate) fn inputs_without_mut(sig: &Signature) -> Punctuated<FnArg, syn::Toke
     }
     inputs
 }
+
+/// Where `tokens` call the method `name` on `self` or `Self` (`self.name(`, `Self::name(`):
+/// a recursive call.
+pub(crate) fn calls_itself(tokens: proc_macro2::TokenStream, name: &Ident) -> Option<Span> {
+    use proc_macro2::{Delimiter, TokenTree};
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tree) in trees.iter().enumerate() {
+        if let TokenTree::Group(group) = tree {
+            if let Some(span) = calls_itself(group.stream(), name) {
+                return Some(span);
+            }
+        }
+        let TokenTree::Ident(receiver) = tree else {
+            continue;
+        };
+        let rest = &trees[i + 1..];
+        let (method, args) = match rest {
+            [
+                TokenTree::Punct(dot),
+                TokenTree::Ident(method),
+                TokenTree::Group(args),
+                ..,
+            ] if receiver == "self" && dot.as_char() == '.' => (method, args),
+            [
+                TokenTree::Punct(a),
+                TokenTree::Punct(b),
+                TokenTree::Ident(method),
+                TokenTree::Group(args),
+                ..,
+            ] if receiver == "Self" && a.as_char() == ':' && b.as_char() == ':' => (method, args),
+            _ => continue,
+        };
+        if method == name && args.delimiter() == Delimiter::Parenthesis {
+            return Some(method.span());
+        }
+    }
+    None
+}

@@ -153,6 +153,20 @@ fn check_trait_impl(args: &Args, func: &Function, errors: &mut Errors) {
              own; drop it, or drop `in_trait_impl` for a method of an inherent impl",
         );
     }
+    let name = &func.sig.ident;
+    let body = quote::ToTokens::to_token_stream(&func.block);
+    if let Some(call) = ast::calls_itself(body, name) {
+        errors.push(
+            call,
+            format!(
+                "a recursive `in_trait_impl` method cannot be cached: its loader must be `Send`, \
+                 which depends on this method's own future type while the compiler infers it, \
+                 and a trait impl has no room for the function that breaks the cycle. Move the \
+                 body into a #[cached] method of an inherent impl that recurses into itself \
+                 (`Box::pin(self.{name}_cached(n - 1)).await`), and call that from `{name}`"
+            ),
+        );
+    }
 }
 
 fn check_signature(func: &Function, errors: &mut Errors) {

@@ -366,3 +366,29 @@ fn templates_of_the_same_shape_build_the_same_keys() {
     );
     assert_eq!(shape(quote!(key = "{{p}}:{id}:{product_id}")), "{p}:{}:{}");
 }
+
+#[test]
+fn a_recursive_trait_method_is_refused_where_it_calls_itself() {
+    let found = errors(
+        quote!(key = "fib:{n}", in_trait_impl),
+        quote!(
+            async fn fib(&self, n: u64) -> u64 {
+                if n < 2 {
+                    return n;
+                }
+                Box::pin(self.fib(n - 1)).await + Box::pin(Self::fib(self, n - 2)).await
+            }
+        ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("recursive `in_trait_impl`"), "{found:?}");
+    // Another method, or the same name on another value, is no recursion.
+    let _ = plan(
+        quote!(key = "fib:{n}", in_trait_impl),
+        quote!(
+            async fn fib(&self, n: u64) -> u64 {
+                self.other.fib(n) + self.fibonacci(n)
+            }
+        ),
+    );
+}
