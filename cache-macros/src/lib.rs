@@ -2,7 +2,8 @@
 //! through the facade crate: `use tiered_cache::cached;`. The facade documents every option,
 //! the rules for arguments, `self`, generics and errors, and shows an expansion.
 //!
-//! The macro is built like `thiserror-impl`: `attr` parses the options, `ast` is a typed view of
+//! The macro is built like `thiserror-impl`: `attr` parses the options (`hints` says what to do
+//! about an unknown one), `ast` is a typed view of
 //! the function, `valid` checks the rules that tie them together and produces a plan, `expand`
 //! emits code from the plan (and cannot fail), `fallback` emits the errors plus the function
 //! unchanged.
@@ -13,6 +14,7 @@ mod ast;
 mod attr;
 mod expand;
 mod fallback;
+mod hints;
 #[cfg(test)]
 mod hostile;
 mod key;
