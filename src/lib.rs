@@ -6,8 +6,8 @@ pub use tiered_cache_core::{
     CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, ConfigError, GetBuilder,
     GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder,
     InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany,
-    ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, StartError, SwrStats, Tier,
-    TierHealth, TierStatus, redact_url,
+    ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Source, SourcedLoadFuture,
+    StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource, redact_url, source,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 
@@ -22,11 +22,13 @@ pub mod __private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+mod calls;
 mod global;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub use calls::{CallMeta, FnStats};
 pub use global::{InitError, global_cache, init, install};
 /// Caches an `async fn` through the global cache (or the one named by `cache = ...`): every
 /// option, the rules for arguments, `self`, generics and return types, and the expansion are in

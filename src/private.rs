@@ -20,7 +20,10 @@ use serde::de::DeserializeOwned;
 pub async fn global() -> &'static TieredCache {
     crate::global::for_cached_fns().await
 }
-use crate::{CacheError, LoadBuilder, LoadError, LoadFuture, SetBuilder, TieredCache};
+use crate::{CacheError, CallMeta, FnStats, SetBuilder, TieredCache};
+
+pub use self::calls::{Function, fn_stats, loading, refused, register, uncached};
+pub use self::load::{BoxedLoad, Errors, Load, Loaded, boxed, errors, load};
 
 /// A value a cached function may return (the stored part of it: `T` of `Result<T, E>`).
 #[diagnostic::on_unimplemented(
@@ -31,14 +34,15 @@ use crate::{CacheError, LoadBuilder, LoadError, LoadFuture, SetBuilder, TieredCa
 pub trait CacheableValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> CacheableValue for T {}
 
-/// An error every caller coalesced on one load receives.
+/// The error type of a cached function: its loads run on whichever task leads them (or in the
+/// background), so the error crosses tasks. `Clone` is not required: see [`errors`].
 #[diagnostic::on_unimplemented(
-    message = "the error type `{Self}` of a #[cached] function must be `Clone + Send + Sync + 'static`",
-    label = "every caller waiting on one load receives this error, so it is cloned",
-    note = "derive `Clone` for the error, or return `Result<T, Arc<{Self}>>` (`?` converts through `From`)"
+    message = "the error type `{Self}` of a #[cached] function must be `Send + Sync + 'static`",
+    label = "a load may run on another caller's task or in the background, so its error crosses tasks",
+    note = "keep the error's data owned and thread-safe (`Arc` instead of `Rc`, `Mutex` instead of `RefCell`)"
 )]
-pub trait SharedError: Clone + Send + Sync + 'static {}
-impl<E: Clone + Send + Sync + 'static> SharedError for E {}
+pub trait CachedError: Send + Sync + 'static {}
+impl<E: Send + Sync + 'static> CachedError for E {}
 
 /// An argument passed by value: the background refresh gets a clone.
 ///
@@ -161,62 +165,6 @@ where
     }
 }
 
-/// Starts a read-through load. The bounds repeat the engine's with the messages above, and are
-/// the only place they are checked: see [`Load`].
-pub fn load<'a, T, F, Fut, E>(read: LoadBuilder<'a, T, F>) -> Load<'a, T, E>
-where
-    T: CacheableValue,
-    E: SharedError,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-{
-    Load {
-        future: read.into_future(),
-        poll: <LoadFuture<'a, T, E> as Future>::poll,
-        take_error: Arc::unwrap_or_clone,
-    }
-}
-
-/// The engine's [`LoadFuture`], polled through a function pointer taken in [`load`], where its
-/// bounds were proven (as is the one that clones a shared error). This `Future` impl has no
-/// bounds of its own, so a type the cache cannot handle is reported once, at the return type,
-/// and not again at `.await` or at the answer. It allocates nothing.
-pub struct Load<'a, T, E> {
-    future: LoadFuture<'a, T, E>,
-    poll: PollFn<'a, T, E>,
-    take_error: fn(Arc<E>) -> E,
-}
-
-type PollFn<'a, T, E> =
-    fn(Pin<&mut LoadFuture<'a, T, E>>, &mut Context<'_>) -> Poll<Result<T, LoadError<E>>>;
-
-/// What a load gave one caller.
-pub enum Loaded<T, E> {
-    /// A value, cached or just loaded.
-    Value(T),
-    /// The loader's error: this caller's own clone of it.
-    Failed(E),
-    /// The cache refused the call (logged); the caller runs the body uncached.
-    Refused,
-}
-
-impl<T, E> Future for Load<'_, T, E> {
-    type Output = Loaded<T, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // `LoadFuture` is `Unpin` (the engine never pins its loader in place).
-        let this = self.get_mut();
-        (this.poll)(Pin::new(&mut this.future), cx).map(|read| match read {
-            Ok(value) => Loaded::Value(value),
-            Err(LoadError::Loader(error)) => Loaded::Failed((this.take_error)(error)),
-            Err(error) => {
-                refused(&error);
-                Loaded::Refused
-            }
-        })
-    }
-}
-
 /// Writes the value a `{fn}_prime` companion stores; a refusal is logged, not returned. The
 /// future it returns names no `T`, so the bound is checked once, here.
 pub fn primed<T: CacheableValue>(write: SetBuilder<'_, T>) -> Primed<'_> {
@@ -238,36 +186,22 @@ impl Future for Primed<'_> {
     }
 }
 
-/// The cache refused a call: say so (the caller then runs the body uncached).
-fn refused<E>(read: &LoadError<E>) {
-    match read {
-        LoadError::Cache(error) => tracing::warn!(
-            %error,
-            "#[cached]: the cache refused this call; running the function uncached"
-        ),
-        // Not reached: #[cached] reads wait for their loader (`wait_for_loader`).
-        LoadError::TimedOut(after) => tracing::warn!(
-            ?after,
-            "#[cached]: the load passed hard_timeout; running the function uncached"
-        ),
-        _ => tracing::warn!("#[cached]: the cache could not serve this call; running it uncached"),
-    }
-}
-
 /// Functions returning any `T`, all of it cached (also `Option` with `cache_none`, `Result`
 /// with `cache_err`).
 pub mod plain {
-    use super::{Infallible, Loaded};
+    use super::{CallMeta, FnStats, Infallible, Loaded, calls};
 
     /// The loader's output.
     pub fn loaded<T>(value: T) -> Result<T, Infallible> {
         Ok(value)
     }
 
-    /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T>(read: Loaded<T, Infallible>) -> Option<T> {
+    /// The caller's return value and how it was answered (counted in `stats`), or `None` to
+    /// run the body uncached.
+    #[inline]
+    pub fn answer<T>(read: Loaded<T, Infallible>, stats: &FnStats) -> Option<(T, CallMeta)> {
         match read {
-            Loaded::Value(value) => Some(value),
+            Loaded::Value(value, source) => Some((value, calls::served(stats, source))),
             Loaded::Failed(never) => match never {},
             Loaded::Refused => None,
         }
@@ -279,15 +213,18 @@ pub mod plain {
     }
 }
 
-/// Functions returning `Result<T, E>`: `Ok` is cached, `Err` reaches every coalesced caller.
+/// Functions returning `Result<T, E>`: `Ok` is cached, `Err` reaches the callers as
+/// [`errors`] says.
 pub mod fallible {
-    use super::Loaded;
+    use super::{CallMeta, FnStats, Loaded, calls};
 
-    /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T, E>(read: Loaded<T, E>) -> Option<Result<T, E>> {
+    /// The caller's return value and how it was answered (counted in `stats`), or `None` to
+    /// run the body uncached.
+    #[inline]
+    pub fn answer<T, E>(read: Loaded<T, E>, stats: &FnStats) -> Option<(Result<T, E>, CallMeta)> {
         match read {
-            Loaded::Value(value) => Some(Ok(value)),
-            Loaded::Failed(error) => Some(Err(error)),
+            Loaded::Value(value, source) => Some((Ok(value), calls::served(stats, source))),
+            Loaded::Failed(error) => Some((Err(error), calls::uncached(stats))),
             Loaded::Refused => None,
         }
     }
@@ -301,17 +238,22 @@ pub mod fallible {
 /// Functions returning `Option<T>`: the whole `Option` is the stored type; `Some` is cached, a
 /// `None` reaches every coalesced caller and removes the entry (`cache_none(false)`).
 pub mod optional {
-    use super::{Infallible, Loaded};
+    use super::{CallMeta, FnStats, Infallible, Loaded, calls};
 
     /// The loader's output.
     pub fn loaded<T>(value: Option<T>) -> Result<Option<T>, Infallible> {
         Ok(value)
     }
 
-    /// The caller's return value, or `None` to run the body uncached.
-    pub fn answer<T>(read: Loaded<Option<T>, Infallible>) -> Option<Option<T>> {
+    /// The caller's return value and how it was answered (counted in `stats`), or `None` to
+    /// run the body uncached.
+    #[inline]
+    pub fn answer<T>(
+        read: Loaded<Option<T>, Infallible>,
+        stats: &FnStats,
+    ) -> Option<(Option<T>, CallMeta)> {
         match read {
-            Loaded::Value(value) => Some(value),
+            Loaded::Value(value, source) => Some((value, calls::served(stats, source))),
             Loaded::Failed(never) => match never {},
             Loaded::Refused => None,
         }
@@ -330,5 +272,11 @@ pub async fn removed<F: IntoFuture<Output = Result<(), CacheError>>>(invalidatio
     }
 }
 
+#[path = "private/calls.rs"]
+mod calls;
 #[path = "private/key.rs"]
 pub mod key;
+#[path = "private/load.rs"]
+mod load;
+#[path = "private/registry.rs"]
+mod registry;

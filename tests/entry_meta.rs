@@ -20,11 +20,11 @@ async fn the_tier_a_value_came_from() {
         .unwrap();
 
     let on_writer = a.get::<u32>("k").with_meta().await.unwrap().unwrap();
-    assert_eq!((on_writer.value, on_writer.tier), (5, Tier::L1));
+    assert_eq!((on_writer.value, on_writer.source.tier()), (5, Tier::L1));
     let on_other = b.get::<u32>("k").with_meta().await.unwrap().unwrap();
-    assert_eq!((on_other.value, on_other.tier), (5, Tier::L2));
+    assert_eq!((on_other.value, on_other.source.tier()), (5, Tier::L2));
     let again = b.get::<u32>("k").with_meta().await.unwrap().unwrap();
-    assert_eq!(again.tier, Tier::L1, "the L2 read filled B's L1");
+    assert_eq!(again.source.tier(), Tier::L1, "the L2 read filled B's L1");
     assert_eq!(
         again.meta, on_writer.meta,
         "one entry, one timeline, on both instances"
@@ -33,7 +33,7 @@ async fn the_tier_a_value_came_from() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let rechecked = a.get::<u32>("k").with_meta().await.unwrap().unwrap();
     assert_eq!(
-        rechecked.tier,
+        rechecked.source.tier(),
         Tier::L2,
         "past l1_ttl the copy is checked against Redis"
     );
@@ -44,5 +44,5 @@ async fn the_tier_a_value_came_from() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(skipped.tier, Tier::L2);
+    assert_eq!(skipped.source.tier(), Tier::L2);
 }

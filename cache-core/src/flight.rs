@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::keys::{EntryKey, KeyRef};
 use crate::l1::Entry;
+use crate::source::Source;
 
 const SHARDS: usize = 16;
 
@@ -23,9 +24,17 @@ const SHARDS: usize = 16;
 pub(crate) enum Outcome {
     /// The value (an L1-shaped entry, whether or not it was cached); `loaded` when a loader ran
     /// for it (even one that failed and left a fail-safe stand-in): the waiters count a miss.
-    Value { entry: Entry, loaded: bool },
+    /// `source` is where the leader's answer came from.
+    Value {
+        entry: Entry,
+        loaded: bool,
+        source: Source,
+    },
     /// The loader's error, an `Arc<E>` behind `Any`.
     Failed(Arc<dyn Any + Send + Sync>),
+    /// The loader failed and its error stays with the caller that ran it (the load did not share
+    /// errors): each waiter runs its own loader.
+    FailedUnshared,
     /// The load hit the hard timeout.
     TimedOut(Duration),
 }

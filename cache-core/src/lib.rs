@@ -29,21 +29,23 @@ mod ns_stats;
 mod observe;
 mod redact;
 mod rng;
+pub mod source;
 mod stats;
 mod tags;
 
 pub use cache::{
     CacheBuilder, Cacheable, GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture,
     InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture, LoadMany, Namespace,
-    SetBuilder, SetMany, TieredCache,
+    SetBuilder, SetMany, SourcedLoadFuture, TieredCache, WithSource,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use config::CacheConfig;
 pub use error::{CacheError, ConfigError, LoadError, StartError};
 pub use health::{HealthReport, TierHealth, TierStatus};
 pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
-pub use meta::{CacheEntry, Tier};
+pub use meta::CacheEntry;
 pub use ns_stats::{NamespaceStats, OTHER_NAMESPACES};
 pub use observe::{L2_OPERATION_SECONDS, LOADER_SECONDS, LOCK_WAIT_SECONDS};
 pub use redact::redact_url;
+pub use source::{Source, Tier};
 pub use stats::{CacheStats, L1Stats, L2Stats, OverallStats, RefusedStats, SwrStats};

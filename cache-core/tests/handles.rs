@@ -305,7 +305,7 @@ async fn namespaces_past_the_metrics_limit_are_counted_as_other() {
 #[tokio::test(start_paused = true)]
 async fn a_read_with_meta_says_how_fresh_and_how_old() {
     use tiered_cache_core::Tier;
-    use tiered_cache_core::entry::Freshness;
+    use tiered_cache_core::source::Freshness;
     let cache = cache_with(seed()).await;
     cache
         .set("k", &1u32)
@@ -316,14 +316,14 @@ async fn a_read_with_meta_says_how_fresh_and_how_old() {
     advance(30 * SECOND).await;
     let entry = cache.get::<u32>("k").with_meta().await.unwrap().unwrap();
     assert_eq!(
-        (entry.value, entry.tier, entry.freshness),
+        (entry.value, entry.source.tier(), entry.source.freshness()),
         (1, Tier::L1, Freshness::Fresh)
     );
     assert_eq!(entry.age.as_secs(), 30);
     assert_eq!(entry.expires_in.as_secs(), 70);
     advance(60 * SECOND).await;
     let entry = cache.get::<u32>("k").with_meta().await.unwrap().unwrap();
-    assert_eq!(entry.freshness, Freshness::Stale);
+    assert_eq!(entry.source.freshness(), Freshness::Stale);
     assert_eq!(
         cache.stats().swr_stats.stale_hits,
         1,

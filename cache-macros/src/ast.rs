@@ -24,6 +24,8 @@ pub(crate) struct Function {
 /// A named parameter.
 pub(crate) struct Param {
     pub(crate) ident: Ident,
+    /// `mut id: u64`: the body may change its copy.
+    pub(crate) mutability: Option<syn::Token![mut]>,
     pub(crate) ty: Type,
     pub(crate) pass: Pass,
 }
@@ -103,8 +105,10 @@ impl Function {
 
 impl Param {
     fn new(pat: &Pat, ty: &Type) -> syn::Result<Self> {
-        let ident = match pat {
-            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+        let (ident, mutability) = match pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                (pat.ident.clone(), pat.mutability)
+            }
             other => {
                 return Err(syn::Error::new(
                     other.span(),
@@ -121,6 +125,7 @@ impl Param {
         };
         Ok(Param {
             ident,
+            mutability,
             ty: ty.clone(),
             pass,
         })
@@ -213,4 +218,42 @@ pub(crate) fn inputs_without_mut(sig: &Signature) -> Punctuated<FnArg, syn::Toke
         }
     }
     inputs
+}
+
+/// Where `tokens` call the method `name` on `self` or `Self` (`self.name(`, `Self::name(`):
+/// a recursive call.
+pub(crate) fn calls_itself(tokens: proc_macro2::TokenStream, name: &Ident) -> Option<Span> {
+    use proc_macro2::{Delimiter, TokenTree};
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tree) in trees.iter().enumerate() {
+        if let TokenTree::Group(group) = tree {
+            if let Some(span) = calls_itself(group.stream(), name) {
+                return Some(span);
+            }
+        }
+        let TokenTree::Ident(receiver) = tree else {
+            continue;
+        };
+        let rest = &trees[i + 1..];
+        let (method, args) = match rest {
+            [
+                TokenTree::Punct(dot),
+                TokenTree::Ident(method),
+                TokenTree::Group(args),
+                ..,
+            ] if receiver == "self" && dot.as_char() == '.' => (method, args),
+            [
+                TokenTree::Punct(a),
+                TokenTree::Punct(b),
+                TokenTree::Ident(method),
+                TokenTree::Group(args),
+                ..,
+            ] if receiver == "Self" && a.as_char() == ':' && b.as_char() == ':' => (method, args),
+            _ => continue,
+        };
+        if method == name && args.delimiter() == Delimiter::Parenthesis {
+            return Some(method.span());
+        }
+    }
+    None
 }

@@ -6,6 +6,8 @@ use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, Path, Token, UnOp};
 
+use crate::hints::{elsewhere, suggestion};
+
 mod kw {
     syn::custom_keyword!(key);
     syn::custom_keyword!(ttl);
@@ -16,11 +18,12 @@ mod kw {
     syn::custom_keyword!(cache_none);
     syn::custom_keyword!(cache_err);
     syn::custom_keyword!(in_impl);
+    syn::custom_keyword!(in_trait_impl);
 }
 
 /// The names of all options, for error messages.
-const OPTIONS: &str =
-    "key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, in_impl";
+const OPTIONS: &str = "key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, \
+                       in_impl, in_trait_impl";
 
 /// One option as written: the span of its keyword and its value.
 pub(crate) struct Opt<T> {
@@ -50,6 +53,7 @@ pub(crate) struct Args {
     pub(crate) cache_none: Option<Opt<()>>,
     pub(crate) cache_err: Option<Opt<()>>,
     pub(crate) in_impl: Option<Opt<()>>,
+    pub(crate) in_trait_impl: Option<Opt<()>>,
 }
 
 impl Parse for Args {
@@ -111,6 +115,10 @@ impl Args {
         } else if look.peek(kw::in_impl) {
             let span = input.parse::<kw::in_impl>()?.span;
             set(&mut self.in_impl, span, "in_impl", flag(input, "in_impl")?)
+        } else if look.peek(kw::in_trait_impl) {
+            let span = input.parse::<kw::in_trait_impl>()?.span;
+            flag(input, "in_trait_impl")?;
+            set(&mut self.in_trait_impl, span, "in_trait_impl", ())
         } else if look.peek(kw::cache) {
             let span = input.parse::<kw::cache>()?.span;
             set(
@@ -177,6 +185,12 @@ fn unknown_option(input: ParseStream) -> syn::Error {
         .map(|ident| (ident.to_string(), ident.span()));
     match name {
         Ok((name, span)) => {
+            if let Some(instead) = elsewhere(&name) {
+                return syn::Error::new(
+                    span,
+                    format!("#[cached] has no option `{name}`: {instead}"),
+                );
+            }
             let hint = suggestion(&name)
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
@@ -187,63 +201,6 @@ fn unknown_option(input: ParseStream) -> syn::Error {
         }
         Err(error) => error,
     }
-}
-
-/// The option a misspelled name most likely meant.
-fn suggestion(name: &str) -> Option<&'static str> {
-    let known = [
-        ("key", "key"),
-        ("ttl", "ttl"),
-        ("namespace", "namespace"),
-        ("stale", "stale"),
-        ("refresh", "refresh"),
-        ("cache", "cache"),
-        ("cache_none", "cache_none"),
-        ("cache_err", "cache_err"),
-        ("in_impl", "in_impl"),
-        ("time", "ttl"),
-        ("ttl_secs", "ttl"),
-        ("expire", "ttl"),
-        ("expires", "ttl"),
-        ("ns", "namespace"),
-        ("convert", "key"),
-        ("option", "cache_none"),
-        ("result", "cache_err"),
-        ("swr", "stale"),
-    ];
-    let lower = name.to_ascii_lowercase();
-    known
-        .iter()
-        .find(|(alias, _)| *alias == lower || distance(alias, &lower) == 1)
-        .map(|(_, option)| *option)
-}
-
-/// Whether two names differ by one edit (insert, delete, replace or swap of neighbours).
-fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a == b {
-        return 0;
-    }
-    let (short, long) = if a.len() <= b.len() {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
-    if long.len() - short.len() > 1 {
-        return 2;
-    }
-    let first = short.iter().zip(long.iter()).position(|(x, y)| x != y);
-    let Some(i) = first else { return 1 };
-    let one_edit = if short.len() == long.len() {
-        short[i + 1..] == long[i + 1..]
-            || (i + 1 < short.len()
-                && short[i] == long[i + 1]
-                && short[i + 1] == long[i]
-                && short[i + 2..] == long[i + 2..])
-    } else {
-        short[i..] == long[i + 1..]
-    };
-    if one_edit { 1 } else { 2 }
 }
 
 fn parse_key(input: ParseStream) -> syn::Result<LitStr> {
@@ -401,6 +358,7 @@ mod tests {
             cache_none,
             cache_err,
             in_impl,
+            in_trait_impl,
         ))
         .expect("parses");
         assert_eq!(args.key.map(|k| k.value.value()).as_deref(), Some("p:{id}"));
@@ -415,6 +373,7 @@ mod tests {
         assert!(args.refresh.is_some_and(|r| !r.value.value));
         assert!(args.cache.is_some() && args.krate.is_some());
         assert!(args.cache_none.is_some() && args.cache_err.is_some() && args.in_impl.is_some());
+        assert!(args.in_trait_impl.is_some());
     }
 
     #[test]
@@ -437,14 +396,8 @@ mod tests {
         assert!(error(quote::quote!(key)).contains("takes a value"));
         assert!(error(quote::quote!(key = 5)).contains("string literal template"));
         assert!(parse(quote::quote!(stale = 0)).is_ok());
-    }
-
-    #[test]
-    fn one_edit_distance() {
-        assert_eq!(distance("ttl", "ttl"), 0);
-        assert_eq!(distance("ttl", "tll"), 1);
-        assert_eq!(distance("ttl", "tl"), 1);
-        assert_eq!(distance("stale", "satle"), 1);
-        assert_eq!(distance("key", "namespace"), 2);
+        assert!(error(quote::quote!(max_size = 100)).contains("l1_max_size"));
+        assert!(error(quote::quote!(with_cached_flag = true)).contains("_with_meta"));
+        assert!(error(quote::quote!(sync_writes = "by_key")).contains("share one run"));
     }
 }

@@ -31,6 +31,9 @@ const VOCABULARY: &[&str] = &[
     "cache_none",
     "cache_err",
     "in_impl",
+    "in_trait_impl",
+    "max_size",
+    "with_cached_flag",
     "=",
     ",",
     "300",
@@ -79,6 +82,8 @@ const FUNCTIONS: &[&str] = &[
     "async fn f<T: Clone>(x: T) -> Result<u8, String> { Ok(1) }",
     "fn f(id: u64) -> u64 { id }",
     "async fn f(id: &str, (a, b): (u8, u8)) { }",
+    "async fn f(&self, mut id: u64, s: &str) -> u64 { self.g(|| self::h(self)); fn i(&self) {} id }",
+    "pub async fn f(n: u64) -> std::io::Result<u64> { Box::pin(f(n - 1)).await }",
 ];
 
 proptest! {

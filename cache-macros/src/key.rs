@@ -102,6 +102,19 @@ impl Template {
             .sum()
     }
 
+    /// The shape of the keys: the literal text with each placeholder as `{}`. Two templates
+    /// of the same shape build the same key from the same values (`"product:{id}"` and
+    /// `"product:{product_id}"` are both `product:{}`).
+    pub(crate) fn shape(&self) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => text.as_str(),
+                Part::Hole(_) => "{}",
+            })
+            .collect()
+    }
+
     /// Names written as `<name>` in the literal text (another template syntax).
     pub(crate) fn angle_names(&self) -> Vec<String> {
         let mut names = Vec::new();

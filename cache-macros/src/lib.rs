@@ -2,7 +2,8 @@
 //! through the facade crate: `use tiered_cache::cached;`. The facade documents every option,
 //! the rules for arguments, `self`, generics and errors, and shows an expansion.
 //!
-//! The macro is built like `thiserror-impl`: `attr` parses the options, `ast` is a typed view of
+//! The macro is built like `thiserror-impl`: `attr` parses the options (`hints` says what to do
+//! about an unknown one), `ast` is a typed view of
 //! the function, `valid` checks the rules that tie them together and produces a plan, `expand`
 //! emits code from the plan (and cannot fail), `fallback` emits the errors plus the function
 //! unchanged.
@@ -13,6 +14,7 @@ mod ast;
 mod attr;
 mod expand;
 mod fallback;
+mod hints;
 #[cfg(test)]
 mod hostile;
 mod key;
@@ -42,11 +44,14 @@ use proc_macro::TokenStream;
 /// | `cache_none` | `Option` functions: cache `None` too |
 /// | `cache_err` | `Result` functions: cache `Err` too (the error must be serializable) |
 /// | `in_impl` | an associated function without `self` whose signature does not mention `Self` |
+/// | `in_trait_impl` | a method of a trait impl: cached, without companions |
 ///
 /// Next to the function it generates `{fn}_no_cache` (the body, uncached), `{fn}_invalidate`
-/// (drops the entry for some arguments) and `{fn}_prime` (runs the body and stores the result).
-/// The full guide, with the rules for arguments, `self`, generics and errors, is in the
-/// `tiered-cache` crate documentation.
+/// (drops the entry for some arguments), `{fn}_prime` (runs the body and stores the result),
+/// `{fn}_key` (the key of some arguments), `{fn}_with_meta` (the value and where it came from)
+/// and `{fn}_stats` (the function's hits, misses and body runs). The full guide, with the rules
+/// for arguments, `self`, generics, errors and recursion, is in the `tiered-cache` crate
+/// documentation.
 #[proc_macro_attribute]
 pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_cached(attr.into(), item.into()).into()

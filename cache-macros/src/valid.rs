@@ -29,6 +29,8 @@ pub(crate) struct Plan {
     pub(crate) source: Option<Expr>,
     /// Companions are reached as `Self::name` (the function is in an `impl`).
     pub(crate) assoc: bool,
+    /// `in_trait_impl`: one method, no companions (a trait impl has room for no other item).
+    pub(crate) trait_impl: bool,
     pub(crate) type_params: Vec<Ident>,
     pub(crate) const_params: Vec<Ident>,
 }
@@ -104,6 +106,7 @@ pub(crate) fn check(args: Args, func: Function) -> syn::Result<Plan> {
     };
     let shape = return_shape(&args, &func, &mut errors);
     let stale = stale_setting(&args, &mut errors);
+    check_trait_impl(&args, &func, &mut errors);
     errors.finish()?;
     // `return_shape` reports an error whenever it gives no shape, so `finish` returned above.
     let (mode, value_ty, ret_ty) =
@@ -112,8 +115,10 @@ pub(crate) fn check(args: Args, func: Function) -> syn::Result<Plan> {
         Some(Opt { value, .. }) => quote!(#value),
         None => quote!(::tiered_cache),
     };
+    let trait_impl = args.in_trait_impl.is_some();
     Ok(Plan {
-        assoc: args.in_impl.is_some() || func.mentions_self(),
+        assoc: trait_impl || args.in_impl.is_some() || func.mentions_self(),
+        trait_impl,
         func,
         krate,
         key,
@@ -127,6 +132,41 @@ pub(crate) fn check(args: Args, func: Function) -> syn::Result<Plan> {
         type_params,
         const_params,
     })
+}
+
+/// `in_trait_impl` says the function is a member of a trait impl: no visibility of its own, and
+/// `in_impl` has nothing to add.
+fn check_trait_impl(args: &Args, func: &Function, errors: &mut Errors) {
+    if args.in_trait_impl.is_none() {
+        return;
+    }
+    if let Some(in_impl) = &args.in_impl {
+        errors.push(
+            in_impl.span,
+            "`in_trait_impl` already says the function is in an impl; drop `in_impl`",
+        );
+    }
+    if !matches!(func.vis, syn::Visibility::Inherited) {
+        errors.push(
+            func.vis.span(),
+            "`in_trait_impl` is for a member of a trait impl, which has no visibility of its \
+             own; drop it, or drop `in_trait_impl` for a method of an inherent impl",
+        );
+    }
+    let name = &func.sig.ident;
+    let body = quote::ToTokens::to_token_stream(&func.block);
+    if let Some(call) = ast::calls_itself(body, name) {
+        errors.push(
+            call,
+            format!(
+                "a recursive `in_trait_impl` method cannot be cached: its loader must be `Send`, \
+                 which depends on this method's own future type while the compiler infers it, \
+                 and a trait impl has no room for the function that breaks the cycle. Move the \
+                 body into a #[cached] method of an inherent impl that recurses into itself \
+                 (`Box::pin(self.{name}_cached(n - 1)).await`), and call that from `{name}`"
+            ),
+        );
+    }
 }
 
 fn check_signature(func: &Function, errors: &mut Errors) {

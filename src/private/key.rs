@@ -130,7 +130,8 @@ impl Write for Escaped<'_> {
 #[inline]
 fn find_special(text: &str, separators: &str) -> Option<usize> {
     match separators.as_bytes() {
-        [] => text.find('%'),
+        // A byte scan: keys are short, and `%` is ASCII (see below).
+        [] => text.bytes().position(|b| b == b'%'),
         // An ASCII byte never occurs inside a multi-byte character, so a byte scan finds
         // exactly the characters.
         set if separators.is_ascii() => text.bytes().position(|b| b == b'%' || set.contains(&b)),

@@ -20,6 +20,7 @@ use crate::keys::{EntryKey, KeyRef};
 use crate::l1::{self, Entry, Header};
 use crate::l2::Undecodable;
 use crate::observe;
+use crate::source::Source;
 
 /// Why a load produced no value.
 enum Failure<E> {
@@ -37,7 +38,7 @@ impl Inner {
         fallback: Option<Found<T>>,
         lock: Option<HeldLock>,
         overwrite: Option<Undecodable>,
-    ) -> Result<T, LoadError<E>>
+    ) -> Result<(T, Source), LoadError<E>>
     where
         T: Cacheable,
         E: Send + Sync + 'static,
@@ -51,8 +52,9 @@ impl Inner {
                 guard.complete(Outcome::Value {
                     entry,
                     loaded: true,
+                    source: Source::loaded(),
                 });
-                Ok(value)
+                Ok((value, Source::loaded()))
             }
             Loaded::Failed(error) => {
                 self.counters.loader_errors.incr();
@@ -150,14 +152,15 @@ impl Inner {
             && self.still_current(key, fallback.meta.created, ctx.ticket)
     }
 
-    /// A load failed: serve the fallback (fail-safe) or hand the error to every waiter.
+    /// A load failed: serve the fallback (fail-safe) or hand the error to every waiter (to the
+    /// caller that ran the loader only, when the load does not share errors).
     fn fail<T: Cacheable, E: Send + Sync + 'static>(
         &self,
         guard: FlightGuard,
         ctx: &LoadCtx<T>,
         failure: Failure<E>,
         fallback: Option<Found<T>>,
-    ) -> Result<T, LoadError<E>> {
+    ) -> Result<(T, Source), LoadError<E>> {
         let key = guard.key();
         let stand_in = fallback
             .filter(|_| self.config.fail_safe)
@@ -165,16 +168,23 @@ impl Inner {
         if let Some(stand_in) = stand_in {
             observe::outcome("fail_safe");
             let entry = self.throttle_with(key, &stand_in, ctx.ticket);
+            let source = stand_in.source(true);
             guard.complete(Outcome::Value {
                 entry,
                 loaded: true,
+                source,
             });
-            return Ok(stand_in.value);
+            return Ok((stand_in.value, source));
         }
         match failure {
             Failure::Loader(error) => {
                 observe::outcome("error");
-                guard.complete(Outcome::Failed(error.clone()));
+                // Unshared, this `Arc` has no other holder: the caller can take the `E` out.
+                guard.complete(if ctx.plan.share_errors {
+                    Outcome::Failed(error.clone())
+                } else {
+                    Outcome::FailedUnshared
+                });
                 Err(LoadError::Loader(error))
             }
             Failure::TimedOut(after) => {

@@ -8,11 +8,11 @@ use super::Inner;
 use super::decide::State;
 use super::read::{GetBuilder, Probe, Read};
 use super::tier::with_budget;
-use crate::entry::Freshness;
 use crate::error::CacheError;
 use crate::keys::KeyRef;
 use crate::l2::BoxFuture;
-use crate::meta::{CacheEntry, Tier};
+use crate::meta::CacheEntry;
+use crate::source::{Freshness, Source, Tier};
 
 impl<'a, T> GetBuilder<'a, T> {
     /// Reads the value with what the cache knows about it: fresh or stale, its age and
@@ -23,15 +23,15 @@ impl<'a, T> GetBuilder<'a, T> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// use tiered_cache_core::entry::Freshness;
+    /// use tiered_cache_core::source::Freshness;
     /// use tiered_cache_core::{CacheConfig, Tier, TieredCache};
     ///
     /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
     /// cache.set("k", &7u32).ttl(Duration::from_secs(60)).await?;
     /// let entry = cache.get::<u32>("k").with_meta().await?.expect("a hit");
     /// assert_eq!(entry.value, 7);
-    /// assert_eq!(entry.tier, Tier::L1);
-    /// assert_eq!(entry.freshness, Freshness::Fresh);
+    /// assert_eq!(entry.source.tier(), Tier::L1);
+    /// assert_eq!(entry.source.freshness(), Freshness::Fresh);
     /// assert!(entry.expires_in <= Duration::from_secs(60));
     /// # Ok(()) }
     /// ```
@@ -95,7 +95,8 @@ impl Inner {
                         Freshness::Fresh
                     };
                     let meta = entry.header().meta;
-                    return Some(CacheEntry::new(value, freshness, Tier::L1, meta, now));
+                    let source = Source::new(Tier::L1, freshness);
+                    return Some(CacheEntry::new(value, source, meta, now));
                 }
                 Probe::Revalidate(entry) => (Some(entry), true),
                 // A plain read has no loader to fail: an expired copy is a miss.
@@ -108,15 +109,16 @@ impl Inner {
             meta,
             tier,
         } = self.get_slow::<T>(key, copy, fill).await?;
-        let freshness = match state {
-            State::Fresh => Freshness::Fresh,
-            State::Stale => Freshness::Stale,
-            State::Kept | State::Gone => Freshness::Expired,
+        // A plain read serves fresh and stale values only.
+        let freshness = if state == State::Stale {
+            Freshness::Stale
+        } else {
+            Freshness::Fresh
         };
+        let source = Source::new(tier, freshness);
         Some(CacheEntry::new(
             value,
-            freshness,
-            tier,
+            source,
             meta,
             self.stamps.recent_ms(),
         ))

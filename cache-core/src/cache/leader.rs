@@ -29,6 +29,7 @@ use crate::l1::{self, Entry};
 use crate::l2::Undecodable;
 use crate::namespaces::NamespaceState;
 use crate::observe;
+use crate::source::{Source, Tier};
 use crate::tags::TagRef;
 
 /// What a load knew when it started, and how it stores its result.
@@ -70,26 +71,38 @@ where
 
 /// A flight outcome, typed for one waiter.
 pub(crate) enum Shared<T, E> {
-    Value { value: T, loaded: bool },
+    Value {
+        value: T,
+        loaded: bool,
+        source: Source,
+    },
     Error(LoadError<E>),
-    OtherType,
+    /// Nothing this waiter can use (another type under the same key, or an error the leader
+    /// kept): it runs its own loader.
+    LoadOwn,
 }
 
 pub(crate) fn shared<T: Clone + 'static, E: Send + Sync + 'static>(
     outcome: Outcome,
 ) -> Shared<T, E> {
     match outcome {
-        Outcome::Value { entry, loaded } => match l1::value_of::<T>(&*entry) {
+        Outcome::Value {
+            entry,
+            loaded,
+            source,
+        } => match l1::value_of::<T>(&*entry) {
             Some(value) => Shared::Value {
                 value: value.clone(),
                 loaded,
+                source,
             },
-            None => Shared::OtherType,
+            None => Shared::LoadOwn,
         },
         Outcome::Failed(error) => match Arc::<dyn Any + Send + Sync>::downcast::<E>(error) {
             Ok(error) => Shared::Error(LoadError::Loader(error)),
-            Err(_) => Shared::OtherType,
+            Err(_) => Shared::LoadOwn,
         },
+        Outcome::FailedUnshared => Shared::LoadOwn,
         Outcome::TimedOut(after) => Shared::Error(LoadError::TimedOut(after)),
     }
 }
@@ -127,17 +140,23 @@ impl Inner {
     ) -> Found<T> {
         let entry = self.l1_entry(value.clone(), meta, ctx.epoch, &ctx.namespace, tags, size);
         self.admit(key, &entry, ctx.ticket);
-        Found { value, meta, entry }
+        Found {
+            value,
+            meta,
+            entry,
+            tier: Tier::L2,
+        }
     }
 
-    /// L1 could not answer: coalesce with any running load of `key`, or lead one.
+    /// L1 could not answer: coalesce with any running load of `key`, or lead one. The answer
+    /// says where its value came from.
     pub(crate) async fn load<T, F, Fut, E>(
         self: &Arc<Self>,
         key: KeyRef<'_>,
         plan: Plan<T>,
         loader: F,
         l1_copy: Option<Entry>,
-    ) -> Result<T, LoadError<E>>
+    ) -> Result<(T, Source), LoadError<E>>
     where
         T: Cacheable,
         F: FnOnce() -> Fut + Send + 'static,
@@ -153,24 +172,30 @@ impl Inner {
                     self.counters.coalesced_waits.incr();
                     observe::outcome("coalesced");
                     match waiter.outcome().await.map(shared::<T, E>) {
-                        Some(Shared::Value { value, loaded }) => {
+                        Some(Shared::Value {
+                            value,
+                            loaded,
+                            source,
+                        }) => {
                             if loaded {
                                 self.counters.misses.incr();
                             }
-                            return Ok(value);
+                            return Ok((value, source.coalesced()));
                         }
                         Some(Shared::Error(error)) => {
                             self.counters.misses.incr();
                             return Err(error);
                         }
-                        // Another type under the same key: load for ourselves, uncached.
-                        Some(Shared::OtherType) => {
+                        // Another type under the same key, or an error its loader's caller
+                        // kept: load for ourselves, uncached.
+                        Some(Shared::LoadOwn) => {
                             self.counters.misses.incr();
                             self.namespaces
                                 .with(key.namespace, |ns| self.count_loader_call(ns));
                             observe::outcome("loaded");
                             return observe::loader(&self.name, key.namespace, loader())
                                 .await
+                                .map(|value| (value, Source::loaded()))
                                 .map_err(|e| LoadError::Loader(Arc::new(e)));
                         }
                         // The leader was cancelled or panicked: try again.
@@ -190,7 +215,7 @@ impl Inner {
         plan: Plan<T>,
         loader: F,
         l1_copy: Option<Entry>,
-    ) -> Result<T, LoadError<E>>
+    ) -> Result<(T, Source), LoadError<E>>
     where
         T: Cacheable,
         F: FnOnce() -> Fut + Send + 'static,
@@ -230,12 +255,12 @@ impl Inner {
         if let Some(found) = found {
             let state = decide::state(&found.meta, self.stamps.recent_ms(), &self.config);
             match decide::with_loader(state, &self.config) {
-                WithLoader::Serve => return Ok(self.answer_found(guard, found, l2_answered)),
+                WithLoader::Serve => return Ok(self.answer_found(guard, found, false)),
                 WithLoader::ServeAndRefresh => {
                     self.counters.stale_hits.incr();
                     let owned = EntryKey::new(key.namespace, key.key);
                     let entry = found.entry.clone();
-                    let value = self.answer_found(guard, found, l2_answered);
+                    let value = self.answer_found(guard, found, true);
                     if entry.header().begin_refresh(self.stamps.recent_ms()) {
                         self.spawn_refresh(owned.as_ref(), ctx.plan, loader, entry);
                     }
@@ -250,9 +275,9 @@ impl Inner {
         let newer_than = fallback.as_ref().map(|f| f.meta.created);
         let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
             Take::Load(lock) => lock,
-            Take::Loaded(found) => return Ok(self.answer_found(guard, found, true)),
+            Take::Loaded(found) => return Ok(self.answer_found(guard, found, false)),
             Take::HeldElsewhere => match self.wait_for_peer(&guard, &ctx).await {
-                Peer::Loaded(found) => return Ok(self.answer_found(guard, found, true)),
+                Peer::Loaded(found) => return Ok(self.answer_found(guard, found, false)),
                 Peer::Gone(lock) => lock,
             },
         };
@@ -268,17 +293,26 @@ impl Inner {
             .await
     }
 
-    /// Hands a value found in a tier to the waiters and the caller.
-    fn answer_found<T: Cacheable>(&self, guard: FlightGuard, found: Found<T>, from_l2: bool) -> T {
+    /// Hands a value found in a tier (`stale`: past its fresh period) to the waiters and the
+    /// caller.
+    fn answer_found<T: Cacheable>(
+        &self,
+        guard: FlightGuard,
+        found: Found<T>,
+        stale: bool,
+    ) -> (T, Source) {
+        let from_l2 = found.tier == Tier::L2;
         observe::outcome(if from_l2 { "l2_hit" } else { "l1_copy" });
         if from_l2 && self.l2.is_some() {
             self.counters.l2_hits.incr();
         }
+        let source = found.source(stale);
         guard.complete(Outcome::Value {
             entry: found.entry,
             loaded: false,
+            source,
         });
-        found.value
+        (found.value, source)
     }
 
     /// Runs a load as leader of `guard` under the soft and hard timeouts, then stores and
@@ -291,7 +325,7 @@ impl Inner {
         fallback: Option<Found<T>>,
         lock: Option<HeldLock>,
         overwrite: Option<Undecodable>,
-    ) -> Result<T, LoadError<E>>
+    ) -> Result<(T, Source), LoadError<E>>
     where
         T: Cacheable,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -311,11 +345,13 @@ impl Inner {
                         // Answer with the fallback now; the load finishes in the background.
                         self.counters.soft_timeouts.incr();
                         observe::outcome("soft_timeout");
+                        let source = stand_in.source(true);
                         guard.publish(Outcome::Value {
                             entry: stand_in.entry.clone(),
                             loaded: true,
+                            source,
                         });
-                        let value = stand_in.value.clone();
+                        let value = (stand_in.value.clone(), source);
                         let remaining = bounds.hard.map(|hard| hard.saturating_sub(soft));
                         self.finish_in_background(
                             guard, ctx, load, remaining, fallback, lock, overwrite,

@@ -31,6 +31,7 @@ use crate::error::{CacheError, LoadError};
 use crate::keys::{self, KeyRef};
 use crate::l2::BoxFuture;
 use crate::observe;
+use crate::source::{Source, Tier};
 
 /// What every loaded value must be.
 pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
@@ -73,6 +74,7 @@ pub struct LoadBuilder<'a, T, F> {
     wait_for_loader: bool,
     /// Set when the loader was handed a [`LoadContext`].
     context: Option<LoadContext>,
+    share_errors: bool,
 }
 
 impl<'a, T, F> LoadBuilder<'a, T, F> {
@@ -84,6 +86,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
             absent: None,
             wait_for_loader: false,
             context: None,
+            share_errors: true,
         }
     }
 
@@ -155,6 +158,42 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
         self.wait_for_loader = true;
         self
     }
+
+    /// Whether the callers waiting on this load receive its loader's error (`true`, the
+    /// default: one loader call answers every waiting caller, each holding the same `Arc<E>`).
+    ///
+    /// With `false`, the error goes only to the caller whose call ran the loader, as the only
+    /// holder of its `Arc` ([`Arc::into_inner`](std::sync::Arc::into_inner) returns the `E`),
+    /// and each caller that waited on that load runs its own loader instead (uncached; one more
+    /// loader call per waiter while the origin fails). For error types that are not `Clone`,
+    /// whose callers each need an `E` of their own.
+    pub fn share_errors(mut self, share: bool) -> Self {
+        self.share_errors = share;
+        self
+    }
+
+    /// The same read, answering `(value, Source)`: where the value came from (L1, L2 or the
+    /// loader), how fresh it was, and whether another caller's load answered it. An L1 hit
+    /// costs what it costs without it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::convert::Infallible;
+    /// use tiered_cache_core::source::Tier;
+    /// use tiered_cache_core::{CacheConfig, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// let load = || async { Ok::<_, Infallible>(7_u32) };
+    /// let (value, source) = cache.get::<u32>("seven").refresh_with(load).with_source().await?;
+    /// assert_eq!((value, source.tier()), (7, Tier::Loader));
+    /// let (_, source) = cache.get::<u32>("seven").refresh_with(load).with_source().await?;
+    /// assert!(source.was_cached() && source.tier() == Tier::L1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_source(self) -> WithSource<'a, T, F> {
+        WithSource { load: self }
+    }
 }
 
 impl<'a, T, F> LoadBuilder<'a, T, F> {
@@ -167,6 +206,7 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
             absent: self.absent,
             wait_for_loader: self.wait_for_loader,
             context: self.context,
+            share_errors: self.share_errors,
         }
     }
 }
@@ -207,6 +247,31 @@ where
     }
 }
 
+/// A [`LoadBuilder`] that reports where its value came from; made by
+/// [`LoadBuilder::with_source`]. `.await` it for `Result<(T, Source), LoadError<E>>`.
+#[must_use = "a read does nothing until awaited"]
+pub struct WithSource<'a, T, F> {
+    load: LoadBuilder<'a, T, F>,
+}
+
+impl<'a, T, F, Fut, E> IntoFuture for WithSource<'a, T, F>
+where
+    T: Cacheable,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    type Output = Result<(T, Source), LoadError<E>>;
+    type IntoFuture = SourcedLoadFuture<'a, T, E>;
+
+    /// Looks in L1 at once, as [`LoadBuilder`] does.
+    fn into_future(self) -> Self::IntoFuture {
+        SourcedLoadFuture {
+            state: start(self.load),
+        }
+    }
+}
+
 /// The future of a [`LoadBuilder`]. An L1 hit is complete before the first poll and allocates
 /// nothing (a stale hit spawns the refresh task).
 #[must_use = "futures do nothing unless polled"]
@@ -216,8 +281,11 @@ pub struct LoadFuture<'a, T, E> {
 
 enum LoadState<'a, T, E> {
     Ready(Option<Result<T, LoadError<E>>>),
-    Slow(BoxFuture<'a, Result<T, LoadError<E>>>),
+    Slow(SlowLoad<'a, T, E>),
 }
+
+/// The slow path, boxed; it reports where its value came from.
+type SlowLoad<'a, T, E> = BoxFuture<'a, Result<(T, Source), LoadError<E>>>;
 
 // Nothing is pinned in place: the slow path is boxed.
 impl<T, E> Unpin for LoadFuture<'_, T, E> {}
@@ -231,14 +299,87 @@ impl<T, E> Future for LoadFuture<'_, T, E> {
                 Some(result) => Poll::Ready(result),
                 None => panic!("LoadFuture polled after completion"),
             },
-            LoadState::Slow(slow) => slow.as_mut().poll(cx),
+            LoadState::Slow(slow) => slow
+                .as_mut()
+                .poll(cx)
+                .map(|result| result.map(|(value, _)| value)),
         }
     }
 }
 
+/// The future of a [`WithSource`]: complete before its first poll on an L1 hit.
+#[must_use = "futures do nothing unless polled"]
+pub struct SourcedLoadFuture<'a, T, E> {
+    state: SourcedState<'a, T, E>,
+}
+
+enum SourcedState<'a, T, E> {
+    Ready(Option<Result<(T, Source), LoadError<E>>>),
+    Slow(SlowLoad<'a, T, E>),
+}
+
+// Nothing is pinned in place: the slow path is boxed.
+impl<T, E> Unpin for SourcedLoadFuture<'_, T, E> {}
+
+impl<T, E> Future for SourcedLoadFuture<'_, T, E> {
+    type Output = Result<(T, Source), LoadError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            SourcedState::Ready(ready) => match ready.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("SourcedLoadFuture polled after completion"),
+            },
+            SourcedState::Slow(slow) => slow.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The state a future starts in, for each way the synchronous first step can end; built where
+/// the step ends, so an L1 hit writes its answer once.
+trait Started<'a, T, E> {
+    /// L1 answered (`stale`: in its stale window, a refresh started).
+    fn hit(value: T, stale: bool) -> Self;
+    /// The cache refused the call.
+    fn refused(error: CacheError) -> Self;
+    /// L1 could not answer: the load goes on here.
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self;
+}
+
+impl<'a, T, E> Started<'a, T, E> for LoadState<'a, T, E> {
+    #[inline]
+    fn hit(value: T, _stale: bool) -> Self {
+        LoadState::Ready(Some(Ok(value)))
+    }
+
+    fn refused(error: CacheError) -> Self {
+        LoadState::Ready(Some(Err(error.into())))
+    }
+
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
+        LoadState::Slow(slow)
+    }
+}
+
+impl<'a, T, E> Started<'a, T, E> for SourcedState<'a, T, E> {
+    #[inline]
+    fn hit(value: T, stale: bool) -> Self {
+        SourcedState::Ready(Some(Ok((value, Source::found(Tier::L1, stale)))))
+    }
+
+    fn refused(error: CacheError) -> Self {
+        SourcedState::Ready(Some(Err(error.into())))
+    }
+
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
+        SourcedState::Slow(slow)
+    }
+}
+
 /// The synchronous first step: answer from L1 when possible, else box the slow path.
-fn start<'a, T, F, Fut, E>(builder: LoadBuilder<'a, T, F>) -> LoadState<'a, T, E>
+fn start<'a, T, F, Fut, E, S>(builder: LoadBuilder<'a, T, F>) -> S
 where
+    S: Started<'a, T, E>,
     T: Cacheable,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -251,11 +392,11 @@ where
         absent,
         wait_for_loader,
         context,
+        share_errors,
     } = builder;
     let inner = get.inner;
-    let failed = |error: CacheError| LoadState::Ready(Some(Err(error.into())));
     if let Err(error) = inner.check_open() {
-        return failed(error);
+        return S::refused(error);
     }
     // Unvalidated on purpose: only valid pairs are ever stored, so a hit needs no check.
     let key = KeyRef {
@@ -276,6 +417,7 @@ where
             adaptive: context
                 .clone()
                 .map(|context| Adaptive::new(context, options.clone())),
+            share_errors,
         })
     };
     let now = inner.stamps.recent_ms();
@@ -292,7 +434,7 @@ where
             value,
             stale: false,
             ..
-        } => return LoadState::Ready(Some(Ok(value))),
+        } => return S::hit(value, false),
         Probe::Hit {
             value,
             stale,
@@ -300,7 +442,7 @@ where
         } => {
             let state = if stale { State::Stale } else { State::Fresh };
             match decide::with_loader(state, &inner.config) {
-                WithLoader::Serve => return LoadState::Ready(Some(Ok(value))),
+                WithLoader::Serve => return S::hit(value, stale),
                 WithLoader::ServeAndRefresh => {
                     inner.counters.stale_hits.incr();
                     if entry.header().begin_refresh(now) {
@@ -308,11 +450,11 @@ where
                             Ok(plan) => inner.spawn_refresh(key, plan, loader, entry),
                             Err(error) => {
                                 entry.header().end_refresh();
-                                return failed(error);
+                                return S::refused(error);
                             }
                         }
                     }
-                    return LoadState::Ready(Some(Ok(value)));
+                    return S::hit(value, stale);
                 }
                 // Stale without background refresh: refresh inline, the copy standing by.
                 WithLoader::LoadWithFallback | WithLoader::Load => Some(entry),
@@ -321,7 +463,7 @@ where
         Probe::Revalidate(entry) | Probe::Kept(entry) => Some(entry),
         Probe::Miss => {
             if let Err(error) = keys::validate_pair(key) {
-                return failed(error);
+                return S::refused(error);
             }
             None
         }
@@ -329,10 +471,10 @@ where
     match plan() {
         Ok(plan) => {
             let span = observe::load_span(&inner.name, key.namespace);
-            LoadState::Slow(Box::pin(
+            S::slow(Box::pin(
                 with_budget(inner.load(key, plan, loader, l1_copy)).instrument(span),
             ))
         }
-        Err(error) => failed(error),
+        Err(error) => S::refused(error),
     }
 }

@@ -202,6 +202,7 @@ where
                     wait_for_loader: false,
                     skips: options.skips,
                     adaptive: None,
+                    share_errors: true,
                 };
                 inner
                     .load_many(get.namespace, &get.keys, plan, loader)
@@ -368,7 +369,7 @@ impl Inner {
                 let stored = self
                     .finish::<T, E>(led.guard, &led.ctx, Loaded::Value(value), None, None, None)
                     .await;
-                (led.index, stored.ok())
+                (led.index, stored.ok().map(|(value, _source)| value))
             }
         });
         Ok(join_all(stores).await)
@@ -385,7 +386,8 @@ impl Inner {
         match waiter.outcome().await.map(shared::<T, E>) {
             Some(Shared::Value { value, .. }) => Ok(Some(value)),
             Some(Shared::Error(error)) => Err(error),
-            Some(Shared::OtherType) | None => Ok(None),
+            // Nothing it can use (another type, or an error its leader kept): none here.
+            Some(Shared::LoadOwn) | None => Ok(None),
         }
     }
 

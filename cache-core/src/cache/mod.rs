@@ -42,7 +42,7 @@ pub use adapt::LoadContext;
 pub use get_entry::GetEntry;
 pub use get_with::{GetWith, GetWithFuture};
 pub use handle::Namespace;
-pub use load::{Cacheable, LoadBuilder, LoadFuture};
+pub use load::{Cacheable, LoadBuilder, LoadFuture, SourcedLoadFuture, WithSource};
 pub use many::{GetMany, LoadMany};
 pub use many_write::{InvalidateMany, SetMany};
 pub use read::{GetBuilder, GetFuture};

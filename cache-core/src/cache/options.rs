@@ -75,6 +75,9 @@ pub(crate) struct Plan<T> {
     pub(crate) skips: Skips,
     /// The loader's own choices of how to store its result (adaptive caching).
     pub(crate) adaptive: Option<Adaptive>,
+    /// Hand the loader's error to every caller waiting on the load (else only to the caller
+    /// that ran it; the waiters run their own loaders).
+    pub(crate) share_errors: bool,
 }
 
 impl<T> Clone for Plan<T> {
@@ -85,6 +88,7 @@ impl<T> Clone for Plan<T> {
             wait_for_loader: self.wait_for_loader,
             skips: self.skips,
             adaptive: self.adaptive.clone(),
+            share_errors: self.share_errors,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
 use crate::l1::{self, Entry};
 use crate::l2::BoxFuture;
-use crate::meta::Tier;
+use crate::source::{Source, Tier};
 
 /// What L1 holds for a key.
 pub(crate) enum Probe<T> {
@@ -42,11 +42,12 @@ pub(crate) struct Read<T> {
     pub(crate) tier: Tier,
 }
 
-/// A value found in a tier, with its timeline and its L1 entry.
+/// A value found in a tier, with its timeline, its L1 entry and the tier it came from.
 pub(crate) struct Found<T> {
     pub(crate) value: T,
     pub(crate) meta: EntryMeta,
     pub(crate) entry: Entry,
+    pub(crate) tier: Tier,
 }
 
 impl<T: Clone + 'static> Found<T> {
@@ -54,7 +55,19 @@ impl<T: Clone + 'static> Found<T> {
     pub(crate) fn from_entry(entry: Entry) -> Option<Self> {
         let value = l1::value_of::<T>(&*entry)?.clone();
         let meta = entry.header().meta;
-        Some(Found { value, meta, entry })
+        Some(Found {
+            value,
+            meta,
+            entry,
+            tier: Tier::L1,
+        })
+    }
+}
+
+impl<T> Found<T> {
+    /// Where an answer with this value comes from (`stale`: past its fresh period).
+    pub(crate) fn source(&self, stale: bool) -> Source {
+        Source::found(self.tier, stale)
     }
 }
 
@@ -64,6 +77,7 @@ impl<T: Clone> Clone for Found<T> {
             value: self.value.clone(),
             meta: self.meta,
             entry: self.entry.clone(),
+            tier: self.tier,
         }
     }
 }

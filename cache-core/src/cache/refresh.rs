@@ -23,6 +23,7 @@ use crate::flight::{FlightGuard, Outcome};
 use crate::keys::KeyRef;
 use crate::l1::Entry;
 use crate::observe;
+use crate::source::{Source, Tier};
 
 /// Longest an instance defers its refresh while another instance holds the refresh lock.
 const PEER_REFRESH_BACKOFF: Duration = Duration::from_millis(500);
@@ -95,7 +96,8 @@ impl Inner {
             } if decide::state(&meta, self.stamps.recent_ms(), &self.config) == State::Fresh => {
                 let found = self.fill_found(key, &ctx, value, meta, tags, size);
                 observe::outcome("l2_hit");
-                return complete(guard, found.entry);
+                let source = found.source(false);
+                return complete(guard, found.entry, source);
             }
             L2Read::Miss { overwrite } => overwrite,
             _ => None,
@@ -106,7 +108,8 @@ impl Inner {
             Take::Load(lock) => lock,
             Take::Loaded(found) => {
                 observe::outcome("l2_hit");
-                return complete(guard, found.entry);
+                let source = found.source(false);
+                return complete(guard, found.entry, source);
             }
             Take::HeldElsewhere => {
                 self.counters.refreshes_skipped.incr();
@@ -115,7 +118,7 @@ impl Inner {
                 stale
                     .header()
                     .defer_refresh(self.stamps.now_ms().saturating_add(duration_ms(backoff)));
-                return complete(guard, stale);
+                return complete(guard, stale, Source::found(Tier::L1, true));
             }
         };
         self.counters.background_refreshes.incr();
@@ -141,9 +144,10 @@ impl Inner {
 }
 
 /// Ends a refresh with a value found in a tier.
-fn complete(guard: FlightGuard, entry: Entry) {
+fn complete(guard: FlightGuard, entry: Entry, source: Source) {
     guard.complete(Outcome::Value {
         entry,
         loaded: false,
+        source,
     });
 }

@@ -1,15 +1,16 @@
 //! The key of a call, built without `format!`: literal text with `push_str`, each value through
 //! the facade's `__private::key` helpers, which escape template values and write default-key
-//! arguments by their `Serialize`.
+//! arguments by their `Serialize`. The expression is the body of `{fn}_key`, where every
+//! argument is a reference (`id: &u64`, `name: &str`).
 //!
 //! ```text
-//! #[cached(key = "user:{self.tenant}:{id}")]   =>   let __cached_key = {
+//! #[cached(key = "user:{self.tenant}:{id}")]   =>   {
 //!                                                       let mut b = Key::start("user:", 33);
 //!                                                       b.push_display(&self.tenant, ":");
 //!                                                       b.push_str(":");
 //!                                                       b.push_display(&id, ":");
 //!                                                       b.finish()
-//!                                                   };
+//!                                                   }
 //! ```
 
 use proc_macro2::{Span, TokenStream};
@@ -21,14 +22,12 @@ use crate::ast::{Param, Pass};
 use crate::key::{Hole, Part, Template, VALUE_CAPACITY};
 use crate::valid::{KeyPlan, Plan};
 
-/// `let __cached_key = ...;`.
+/// The key of a call, a `String`, with every argument in scope as a reference: statements and
+/// a final expression, the body of a block.
 pub(crate) fn key(plan: &Plan) -> TokenStream {
-    let key = match &plan.key {
+    match &plan.key {
         KeyPlan::Template(template) => template_key(plan, template),
         KeyPlan::Default => default_key(plan),
-    };
-    quote! {
-        let __cached_key = #key;
     }
 }
 
@@ -111,11 +110,11 @@ impl Builder {
         };
         let extra = proc_macro2::Literal::usize_unsuffixed(self.extra);
         let steps = &self.steps;
-        quote! {{
+        quote! {
             let mut __cached_builder = #krate::__private::key::Key::start(#start, #extra);
             #(#steps)*
             __cached_builder.finish()
-        }}
+        }
     }
 }
 
@@ -175,8 +174,9 @@ fn hole_push(plan: &Plan, hole: &Hole, separators: &LitStr, span: Span) -> Token
             __cached_builder.push_fmt(::core::format_args!(#format, #value), #separators);
         );
     }
-    // `self` is a reference already; an argument or a field is borrowed.
-    let value = if hole.root == "self" && hole.fields.is_empty() {
+    // `self` and the arguments are references already (`{fn}_key` borrows its arguments); a
+    // field is borrowed.
+    let value = if hole.fields.is_empty() {
         value
     } else {
         quote_spanned!(span=> &#value)
@@ -251,19 +251,15 @@ fn default_key(plan: &Plan) -> TokenStream {
     key.finish(krate)
 }
 
-/// `<T as KeyArg>::write_key(&arg, &mut key)`, with `T` the argument's type (the referent for
-/// `&T`), spanned at it.
+/// `<T as KeyArg>::write_key(arg, &mut key)`, with `T` the argument's type (the referent for
+/// `&T`), spanned at it; `arg` is a reference either way.
 fn key_arg(krate: &TokenStream, param: &Param) -> TokenStream {
     let ident = &param.ident;
-    match &param.pass {
-        Pass::Borrowed(elem) => quote_spanned!(elem.span()=>
-            <#elem as #krate::__private::key::KeyArg>::write_key(#ident, &mut __cached_builder);
-        ),
-        _ => {
-            let ty = &param.ty;
-            quote_spanned!(ty.span()=>
-                <#ty as #krate::__private::key::KeyArg>::write_key(&#ident, &mut __cached_builder);
-            )
-        }
-    }
+    let ty = match &param.pass {
+        Pass::Borrowed(elem) => &**elem,
+        _ => &param.ty,
+    };
+    quote_spanned!(ty.span()=>
+        <#ty as #krate::__private::key::KeyArg>::write_key(#ident, &mut __cached_builder);
+    )
 }

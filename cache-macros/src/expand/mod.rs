@@ -7,24 +7,35 @@
 //! ```
 //! becomes
 //! ```text
-//! async fn product(id: u64) -> Product {                              // same signature
+//! async fn product(id: u64) -> Product { product_with_meta(id).await.0 } // same signature
+//! async fn product_with_meta(id: u64) -> (Product, CallMeta) {
 //!     let __cached_cache = <the global cache, or `cache = ...`>;
-//!     let __cached_key = <"product:", then `id` escaped>;            // see `key`
-//!     let __cached_loader = { <owned copies of the arguments>; move || async move { BODY' } };
-//!     let __cached_read = load(cache.get(&key).namespace(..).refresh_with(loader).ttl(..)).await;
-//!     match answer(__cached_read) { Some(ret) => ret, None => product_no_cache(id).await }
+//!     let __cached_key = product_key(&id);
+//!     let __cached_stats = product_stats();
+//!     register(..);                                                       // first call only
+//!     let __cached_loader = { <owned copies of the arguments>; move || __cached_load_product(..) };
+//!     let __cached_read = load(cache.get(&key).namespace(..).refresh_with(loader).ttl(..), errors).await;
+//!     match answer(__cached_read, stats) { Some(answer) => answer, None => (product_no_cache(id).await, ..) }
 //! }
-//! async fn product_no_cache(id: u64) -> Product { BODY }              // the original body
+//! async fn product_no_cache(id: u64) -> Product { BODY }               // the original body
+//! fn product_key(id: &u64) -> String { <"product:", then `id` escaped> } // see `key`
+//! fn product_stats() -> &'static FnStats { static .. }                  // the function's counters
 //! async fn product_invalidate(id: u64) -> Result<(), CacheError> { .. } // drops one entry
-//! async fn product_prime(id: u64) -> Product { .. }                   // runs BODY, stores it
+//! async fn product_prime(id: u64) -> Product { .. }                     // runs BODY, stores it
+//! fn __cached_load_product(id: u64) -> BoxedLoad<..> { .. }             // product_no_cache, boxed
 //! ```
-//! `BODY'` calls `product_no_cache` with the owned copies; `None` means the cache refused the
-//! call (an over-long key, a closed cache), and the body then runs uncached.
+//! `None` means the cache refused the call (an over-long key, a closed cache), and the body then
+//! runs uncached. The loader's future is boxed in a function of its own so that a body calling
+//! `product` again (recursion) does not make `product`'s future type depend on itself.
+//! `in_trait_impl` emits one method instead (`trait_impl`).
 
 mod companions;
 mod docs;
 mod key;
 mod parts;
+mod read;
+mod rewrite;
+mod trait_impl;
 mod wrapper;
 
 use proc_macro2::TokenStream;
@@ -35,15 +46,26 @@ use crate::valid::Plan;
 
 pub(crate) fn expand(plan: &Plan) -> TokenStream {
     let names = Names::of(plan);
+    if plan.trait_impl {
+        return trait_impl::method(plan, &names);
+    }
+    let wrapper = wrapper::wrapper(plan, &names);
+    let with_meta = wrapper::with_meta(plan, &names);
     let no_cache = companions::no_cache(plan, &names);
+    let key = companions::key(plan, &names);
+    let stats = companions::stats(plan, &names);
     let invalidate = companions::invalidate(plan, &names);
     let prime = companions::prime(plan, &names);
-    let wrapper = wrapper::wrapper(plan, &names);
+    let load = companions::load(plan, &names);
     quote! {
         #wrapper
+        #with_meta
         #no_cache
+        #key
+        #stats
         #invalidate
         #prime
+        #load
     }
 }
 
@@ -53,6 +75,11 @@ pub(crate) struct Names {
     pub(crate) no_cache: Ident,
     pub(crate) invalidate: Ident,
     pub(crate) prime: Ident,
+    pub(crate) key: Ident,
+    pub(crate) stats: Ident,
+    pub(crate) with_meta: Ident,
+    /// The loader's boxed future (hidden).
+    pub(crate) load: Ident,
 }
 
 impl Names {
@@ -65,6 +92,10 @@ impl Names {
             no_cache: format_ident!("{base}_no_cache", span = span),
             invalidate: format_ident!("{base}_invalidate", span = span),
             prime: format_ident!("{base}_prime", span = span),
+            key: format_ident!("{base}_key", span = span),
+            stats: format_ident!("{base}_stats", span = span),
+            with_meta: format_ident!("{base}_with_meta", span = span),
+            load: format_ident!("__cached_load_{base}", span = span),
             func,
         }
     }

@@ -1,12 +1,12 @@
 //! Pieces every generated function uses: the cache handle, the per-call options, and calls of
-//! the original body (`{fn}_no_cache`). The key is in `key`.
+//! the generated functions with the arguments each takes. The key is in `key`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::Names;
+use crate::ast::Pass;
 use crate::attr::Duration;
 use crate::valid::{Plan, Stale};
 
@@ -61,40 +61,53 @@ fn duration(value: &Duration) -> TokenStream {
     }
 }
 
-/// What a call of the original body passes for one argument.
+/// What a call of a generated function passes for `self` and each argument.
 pub(crate) enum Args {
-    /// The caller's own arguments (`self`, `id`).
+    /// The caller's own arguments, moved (`self`, `id`).
     Original,
-    /// The loader's owned copies (`&__cached_self`, `__cached_arg_id`, `Borrow::borrow(..)`).
+    /// The caller's arguments, borrowed, for `{fn}_key` (`self`, `&id`; `name` is a reference
+    /// already).
+    Borrowed,
+    /// The loader's owned copies, moved (`__cached_self`, `__cached_arg_id`).
     Owned,
+    /// The loader's owned copies, lent to the body (`&__cached_self`, `__cached_arg_id`,
+    /// `Borrow::borrow(&__cached_arg_name)`).
+    Lent,
 }
 
-/// `{fn}_no_cache(<args>)`, as `Self::` when the function is associated, with the function's
-/// type and const parameters spelled out.
-pub(crate) fn call_body(plan: &Plan, names: &Names, args: &Args) -> TokenStream {
-    let no_cache = &names.no_cache;
-    let path = if plan.assoc {
-        quote!(Self::#no_cache)
+/// `name`, or `Self::name` when the function is associated.
+pub(crate) fn path(plan: &Plan, name: &Ident) -> TokenStream {
+    if plan.assoc {
+        quote!(Self::#name)
     } else {
-        quote!(#no_cache)
-    };
+        quote!(#name)
+    }
+}
+
+/// `name(<args>)` (see [`path`]), with the function's type and const parameters spelled out.
+pub(crate) fn call(plan: &Plan, name: &Ident, args: &Args) -> TokenStream {
+    let path = path(plan, name);
     let generics: Vec<&Ident> = plan.type_params.iter().chain(&plan.const_params).collect();
     let turbofish = (!generics.is_empty()).then(|| quote!(::<#(#generics),*>));
     let receiver = plan.func.receiver.as_ref().map(|_| match args {
-        Args::Original => quote!(self,),
-        Args::Owned => quote!(&__cached_self,),
+        Args::Original | Args::Borrowed => quote!(self,),
+        Args::Owned => quote!(__cached_self,),
+        Args::Lent => quote!(&__cached_self,),
     });
     let params = plan.func.params.iter().map(|param| {
         let ident = &param.ident;
+        let borrowed = matches!(param.pass, Pass::Borrowed(_));
         match args {
             Args::Original => quote!(#ident),
-            Args::Owned => {
+            Args::Borrowed if borrowed => quote!(#ident),
+            Args::Borrowed => quote!(&#ident),
+            Args::Owned => owned_name(ident).into_token_stream(),
+            Args::Lent => {
                 let owned = owned_name(ident);
-                match param.pass {
-                    crate::ast::Pass::Borrowed(_) => {
-                        quote!(::core::borrow::Borrow::borrow(&#owned))
-                    }
-                    _ => quote!(#owned),
+                if borrowed {
+                    quote!(::core::borrow::Borrow::borrow(&#owned))
+                } else {
+                    quote!(#owned)
                 }
             }
         }
@@ -102,9 +115,66 @@ pub(crate) fn call_body(plan: &Plan, names: &Names, args: &Args) -> TokenStream 
     quote!(#path #turbofish (#receiver #(#params),*))
 }
 
+/// `{fn}_stats()`: the function's counters (not generic: one set per function).
+pub(crate) fn stats(plan: &Plan, name: &Ident) -> TokenStream {
+    let path = path(plan, name);
+    quote!(#path())
+}
+
 /// The loader's owned copy of an argument.
 pub(crate) fn owned_name(ident: &Ident) -> Ident {
     let base = ident.to_string();
     let base = base.strip_prefix("r#").unwrap_or(&base);
     Ident::new(&format!("__cached_arg_{base}"), Span::call_site())
+}
+
+/// `let __cached_self = ...; let __cached_arg_id = ...;`: owned copies of `self` and every
+/// argument, for a loader that runs after the caller returned. Each copy is checked where the
+/// argument is written, so a type that cannot be copied is reported at its argument.
+pub(crate) fn owned_copies(plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let receiver = plan.func.receiver.as_ref().map(|receiver| {
+        let owned = quote_spanned!(receiver.self_token.span=>
+            <Self as #krate::__private::OwnedReceiver>::owned(self)
+        );
+        quote!(let __cached_self = #owned;)
+    });
+    let copies = plan.func.params.iter().map(|param| {
+        let ident = &param.ident;
+        let owned = owned_name(ident);
+        let copy = match &param.pass {
+            Pass::Borrowed(elem) => quote_spanned!(elem.span()=>
+                <#elem as #krate::__private::BorrowedArg>::owned(#ident)
+            ),
+            _ => {
+                let ty = &param.ty;
+                quote_spanned!(ty.span()=> <#ty as #krate::__private::OwnedArg>::owned(&#ident))
+            }
+        };
+        quote!(let #owned = #copy;)
+    });
+    quote!(#receiver #(#copies)*)
+}
+
+/// The type of the loader's owned copy of each argument (`Self` first for a method).
+pub(crate) fn owned_params(plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let receiver = plan
+        .func
+        .receiver
+        .as_ref()
+        .map(|_| quote!(__cached_self: Self,));
+    let params = plan.func.params.iter().map(|param| {
+        let owned = owned_name(&param.ident);
+        match &param.pass {
+            Pass::Borrowed(elem) => quote_spanned!(elem.span()=>
+                #owned: <#elem as #krate::__private::BorrowedArg>::Owned
+            ),
+            _ => {
+                let ty = &param.ty;
+                quote!(#owned: #ty)
+            }
+        }
+    });
+    quote!(#receiver #(#params),*)
 }

@@ -318,3 +318,77 @@ fn placeholders_with_nothing_between_them_are_refused() {
         "{found:?}"
     );
 }
+
+#[test]
+fn in_trait_impl_is_for_members_of_a_trait_impl() {
+    let method = quote!(
+        async fn find(&self, id: u64) -> u8 {
+            0
+        }
+    );
+    let found = plan(quote!(key = "f:{id}", in_trait_impl), method.clone());
+    assert!(found.trait_impl && found.assoc);
+    let found = errors(quote!(key = "f:{id}", in_trait_impl, in_impl), method);
+    assert!(found[0].contains("drop `in_impl`"), "{found:?}");
+    let found = errors(
+        quote!(key = "f:{id}", in_trait_impl),
+        quote!(
+            pub(crate) async fn find(&self, id: u64) -> u8 {
+                0
+            }
+        ),
+    );
+    assert!(found[0].contains("no visibility of its own"), "{found:?}");
+}
+
+#[test]
+fn templates_of_the_same_shape_build_the_same_keys() {
+    let shape = |attr| match plan(
+        attr,
+        quote!(
+            async fn f(id: u64, product_id: u64) -> u8 {
+                0
+            }
+        ),
+    )
+    .key
+    {
+        super::KeyPlan::Template(template) => template.shape(),
+        super::KeyPlan::Default => String::new(),
+    };
+    assert_eq!(
+        shape(quote!(key = "product:{id}:{product_id}")),
+        "product:{}:{}"
+    );
+    assert_eq!(
+        shape(quote!(key = "product:{product_id:08}:{id}")),
+        "product:{}:{}"
+    );
+    assert_eq!(shape(quote!(key = "{{p}}:{id}:{product_id}")), "{p}:{}:{}");
+}
+
+#[test]
+fn a_recursive_trait_method_is_refused_where_it_calls_itself() {
+    let found = errors(
+        quote!(key = "fib:{n}", in_trait_impl),
+        quote!(
+            async fn fib(&self, n: u64) -> u64 {
+                if n < 2 {
+                    return n;
+                }
+                Box::pin(self.fib(n - 1)).await + Box::pin(Self::fib(self, n - 2)).await
+            }
+        ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("recursive `in_trait_impl`"), "{found:?}");
+    // Another method, or the same name on another value, is no recursion.
+    let _ = plan(
+        quote!(key = "fib:{n}", in_trait_impl),
+        quote!(
+            async fn fib(&self, n: u64) -> u64 {
+                self.other.fib(n) + self.fibonacci(n)
+            }
+        ),
+    );
+}
