@@ -3,13 +3,18 @@
 #![forbid(unsafe_code)]
 
 pub use tiered_cache_core::{
-    CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, ConfigError, GetBuilder,
-    GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport, InvalidateBuilder,
-    InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError, LoadFuture, LoadMany,
-    ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Source, SourcedLoadFuture,
-    StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource, redact_url, source,
+    CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, CodecKind, ConfigError,
+    GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport,
+    InvalidateBuilder, InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError,
+    LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Source,
+    SourcedLoadFuture, StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource, redact_url,
+    source,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
+
+/// The value codecs: [`CodecKind`] names them (in the config and per call), and each built-in
+/// implements [`Codec`](codec::Codec), callable directly by tools that read what a cache stored.
+pub use tiered_cache_core::codec;
 
 mod cache;
 pub use cache::{CacheBuilder, Engine, TieredCache};

@@ -98,6 +98,32 @@ async fn a_down_redis_that_is_not_required_still_starts_degraded() {
     cache.close().await;
 }
 
+/// `codec` from a TOML file (any case), overridden by the environment's spelling, and a bad name
+/// refused with the field named.
+#[cfg(feature = "serde")]
+#[test]
+fn the_codec_is_read_from_a_file_and_the_environment() {
+    use tiered_cache::CodecKind;
+    let from_file: CacheConfig = toml::from_str("codec = \"Postcard\"").expect("valid");
+    assert_eq!(from_file.codec, CodecKind::Postcard);
+    let overlaid = from_file
+        .clone()
+        .with_vars([("TIERED_CACHE_CODEC", "json")])
+        .expect("valid");
+    assert_eq!(overlaid.codec, CodecKind::Json);
+    let error = toml::from_str::<CacheConfig>("codec = \"yaml\"")
+        .expect_err("unknown codec")
+        .to_string();
+    assert!(error.contains("`codec`"), "{error}");
+    assert!(error.contains(r#""yaml" is not a codec"#), "{error}");
+    let error = from_file
+        .with_vars([("TIERED_CACHE_CODEC", "protobuf")])
+        .expect_err("unknown codec")
+        .to_string();
+    assert!(error.contains("TIERED_CACHE_CODEC"), "{error}");
+    assert_eq!(CacheConfig::default().codec, CodecKind::MessagePack);
+}
+
 /// The README's configuration table lists every field, in the struct's order, and nothing else.
 #[test]
 fn the_readme_table_lists_every_field() {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use fred::interfaces::{HashesInterface, KeysInterface, ListInterface};
 use support::{cache, config, eventually, raw_client};
 use tiered_cache::engine::envelope;
-use tiered_cache::{CacheConfig, CacheError, TieredCache};
+use tiered_cache::{CacheConfig, CacheError, CodecKind, TieredCache};
 
 on_both!(
     every_method_works,
@@ -166,7 +166,8 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
         Duration::ZERO,
         Duration::ZERO,
     );
-    let mut huge = envelope::encode_value(&"x".to_owned(), &meta, &[], 1024).expect("encodes");
+    let mut huge = envelope::encode_value(&"x".to_owned(), CodecKind::default(), &meta, &[], 1024)
+        .expect("encodes");
     let payload_at = huge.len() - 2; // varint length 1 + "x"
     huge.truncate(payload_at);
     huge.push(0xFD);
@@ -174,7 +175,8 @@ async fn undecodable_bytes_are_counted_misses(url: &str) {
     huge.extend_from_slice(b"abc");
 
     let mut newer_format =
-        envelope::encode_value(&"x".to_owned(), &meta, &[], 1024).expect("encodes");
+        envelope::encode_value(&"x".to_owned(), CodecKind::default(), &meta, &[], 1024)
+            .expect("encodes");
     newer_format[2] = 99;
 
     // Regression: bytes that start like an envelope and whose stamp field reads as a far-future
@@ -368,7 +370,14 @@ async fn an_older_write_never_replaces_a_newer_one(url: &str) {
         created: tiered_cache::engine::Stamp::from_raw(env.meta.created.raw() - 1),
         ..env.meta
     };
-    let older = envelope::encode_value(&"old".to_owned(), &older_meta, &[], 1024).expect("encodes");
+    let older = envelope::encode_value(
+        &"old".to_owned(),
+        CodecKind::default(),
+        &older_meta,
+        &[],
+        1024,
+    )
+    .expect("encodes");
     let backend = tiered_cache::RedisL2::connect(url, cache.config()).expect("connects");
     use tiered_cache::engine::L2Backend;
     backend.ready().await;

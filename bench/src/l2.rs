@@ -172,7 +172,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         "l2",
         format!(
             "{KEYS} keys holding the same record in each contender's own format (ours: envelope + \
-             bincode; raw: bincode; cached: MessagePack in its own wrapper), read round-robin. \
+             its default codec, {codec}; raw: bincode; cached: MessagePack in its own wrapper), read round-robin. \
              Ours reads with `skip_l1()`: every read goes to Redis and decodes, and L1 is neither \
              read nor filled (ours' L1 served {l1_hits} of its {l1_total} reads; an L2 hit that \
              also fills L1 costs about 1.3k more instructions, a quick_cache insert and the \
@@ -189,6 +189,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             l1_hits = l1.hits + l1_single.hits,
             l1_total = l1.hits + l1.misses + l1_single.hits + l1_single.misses,
             pool = ours.config().redis_pool_size,
+            codec = ours.config().codec,
             rounds = params.l2_rounds,
             batch = params.l2_batch,
             p50 = NAMES

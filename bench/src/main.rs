@@ -11,6 +11,7 @@
 
 mod batch;
 mod chart;
+mod codec;
 mod hit_ratio;
 mod l1;
 mod l2;
@@ -99,6 +100,7 @@ fn run(options: &Options) -> BenchResult<()> {
         eprintln!("==> {family}");
         match (family, redis_url.as_deref()) {
             ("l1", _) => l1::run(&params, &mut report)?,
+            ("codec", _) => codec::run(&params, &mut report)?,
             ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,
             ("stampede", Some(url)) => stampede::run(&params, url, &mut report)?,

@@ -22,7 +22,7 @@ impl Item {
 }
 
 /// Encodes `item` the way a hand-written Redis cache would: bincode 2, standard config (the
-/// codec our envelope uses for its payload).
+/// raw-client contenders' codec; the cache's own is its configured `codec`).
 pub fn encode(item: &Item) -> Result<Vec<u8>, bincode::error::EncodeError> {
     bincode::serde::encode_to_vec(item, bincode::config::standard())
 }

@@ -172,8 +172,10 @@ pub enum CacheError {
         /// The configured limit.
         max: usize,
     },
-    /// The value could not be serialized; it was stored in neither tier.
-    #[error("value could not be serialized: {0}")]
+    /// The value could not be encoded with the codec the write chose; it was stored in neither
+    /// tier. The message names the Rust type and the codec: "`my_app::Report` could not be
+    /// encoded with json: ...".
+    #[error("{0}")]
     Serialize(String),
     /// The cache was closed with [`TieredCache::close`](crate::TieredCache::close).
     #[error("the cache is closed")]

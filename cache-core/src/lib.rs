@@ -39,6 +39,7 @@ pub use cache::{
     SetBuilder, SetMany, SourcedLoadFuture, TieredCache, WithSource,
 };
 pub use clock::{Clock, ManualClock, Stamp};
+pub use codec::CodecKind;
 pub use config::CacheConfig;
 pub use error::{CacheError, ConfigError, LoadError, StartError};
 pub use health::{HealthReport, TierHealth, TierStatus};

@@ -1,11 +1,27 @@
-//! Showing a payload. It is bincode 2 (serde), which carries no type information, so it can be
-//! decoded only as the type it was written as. The envelope holds a fingerprint of that type's
-//! name: when it is one of the common types below, the CLI decodes it exactly (the library's
-//! own `Envelope::value` checks the fingerprint); otherwise it shows hex and printable ASCII.
+//! Showing a payload. A self-describing codec's payload (msgpack, json) carries its field
+//! names, so the CLI shows it as JSON whatever its Rust type. A positional codec's (bincode,
+//! postcard) carries no type information, so it can be decoded only as the type it was written
+//! as: the envelope holds a fingerprint of that type's name, and when it is one of the common
+//! types below the CLI decodes it exactly (the library's own `Envelope::value` checks the
+//! fingerprint); otherwise it shows hex and printable ASCII.
 
 use std::fmt::Write as _;
 
 use tiered_cache::engine::envelope::Envelope;
+
+/// A self-describing payload as one line of JSON; `None` for a positional codec. An error when
+/// the payload does not decode.
+pub fn as_json(entry: &Envelope<'_>) -> Option<Result<String, String>> {
+    let codec = entry.codec();
+    if !codec.is_self_describing() {
+        return None;
+    }
+    Some(
+        codec
+            .decode::<serde_json::Value>(entry.payload())
+            .map(|value| value.to_string()),
+    )
+}
 
 /// The value as text, when the entry holds one of the types the CLI knows by fingerprint:
 /// `(type name, Debug rendering)`.
@@ -89,11 +105,16 @@ pub fn hex_dump(bytes: &[u8], max: usize) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tiered_cache::codec::CodecKind;
     use tiered_cache::engine::Stamp;
     use tiered_cache::engine::entry::EntryMeta;
     use tiered_cache::engine::envelope;
 
     fn stored<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        stored_with(value, CodecKind::Bincode)
+    }
+
+    fn stored_with<T: serde::Serialize>(value: &T, codec: CodecKind) -> Vec<u8> {
         let meta = EntryMeta::new(
             Stamp::from_millis(1),
             1,
@@ -101,7 +122,30 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
         );
-        envelope::encode_value(value, &meta, &[], 1 << 20).expect("encodes")
+        envelope::encode_value(value, codec, &meta, &[], 1 << 20).expect("encodes")
+    }
+
+    #[test]
+    fn self_describing_payloads_show_as_json_whatever_their_type() {
+        #[derive(serde::Serialize)]
+        struct Custom {
+            name: String,
+            tags: Vec<u8>,
+        }
+        let custom = Custom {
+            name: "x".to_owned(),
+            tags: vec![1, 2],
+        };
+        for codec in [CodecKind::MessagePack, CodecKind::Json] {
+            let stored = stored_with(&custom, codec);
+            let entry = envelope::decode(&stored).expect("decodes");
+            assert_eq!(
+                as_json(&entry),
+                Some(Ok(r#"{"name":"x","tags":[1,2]}"#.to_owned()))
+            );
+        }
+        let stored = stored_with(&custom, CodecKind::Postcard);
+        assert_eq!(as_json(&envelope::decode(&stored).expect("decodes")), None);
     }
 
     #[test]

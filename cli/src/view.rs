@@ -133,6 +133,7 @@ pub fn redis_ttl(pttl: i64) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tiered_cache::CodecKind;
     use tiered_cache::engine::entry::EntryMeta;
     use tiered_cache::engine::envelope;
 
@@ -144,7 +145,14 @@ mod tests {
             Duration::from_secs(4),
             grace,
         );
-        envelope::encode_value(&"v".to_owned(), &meta, tags, 1 << 20).expect("encodes")
+        envelope::encode_value(
+            &"v".to_owned(),
+            CodecKind::MessagePack,
+            &meta,
+            tags,
+            1 << 20,
+        )
+        .expect("encodes")
     }
 
     #[test]

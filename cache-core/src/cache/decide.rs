@@ -11,6 +11,7 @@
 //! - never after an invalidation, a clear, a tag invalidation or a newer write of its key that
 //!   this instance knows of (see `admit`).
 
+use crate::codec::CodecKind;
 use std::time::Duration;
 
 use crate::clock::{Stamp, duration_ms};
@@ -174,6 +175,8 @@ pub(crate) struct Lifetime {
     /// How long past its ttl the entry is kept as a fail-safe fallback.
     pub(crate) grace: Duration,
     pub(crate) tags: Vec<String>,
+    /// The codec the entry is written with.
+    pub(crate) codec: CodecKind,
 }
 
 impl Lifetime {
@@ -254,6 +257,7 @@ pub(crate) fn lifetime(
             Duration::ZERO
         },
         tags: tags.to_vec(),
+        codec: config.codec,
     };
     if !lifetime.tags.is_empty() {
         lifetime.ttl = lifetime.ttl.min(config.tag_ttl);

@@ -117,8 +117,7 @@ impl Inner {
         if ctx.namespace.was_cleared(ctx.started) || !tags_allow(&tags, ctx.started) {
             return uncached(value, meta);
         }
-        let bytes = match stored::encode(&value, &meta, &lifetime.tags, self.config.max_value_size)
-        {
+        let bytes = match stored::encode(&value, &lifetime, &meta, self.config.max_value_size) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(namespace = key.namespace, key = key.key, %error, "loaded value not cached");

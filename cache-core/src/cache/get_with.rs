@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::load::{Cacheable, LoadBuilder, LoadFuture};
+use crate::codec::CodecKind;
 use crate::error::{CacheError, LoadError};
 
 /// A read that loads misses with a loader that cannot fail (it returns `T`, not a `Result`);
@@ -74,6 +75,13 @@ impl<'a, T, F> GetWith<'a, T, F> {
     /// See [`LoadBuilder::skip_backplane`].
     pub fn skip_backplane(mut self) -> Self {
         self.load = self.load.skip_backplane();
+        self
+    }
+
+    /// Writes a loaded value with `codec` instead of the config's (see
+    /// [`LoadBuilder::codec`]).
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.load = self.load.codec(codec);
         self
     }
 

@@ -27,6 +27,7 @@ use super::decide::{self, State, WithLoader};
 use super::options::{Absent, IsAbsent, Plan, WriteOptions};
 use super::read::{GetBuilder, Probe};
 use super::tier::with_budget;
+use crate::codec::CodecKind;
 use crate::error::{CacheError, LoadError};
 use crate::keys::{self, KeyRef};
 use crate::l2::BoxFuture;
@@ -138,6 +139,30 @@ impl<'a, T, F> LoadBuilder<'a, T, F> {
     /// not flood the backplane.
     pub fn skip_backplane(mut self) -> Self {
         self.options.skips.backplane = true;
+        self
+    }
+
+    /// Writes a loaded value with `codec` instead of the config's
+    /// [`codec`](crate::CacheConfig::codec) (`#[cached]` functions pass theirs here). Reading
+    /// needs no option: every entry is decoded with the codec it names.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tiered_cache_core::codec::CodecKind;
+    /// use tiered_cache_core::{CacheConfig, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// let ids: Vec<u64> = cache
+    ///     .get("ids")
+    ///     .refresh_with(|| async { Ok::<_, std::io::Error>(vec![1, 2, 3]) })
+    ///     .codec(CodecKind::Postcard)
+    ///     .await?;
+    /// assert_eq!(ids, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.options.codec = Some(codec);
         self
     }
 

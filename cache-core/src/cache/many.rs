@@ -28,6 +28,7 @@ use super::options::{Plan, WriteOptions};
 use super::read::Probe;
 use super::tier::with_budget;
 use super::{GetBuilder, TieredCache};
+use crate::codec::CodecKind;
 use crate::error::{CacheError, LoadError};
 use crate::flight::{FlightGuard, Join, Waiter};
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
@@ -167,6 +168,12 @@ impl<T, F> LoadMany<'_, T, F> {
         S: Into<String>,
     {
         self.options.set_tags(tags);
+        self
+    }
+    /// Writes every loaded entry with `codec` instead of the config's (see
+    /// [`LoadBuilder::codec`](crate::LoadBuilder::codec)).
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.options.codec = Some(codec);
         self
     }
 }

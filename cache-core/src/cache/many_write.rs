@@ -11,6 +11,7 @@ use super::Inner;
 use super::TieredCache;
 use super::options::WriteOptions;
 use super::tier::with_budget;
+use crate::codec::CodecKind;
 use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, KeyRef};
 use crate::l2::BoxFuture;
@@ -92,6 +93,13 @@ impl<'a, K, T> SetMany<'a, K, T> {
         S: Into<String>,
     {
         self.options.set_tags(tags);
+        self
+    }
+
+    /// Writes every entry with `codec` instead of the config's (see
+    /// [`SetBuilder::codec`](crate::SetBuilder::codec)).
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.options.codec = Some(codec);
         self
     }
 }

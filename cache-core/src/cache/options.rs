@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::adapt::{Adapted, Adaptive};
 use super::decide::{self, Lifetime};
+use crate::codec::CodecKind;
 use crate::config::CacheConfig;
 use crate::error::CacheError;
 
@@ -15,6 +16,8 @@ pub(crate) struct WriteOptions {
     pub(crate) stale: Option<Duration>,
     pub(crate) tags: Vec<String>,
     pub(crate) skips: Skips,
+    /// The codec to write with instead of the config's.
+    pub(crate) codec: Option<CodecKind>,
 }
 
 /// What one call leaves out of the usual work (every field false by default).
@@ -40,7 +43,12 @@ impl WriteOptions {
 
     /// Validates the options against `config` and draws the ttl jitter.
     pub(crate) fn resolve(&self, config: &CacheConfig) -> Result<Lifetime, CacheError> {
-        decide::lifetime(self.ttl, self.stale, &self.tags, config, crate::rng::unit())
+        let mut lifetime =
+            decide::lifetime(self.ttl, self.stale, &self.tags, config, crate::rng::unit())?;
+        if let Some(codec) = self.codec {
+            lifetime.codec = codec;
+        }
+        Ok(lifetime)
     }
 }
 

@@ -233,6 +233,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::CodecKind;
     use std::time::Duration;
 
     fn invalidation(at: u64) -> Pending {
@@ -325,8 +326,10 @@ mod tests {
                 Duration::ZERO,
             )
         };
-        let older = envelope::encode_value(&1u8, &meta(5), &[], 1024).expect("fits");
-        let newer = envelope::encode_value(&1u8, &meta(20), &[], 1024).expect("fits");
+        let older =
+            envelope::encode_value(&1u8, CodecKind::Bincode, &meta(5), &[], 1024).expect("fits");
+        let newer =
+            envelope::encode_value(&1u8, CodecKind::Bincode, &meta(20), &[], 1024).expect("fits");
         let pending = || recovery.pending_for(key).expect("pending");
         assert!(matches!(pending().newer_than(None), Newer::Write(_)));
         assert!(matches!(

@@ -8,10 +8,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::decide::Lifetime;
 use super::options::Skips;
 use super::recovery::Newer;
 use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
+use crate::codec::CodecKind;
 use crate::entry::EntryMeta;
 use crate::envelope::{self, DecodeError};
 use crate::error::CacheError;
@@ -60,18 +62,18 @@ pub(crate) fn tags_allow(tags: &[TagRef], created: Stamp) -> bool {
     !tags.iter().any(|tag| tag.state.invalidates(created))
 }
 
-/// Encodes a value entry.
+/// Encodes a value entry with the codec its lifetime chose.
 ///
 /// # Errors
 /// [`CacheError::Serialize`] or [`CacheError::ValueTooLarge`].
 pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
+    lifetime: &Lifetime,
     meta: &EntryMeta,
-    tags: &[String],
     max_size: usize,
 ) -> Result<Vec<u8>, CacheError> {
-    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-    envelope::encode_value(value, meta, &tags, max_size)
+    let tags: Vec<&str> = lifetime.tags.iter().map(String::as_str).collect();
+    envelope::encode_value(value, lifetime.codec, meta, &tags, max_size)
 }
 
 impl Inner {
@@ -89,7 +91,7 @@ impl Inner {
             Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
-                return self.undecodable(key, &message, None);
+                return self.undecodable::<T>(key, &message, None, None);
             }
             // L2 cannot answer: a write this instance queued for it is still the newest value,
             // unless this instance has heard of a newer change of the key since (a notice).
@@ -116,7 +118,9 @@ impl Inner {
         let envelope = match envelope::decode(&bytes) {
             Ok(envelope) => envelope,
             Err(error) => {
-                return self.undecodable(key, &error.to_string(), Some(Undecodable::of(&bytes)));
+                let reason = error.to_string();
+                let overwrite = Some(Undecodable::of(&bytes));
+                return self.undecodable::<T>(key, &reason, None, overwrite);
             }
         };
         let meta = envelope.meta;
@@ -124,14 +128,18 @@ impl Inner {
             self.stamps.observe(meta.created);
             return L2Read::Miss { overwrite: None };
         }
+        // Decoded with the codec the entry names, whatever this cache writes with.
         let value = match envelope.value::<T>() {
             Ok(value) => value,
-            Err(DecodeError::TypeMismatch) => {
-                let reason = "stored value is of another Rust type";
-                return self.undecodable(key, reason, Some(Undecodable::of(&bytes)));
-            }
             Err(error) => {
-                return self.undecodable(key, &error.to_string(), Some(Undecodable::of(&bytes)));
+                let reason = match error {
+                    DecodeError::TypeMismatch => "stored value is of another Rust type".to_owned(),
+                    DecodeError::Payload { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                let codec = Some(envelope.codec());
+                let overwrite = Some(Undecodable::of(&bytes));
+                return self.undecodable::<T>(key, &reason, codec, overwrite);
             }
         };
         // Only a stamp that came with a whole, readable entry moves this instance's clock.
@@ -158,18 +166,23 @@ impl Inner {
         }
     }
 
+    /// Counts and logs bytes that are no `T`, naming the type and (when the header named one)
+    /// the codec, and answers a miss.
     fn undecodable<T>(
         &self,
         key: KeyRef<'_>,
         reason: &str,
+        codec: Option<CodecKind>,
         overwrite: Option<Undecodable>,
     ) -> L2Read<T> {
         self.counters.l2_decode_errors.incr();
         tracing::warn!(
             namespace = key.namespace,
             key = key.key,
+            value_type = std::any::type_name::<T>(),
+            codec = codec.map_or("(none)", CodecKind::name),
             reason,
-            "L2 holds bytes this cache cannot decode; treating as a miss (the next write replaces them)"
+            "L2 holds bytes this cache cannot decode as this type; treating as a miss (the next write replaces them)"
         );
         L2Read::Miss { overwrite }
     }

@@ -21,6 +21,7 @@ use super::recovery::Target;
 use super::stored::{self, L2Write};
 use super::tier::with_budget;
 use crate::clock::Stamp;
+use crate::codec::CodecKind;
 use crate::error::CacheError;
 use crate::keys::{self, DEFAULT_NAMESPACE, EntryKey, KeyRef};
 use crate::l2::BoxFuture;
@@ -47,8 +48,8 @@ impl Inner {
         let meta = lifetime.meta(created, self.stamps.now_ms());
         let bytes = Bytes::from(stored::encode(
             value,
+            &lifetime,
             &meta,
-            &lifetime.tags,
             self.config.max_value_size,
         )?);
         let size = bytes.len();
@@ -212,6 +213,26 @@ impl<'a, T> SetBuilder<'a, T> {
         S: Into<String>,
     {
         self.options.set_tags(tags);
+        self
+    }
+
+    /// Writes the entry with `codec` instead of the config's
+    /// [`codec`](crate::CacheConfig::codec). Readers need no option: every entry is decoded
+    /// with the codec it names.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tiered_cache_core::codec::CodecKind;
+    /// use tiered_cache_core::{CacheConfig, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// cache.set("readable", &vec![1u32, 2]).codec(CodecKind::Json).await?;
+    /// assert_eq!(cache.get::<Vec<u32>>("readable").await?, Some(vec![1, 2]));
+    /// # Ok(()) }
+    /// ```
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.options.codec = Some(codec);
         self
     }
 }

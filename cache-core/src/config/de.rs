@@ -195,6 +195,7 @@ mod tests {
             require_l2_at_startup = true
             redis_pool_size = 4
             max_value_size = 2_097_152
+            codec = "postcard"
             circuit_breaker_threshold = 3
             circuit_breaker_cooldown = "5s"
             sync_interval = "500ms"
@@ -232,6 +233,7 @@ mod tests {
             require_l2_at_startup: true,
             redis_pool_size: 4,
             max_value_size: 2 * 1024 * 1024,
+            codec: crate::codec::CodecKind::Postcard,
             circuit_breaker_threshold: 3,
             circuit_breaker_cooldown: Duration::from_secs(5),
             sync_interval: Duration::from_millis(500),

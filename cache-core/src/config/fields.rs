@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CacheConfig;
+use crate::codec::CodecKind;
 use crate::redact::redact_url;
 
 /// A value as a file or a variable wrote it, before it gets the field's type.
@@ -242,6 +243,15 @@ impl FromRaw for Option<PathBuf> {
     }
 }
 
+/// `codec`: a codec's name (`msgpack`, `postcard`, `json`, `bincode`).
+impl FromRaw for CodecKind {
+    fn from_raw(raw: &Raw<'_>) -> Result<Self, Invalid> {
+        const CODEC: &str = r#"a codec: "msgpack", "postcard", "json" or "bincode""#;
+        let text = raw.text().ok_or_else(|| Invalid::new(CODEC))?;
+        text.parse().map_err(|_| Invalid::new(CODEC))
+    }
+}
+
 /// One settable field.
 pub(crate) struct Field {
     pub(crate) name: &'static str,
@@ -311,6 +321,7 @@ fields!(
     require_l2_at_startup,
     redis_pool_size,
     max_value_size,
+    codec,
     circuit_breaker_threshold,
     circuit_breaker_cooldown,
     sync_interval,
@@ -403,6 +414,19 @@ mod tests {
             set("hard_timeout", &text("2s")).map(|c| c.hard_timeout),
             Ok(Some(Duration::from_secs(2)))
         );
+        assert_eq!(
+            set("codec", &text(" Postcard ")).map(|c| c.codec),
+            Ok(CodecKind::Postcard)
+        );
+        assert_eq!(
+            set("codec", &text("msgpack")).map(|c| c.codec),
+            Ok(CodecKind::MessagePack)
+        );
+        assert_eq!(
+            set("codec", &text("yaml")).map(|c| c.codec),
+            Err(r#""yaml" is not a codec: "msgpack", "postcard", "json" or "bincode""#.to_owned())
+        );
+        assert!(set("codec", &Raw::Unsigned(2)).is_err());
         assert!(set("name", &Raw::Unsigned(3)).is_err());
         assert!(set("redis_url", &Raw::Bool(true)).is_err());
     }

@@ -10,6 +10,7 @@ mod fields;
 use std::fmt;
 use std::time::Duration;
 
+use crate::codec::CodecKind;
 use crate::error::ConfigError;
 use crate::keys;
 use crate::redact::redact_url;
@@ -56,6 +57,7 @@ const MAX_TTL_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// | `redis_tls_ca_file` | a path, or `"none"` / `""` |
 /// | counts, `ttl_jitter` | numbers (`5000`, `0.1`), or the same as text |
 /// | booleans | `true` / `false` (text: also `1` / `0`) |
+/// | `codec` | `"msgpack"`, `"postcard"`, `"json"` or `"bincode"` (any case) |
 ///
 /// ```
 /// # #[cfg(feature = "serde")] {
@@ -132,6 +134,11 @@ pub struct CacheConfig {
     pub redis_pool_size: usize,
     /// Largest encoded value accepted; `set` refuses larger ones. Default 1 MiB.
     pub max_value_size: usize,
+    /// The codec new entries are written with (a call's `.codec(..)` overrides it). Reads
+    /// decode every entry with the codec it was written with, whatever this says, so changing it
+    /// keeps existing entries readable. Default [`CodecKind::MessagePack`]: see [`CodecKind`]
+    /// for the choice, and for changing it in a running fleet.
+    pub codec: CodecKind,
     /// Consecutive L2 failures that open the circuit breaker. Default 5.
     pub circuit_breaker_threshold: u32,
     /// How long an open breaker skips L2 before it lets one probe through. Default 2 s.
@@ -208,6 +215,7 @@ impl Default for CacheConfig {
             require_l2_at_startup: false,
             redis_pool_size: 2,
             max_value_size: 1024 * 1024,
+            codec: CodecKind::default(),
             circuit_breaker_threshold: 5,
             circuit_breaker_cooldown: Duration::from_secs(2),
             sync_interval: Duration::from_secs(1),
@@ -251,6 +259,7 @@ impl fmt::Debug for CacheConfig {
             .field("require_l2_at_startup", &self.require_l2_at_startup)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("max_value_size", &self.max_value_size)
+            .field("codec", &self.codec)
             .field("circuit_breaker_threshold", &self.circuit_breaker_threshold)
             .field("circuit_breaker_cooldown", &self.circuit_breaker_cooldown)
             .field("sync_interval", &self.sync_interval)

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tiered_cache_core::{CacheConfig, Clock, TieredCache};
 
+pub mod memory_l2;
+
 pub const SECOND: Duration = Duration::from_secs(1);
 
 /// The seed's timeline: ttl 300 s, stale from 240 s.

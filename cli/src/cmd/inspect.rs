@@ -110,31 +110,47 @@ fn timeline(entry: &Envelope<'_>, now_ms: u64) -> Result<(), CliError> {
 
 fn show_payload(entry: &Envelope<'_>, stored: usize, max_bytes: usize) -> Result<(), CliError> {
     let bytes = entry.payload();
+    let codec = entry.codec();
+    let covers = if codec.is_self_describing() {
+        "the name without module paths"
+    } else {
+        "the full path"
+    };
     field(
         "type",
         &format!(
-            "fingerprint {:016x} (FNV-1a of the Rust type name)",
+            "fingerprint {:016x} (FNV-1a of the Rust type name, {covers})",
             entry.type_fingerprint()
         ),
     )?;
     field(
         "payload",
         &format!(
-            "{} bytes of bincode 2 ({stored} bytes stored with the header)",
+            "{} bytes of {codec} ({stored} bytes stored with the header)",
             bytes.len()
         ),
     )?;
+    match payload::as_json(entry) {
+        Some(Ok(json)) => return field("value", &format!("{json} ({codec}, shown as JSON)")),
+        Some(Err(error)) => {
+            return Err(CliError::with_exit(
+                Exit::Undecodable,
+                format!("the {codec} payload does not decode: {error}"),
+            ));
+        }
+        None => {}
+    }
     match payload::typed(entry) {
         Some((type_name, value)) => field(
             "value",
             &format!("{value} (as {type_name}: the fingerprint matches)"),
         ),
         None => {
-            line(
-                "value        not decodable without its Rust type (bincode carries no type \
+            line(&format!(
+                "value        not decodable without its Rust type ({codec} carries no type \
                  information, and the fingerprint is none of the common types this CLI knows); \
-                 hex and printable ASCII:",
-            )?;
+                 hex and printable ASCII:"
+            ))?;
             line(payload::hex_dump(bytes, max_bytes).trim_end_matches('\n'))
         }
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use fred::interfaces::KeysInterface;
 use serde::{Deserialize, Serialize};
+use tiered_cache::CodecKind;
 
 use crate::harness::{self, assert_exit, field, run, standalone_and_cluster, stderr, stdout};
 use crate::support;
@@ -38,6 +39,12 @@ async fn a_fresh_entry_shows_what_was_written(url: &str) {
         .namespace("products")
         .await
         .expect("set");
+    cache
+        .set("p:3", &product)
+        .namespace("products")
+        .codec(CodecKind::Postcard)
+        .await
+        .expect("set");
 
     let output = run(&config, &["inspect", "p:1", "--namespace", "products"]).await;
     assert_exit(&output, 0);
@@ -61,10 +68,23 @@ async fn a_fresh_entry_shows_what_was_written(url: &str) {
         "{text}"
     );
 
-    // A type the CLI cannot know: hex plus printable ASCII, said plainly.
+    // A type of the service's own, in the default codec (msgpack, self-describing): as JSON.
     let output = run(&config, &["inspect", "p:2", "-n", "products"]).await;
     assert_exit(&output, 0);
     let text = stdout(&output);
+    assert_eq!(
+        field(&text, "value"),
+        Some(r#"{"name":"teapot-418","price":12} (msgpack, shown as JSON)"#),
+        "{text}"
+    );
+    assert!(field(&text, "payload").is_some_and(|p| p.contains("bytes of msgpack")));
+
+    // The same type in a positional codec the CLI cannot decode without the type: hex plus
+    // printable ASCII, said plainly.
+    let output = run(&config, &["inspect", "p:3", "-n", "products"]).await;
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(field(&text, "payload").is_some_and(|p| p.contains("bytes of postcard")));
     assert!(
         field(&text, "value").is_some_and(|v| v.contains("not decodable")),
         "{text}"
@@ -85,6 +105,8 @@ async fn a_stale_then_cleared_entry_says_so() {
     let cache = support::cache(config.clone()).await;
     cache
         .set("k", &7u64)
+        // A positional codec: the CLI recognises common types by their fingerprint.
+        .codec(CodecKind::Bincode)
         .ttl(Duration::from_secs(30))
         .stale(Duration::from_millis(29_700))
         .tags(["t1"])

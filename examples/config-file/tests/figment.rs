@@ -65,3 +65,14 @@ async fn the_example_file_is_valid_and_runs_l1_only() {
     cache.set("k", &1u32).await.expect("set");
     assert_eq!(cache.get::<u32>("k").await.expect("get"), Some(1));
 }
+
+/// `codec` through figment: a file's spelling overridden by a later provider.
+#[test]
+fn the_codec_is_read_through_figment() {
+    let config: CacheConfig = Figment::new()
+        .merge(Toml::string("codec = \"bincode\""))
+        .merge(("codec", "msgpack"))
+        .extract()
+        .expect("valid");
+    assert_eq!(config.codec, tiered_cache::CodecKind::MessagePack);
+}

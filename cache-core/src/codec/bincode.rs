@@ -1,31 +1,32 @@
-//! Value encodings. Each has an id stored in the envelope, so entries written with one codec
-//! stay readable (or are cleanly refused) after another is added.
+//! [`Bincode`]: bincode 2, the codec of every entry written before codecs could be chosen.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A serde format the cache can store values in.
-pub trait Codec {
-    /// The id written into every envelope encoded with this codec. Never reuse one.
-    const ID: u8;
+use super::{Codec, CodecKind};
 
-    /// Appends the encoding of `value` to `out`.
-    ///
-    /// # Errors
-    /// The serializer's message when `value` cannot be encoded.
-    fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
-
-    /// Decodes a whole value from `bytes`; trailing bytes are an error.
-    ///
-    /// # Errors
-    /// The deserializer's message when `bytes` is not a `T`.
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
-}
-
-/// bincode 2 with its standard configuration (varint integers, little endian).
+/// bincode 2 with its standard configuration (varint integers, little endian): positional, no
+/// schema. Id 1. The bincode project is unmaintained (RUSTSEC-2025-0141); this codec stays so
+/// that entries stored with it remain readable.
+///
+/// Fields are written in order without names, so a value decodes only as the exact type that
+/// wrote it: a type that gained a field cannot read its old entries (a decode error, so a
+/// miss). Serde features that need a self-describing format fail: `flatten` cannot be encoded,
+/// untagged enums and `serde_json::Value` cannot be decoded, and a field skipped by
+/// `skip_serializing_if` shifts every field after it (usually a decode error).
 ///
 /// Decoding bounds the bytes a length prefix can claim by the size of the input (rounded up to
 /// a bucket), so a crafted prefix cannot make the cache allocate gigabytes.
+///
+/// ```
+/// use tiered_cache_core::codec::{Bincode, Codec};
+///
+/// let mut out = Vec::new();
+/// Bincode::encode(&(7u64, "x"), &mut out)?;
+/// assert_eq!(out, [7, 1, b'x']);
+/// assert_eq!(Bincode::decode::<(u64, String)>(&out)?, (7, "x".to_owned()));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bincode;
 
@@ -45,6 +46,7 @@ fn bincode_decode<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Resu
 
 impl Codec for Bincode {
     const ID: u8 = 1;
+    const KIND: CodecKind = CodecKind::Bincode;
 
     fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
         bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
