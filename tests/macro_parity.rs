@@ -121,6 +121,46 @@ async fn a_recursive_function_caches_each_sub_result_once() {
     );
 }
 
+static DEPTH_CACHE: OnceLock<TieredCache> = OnceLock::new();
+
+fn depth_cache() -> &'static TieredCache {
+    DEPTH_CACHE.get().expect("installed by the test")
+}
+
+/// A chain of misses, each level's body awaiting the next level.
+#[cached(key = "depth:{n}", cache = depth_cache)]
+async fn depth(n: u32) -> u32 {
+    if n == 0 {
+        return 0;
+    }
+    Box::pin(depth(n - 1)).await + 1
+}
+
+/// Regression: each level of a recursive miss took ~48 KB of stack in a debug build (the engine's
+/// async steps each kept a slot the size of the step they awaited), so 60 levels overflowed a
+/// 2 MiB thread (a tokio worker's default) and aborted the process. Now ~18 KB a level.
+#[test]
+fn a_recursion_sixty_deep_fits_a_two_mib_thread() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let l1_only = tiered_cache::CacheConfig {
+                    redis_url: None,
+                    ..tiered_cache::CacheConfig::default()
+                };
+                assert!(DEPTH_CACHE.set(cache(l1_only).await).is_ok());
+                depth(60).await
+            })
+        })
+        .expect("thread");
+    assert_eq!(worker.join().expect("no overflow"), 60);
+}
+
 fn redis_port(url: &str) -> u16 {
     url.rsplit(':')
         .next()

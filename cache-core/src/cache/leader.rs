@@ -51,6 +51,18 @@ pub(crate) enum Loaded<T, E> {
     TimedOut(Duration),
 }
 
+/// Builds a future and moves it to the heap inside a frame of its own.
+///
+/// An `async fn` keeps a stack slot for each future it builds to await, the size of that future,
+/// and a debug build never shares those slots: every level of a recursive `#[cached]` function
+/// (its miss polls its body, which polls the next level's miss) took ~48 KB of stack, so a 2 MiB
+/// worker thread overflowed at a depth of ~40. Awaiting what this returns costs the caller's
+/// frame a pointer; the price is one allocation per step of a miss, next to an origin call.
+#[inline(never)]
+pub(crate) fn boxed<Fut: Future>(make: impl FnOnce() -> Fut) -> Pin<Box<Fut>> {
+    Box::pin(make())
+}
+
 /// Awaits a load, giving up after `hard` when set.
 pub(crate) async fn bounded<T, E, Fut>(load: Fut, hard: Option<Duration>) -> Loaded<T, E>
 where
@@ -204,7 +216,7 @@ impl Inner {
                 }
             }
         };
-        self.lead(guard, plan, loader, l1_copy).await
+        boxed(move || self.lead(guard, plan, loader, l1_copy)).await
     }
 
     /// Runs one load of `guard`'s key: L2 first, then (coordinated with other instances) the
@@ -228,7 +240,7 @@ impl Inner {
         // 1. What the tiers hold.
         let mut overwrite = None;
         let mut l2_answered = true;
-        let found = match self.read_l2::<T>(key).await {
+        let found = match boxed(|| self.read_l2::<T>(key)).await {
             L2Read::Hit {
                 value,
                 meta,
@@ -273,10 +285,10 @@ impl Inner {
 
         // 3. One instance loads; the others wait for its value.
         let newer_than = fallback.as_ref().map(|f| f.meta.created);
-        let lock = match self.take_load_lock(&guard, &ctx, newer_than).await {
+        let lock = match boxed(|| self.take_load_lock(&guard, &ctx, newer_than)).await {
             Take::Load(lock) => lock,
             Take::Loaded(found) => return Ok(self.answer_found(guard, found, false)),
-            Take::HeldElsewhere => match self.wait_for_peer(&guard, &ctx).await {
+            Take::HeldElsewhere => match boxed(|| self.wait_for_peer(&guard, &ctx)).await {
                 Peer::Loaded(found) => return Ok(self.answer_found(guard, found, false)),
                 Peer::Gone(lock) => lock,
             },
@@ -289,8 +301,7 @@ impl Inner {
         self.counters.misses.incr();
         self.count_loader_call(&ctx.namespace);
         let load = Box::pin(observe::loader(&self.name, key.namespace, loader()));
-        self.run_loader(guard, ctx, load, fallback, lock, overwrite)
-            .await
+        boxed(move || self.run_loader(guard, ctx, load, fallback, lock, overwrite)).await
     }
 
     /// Hands a value found in a tier (`stale`: past its fresh period) to the waiters and the
@@ -359,13 +370,15 @@ impl Inner {
                         return Ok(value);
                     }
                     // The fallback was superseded meanwhile: nothing may stand in.
-                    None => bounded(load, bounds.hard.map(|hard| hard.saturating_sub(soft))).await,
+                    None => {
+                        let hard = bounds.hard.map(|hard| hard.saturating_sub(soft));
+                        boxed(move || bounded(load, hard)).await
+                    }
                 }
             }
-            _ => bounded(load, bounds.hard).await,
+            _ => boxed(move || bounded(load, bounds.hard)).await,
         };
-        self.finish(guard, &ctx, loaded, fallback, lock, overwrite)
-            .await
+        boxed(|| self.finish(guard, &ctx, loaded, fallback, lock, overwrite)).await
     }
 
     /// The rest of a load that answered at its soft timeout, as a tracked task.
