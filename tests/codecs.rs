@@ -199,3 +199,54 @@ async fn the_write_script_orders_writes_over_entries_of_every_codec() {
     );
     writer.close().await;
 }
+
+static MACRO_CACHE: std::sync::OnceLock<TieredCache> = std::sync::OnceLock::new();
+
+fn macro_cache() -> &'static TieredCache {
+    MACRO_CACHE.get().expect("installed by the test")
+}
+
+/// `codec = "postcard"` overrides the cache's msgpack for this function's writes only.
+#[tiered_cache::cached(key = "order:{id}", namespace = "orders", codec = "postcard", cache = macro_cache)]
+async fn postcard_order(id: u64) -> Order {
+    order(id)
+}
+
+#[tiered_cache::cached(key = "plain:{id}", namespace = "orders", cache = macro_cache)]
+async fn default_order(id: u64) -> Order {
+    order(id)
+}
+
+/// A `#[cached(codec = ..)]` function writes its loads and its primes with that codec, and a
+/// function without the option writes with the config's; both read back.
+#[tokio::test]
+async fn the_macro_option_sets_the_codec_of_its_writes() {
+    let redis = test_redis();
+    let url = redis.url();
+    let base = config(&url);
+    let prefix = base.key_prefix.clone();
+    assert!(MACRO_CACHE.set(cache(base.clone()).await).is_ok());
+    assert_eq!(postcard_order(1).await, order(1));
+    assert_eq!(
+        stored_codec(&url, &format!("{prefix}:orders:order:1")).await,
+        CodecKind::Postcard
+    );
+    assert_eq!(postcard_order_prime(2).await, order(2));
+    assert_eq!(
+        stored_codec(&url, &format!("{prefix}:orders:order:2")).await,
+        CodecKind::Postcard
+    );
+    assert_eq!(default_order(3).await, order(3));
+    assert_eq!(
+        stored_codec(&url, &format!("{prefix}:orders:plain:3")).await,
+        CodecKind::MessagePack
+    );
+    // Read back through L2 by a second instance (its L1 is empty).
+    let other = cache(base).await;
+    let read: Option<Order> = other
+        .get("order:2")
+        .namespace("orders")
+        .await
+        .expect("read");
+    assert_eq!(read, Some(order(2)));
+}

@@ -19,11 +19,12 @@ mod kw {
     syn::custom_keyword!(cache_err);
     syn::custom_keyword!(in_impl);
     syn::custom_keyword!(in_trait_impl);
+    syn::custom_keyword!(codec);
 }
 
 /// The names of all options, for error messages.
 const OPTIONS: &str = "key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, \
-                       in_impl, in_trait_impl";
+                       in_impl, in_trait_impl, codec";
 
 /// One option as written: the span of its keyword and its value.
 pub(crate) struct Opt<T> {
@@ -54,6 +55,8 @@ pub(crate) struct Args {
     pub(crate) cache_err: Option<Opt<()>>,
     pub(crate) in_impl: Option<Opt<()>>,
     pub(crate) in_trait_impl: Option<Opt<()>>,
+    /// `codec = "postcard"`: the `CodecKind` variant it names, spanned at the string.
+    pub(crate) codec: Option<Opt<Ident>>,
 }
 
 impl Parse for Args {
@@ -119,6 +122,14 @@ impl Args {
             let span = input.parse::<kw::in_trait_impl>()?.span;
             flag(input, "in_trait_impl")?;
             set(&mut self.in_trait_impl, span, "in_trait_impl", ())
+        } else if look.peek(kw::codec) {
+            let span = input.parse::<kw::codec>()?.span;
+            set(
+                &mut self.codec,
+                span,
+                "codec",
+                value(input, span, parse_codec)?,
+            )
         } else if look.peek(kw::cache) {
             let span = input.parse::<kw::cache>()?.span;
             set(
@@ -214,6 +225,38 @@ fn parse_key(input: ParseStream) -> syn::Result<LitStr> {
             "#[cached(key)] expects a string literal template, e.g. `key = \"product:{id}\"`",
         )),
     }
+}
+
+/// The codec names the engine's config accepts (any case; `messagepack` for `msgpack`), checked
+/// here so a misspelling fails to compile at the string rather than at startup.
+fn parse_codec(input: ParseStream) -> syn::Result<Ident> {
+    let expr: Expr = input.parse()?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(name),
+        ..
+    }) = &expr
+    else {
+        return Err(syn::Error::new_spanned(
+            expr,
+            "#[cached(codec)] expects a string: \"bincode\", \"msgpack\", \"postcard\" or \"json\"",
+        ));
+    };
+    let variant = match name.value().trim().to_ascii_lowercase().as_str() {
+        "bincode" => "Bincode",
+        "msgpack" | "messagepack" => "MessagePack",
+        "postcard" => "Postcard",
+        "json" => "Json",
+        other => {
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "#[cached(codec)] `{other}` is not a codec (known: bincode, msgpack, \
+                     postcard, json)"
+                ),
+            ));
+        }
+    };
+    Ok(Ident::new(variant, name.span()))
 }
 
 fn parse_bool(input: ParseStream) -> syn::Result<LitBool> {

@@ -45,6 +45,7 @@ use proc_macro::TokenStream;
 /// | `cache_err` | `Result` functions: cache `Err` too (the error must be serializable) |
 /// | `in_impl` | an associated function without `self` whose signature does not mention `Self` |
 /// | `in_trait_impl` | a method of a trait impl: cached, without companions |
+/// | `codec = "postcard"` | the codec this function's writes use (`bincode`, `msgpack`, `postcard`, `json`); default: the cache's `codec` |
 ///
 /// Next to the function it generates `{fn}_no_cache` (the body, uncached), `{fn}_invalidate`
 /// (drops the entry for some arguments), `{fn}_prime` (runs the body and stores the result),

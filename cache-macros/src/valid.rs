@@ -25,6 +25,8 @@ pub(crate) struct Plan {
     pub(crate) ttl: Option<Duration>,
     pub(crate) stale: Stale,
     pub(crate) namespace: Option<Expr>,
+    /// `codec = ...`: the `CodecKind` variant; `None` means the cache's configured codec.
+    pub(crate) codec: Option<Ident>,
     /// `cache = ...`; `None` means the global cache.
     pub(crate) source: Option<Expr>,
     /// Companions are reached as `Self::name` (the function is in an `impl`).
@@ -128,6 +130,7 @@ pub(crate) fn check(args: Args, func: Function) -> syn::Result<Plan> {
         ttl: args.ttl.map(|opt| opt.value),
         stale,
         namespace: args.namespace.map(|opt| opt.value),
+        codec: args.codec.map(|opt| opt.value),
         source: args.cache.map(|opt| opt.value),
         type_params,
         const_params,

@@ -168,7 +168,7 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
     let call = parts::call(plan, &names.no_cache, &Args::Original);
     let mode = mode(plan);
     let namespace = parts::namespace(plan);
-    let lifetime = parts::lifetime(plan);
+    let storage = parts::storage(plan);
     let value_ty = &plan.value_ty;
     let primed = quote_spanned!(plan.ret_ty.span()=> #krate::__private::primed::<#value_ty>);
     // A `None` from an `Option` function removes the entry, as a cached call would.
@@ -192,7 +192,7 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
                     __cached_cache
                         .set(&__cached_key, __cached_value)
                         #namespace
-                        #lifetime,
+                        #storage,
                 )
                 .await;
             } #removed

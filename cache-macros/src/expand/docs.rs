@@ -62,6 +62,11 @@ fn summary(plan: &Plan) -> Vec<String> {
         Stale::Window(window) => format!("stale window {}", duration(window)),
         Stale::Off => "no background refresh (`refresh = false`)".to_owned(),
     };
+    let codec = plan
+        .codec
+        .as_ref()
+        .map(|variant| format!(", codec `{variant}`"))
+        .unwrap_or_default();
     let cache = match &plan.source {
         Some(source) => format!("`{}`", text(source)),
         None => "the global cache (`tiered_cache::init`)".to_owned(),
@@ -112,7 +117,9 @@ fn summary(plan: &Plan) -> Vec<String> {
         lines.push(String::new());
     }
     lines.extend([
-        format!("**Cached** with `#[cached]`: {key}, {namespace}, {ttl}, {stale}, in {cache}."),
+        format!(
+            "**Cached** with `#[cached]`: {key}, {namespace}, {ttl}, {stale}{codec}, in {cache}."
+        ),
         refresh.to_owned(),
         stores.to_owned(),
     ]);

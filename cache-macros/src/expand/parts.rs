@@ -34,8 +34,8 @@ pub(crate) fn namespace(plan: &Plan) -> TokenStream {
     quote!(#namespace)
 }
 
-/// `.ttl(..)` and `.stale(..)` as the options say.
-pub(crate) fn lifetime(plan: &Plan) -> TokenStream {
+/// How a write stores the value: `.ttl(..)`, `.stale(..)` and `.codec(..)` as the options say.
+pub(crate) fn storage(plan: &Plan) -> TokenStream {
     let ttl = plan.ttl.as_ref().map(|ttl| {
         let ttl = duration(ttl);
         quote!(.ttl(#ttl))
@@ -48,7 +48,12 @@ pub(crate) fn lifetime(plan: &Plan) -> TokenStream {
         }
         Stale::Off => Some(quote!(.stale(::core::time::Duration::ZERO))),
     };
-    quote!(#ttl #stale)
+    let krate = &plan.krate;
+    let codec = plan
+        .codec
+        .as_ref()
+        .map(|variant| quote!(.codec(#krate::CodecKind::#variant)));
+    quote!(#ttl #stale #codec)
 }
 
 fn duration(value: &Duration) -> TokenStream {

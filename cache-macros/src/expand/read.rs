@@ -126,7 +126,7 @@ fn load(plan: &Plan, namespace: &TokenStream) -> TokenStream {
     let load = quote_spanned!(plan.ret_ty.span()=>
         #krate::__private::load::<#value_ty, _, _, #error_ty>
     );
-    let lifetime = parts::lifetime(plan);
+    let storage = parts::storage(plan);
     // `None` is an answer: returned, not cached, and it removes the entry.
     let none = (plan.mode == Mode::Optional).then(|| quote!(.cache_none(false)));
     let errors = errors(plan);
@@ -138,7 +138,7 @@ fn load(plan: &Plan, namespace: &TokenStream) -> TokenStream {
                 .get::<#value_ty>(&__cached_key)
                 #namespace
                 .refresh_with(__cached_loader)
-                #lifetime
+                #storage
                 #none
                 .wait_for_loader(),
             #errors,

@@ -11,7 +11,7 @@ fn get_product(product_id: u64) -> Product {
     Product::load(product_id)
 }
 ::core::compile_error! {
-    "unknown #[cached] option `tll` (did you mean `ttl`?); the options are: key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, in_impl, in_trait_impl"
+    "unknown #[cached] option `tll` (did you mean `ttl`?); the options are: key, ttl, namespace, stale, refresh, cache, crate, cache_none, cache_err, in_impl, in_trait_impl, codec"
 }
 async fn get_price(product_id: u64) -> Price {
     Price::load(product_id).await
