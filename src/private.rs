@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 pub async fn global() -> &'static TieredCache {
     crate::global::for_cached_fns().await
 }
-use crate::{CacheError, CallMeta, FnStats, SetBuilder, TieredCache};
+use crate::{CacheError, CallMeta, FnStats, LoadBuilder, SetBuilder, TieredCache};
 
 pub use self::calls::{Function, fn_stats, loading, refused, register, uncached};
 pub use self::load::{BoxedLoad, Errors, Load, Loaded, boxed, errors, load};
@@ -32,7 +32,49 @@ pub use self::load::{BoxedLoad, Errors, Load, Loaded, boxed, errors, load};
     note = "derive `Clone`, `serde::Serialize` and `serde::Deserialize` for it, or cache a type that has them"
 )]
 pub trait CacheableValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+// Reported as the one unmet bound `CacheableValue` (the message above), not as each serde trait
+// the type lacks.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> CacheableValue for T {}
+
+/// The two generated calls that need a stored type's bounds: the read of a cached call and the
+/// write of a `{fn}_prime`. As methods of one trait, a type the cache cannot store fails the same
+/// bound (`Stored`) at the same span (the return type) in both generated functions, and the
+/// compiler prints that error once instead of once per function and serde trait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: #[cached] stores values that are `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    label = "this return type holds a `{Self}`, which the cache cannot store",
+    note = "derive `Clone`, `serde::Serialize` and `serde::Deserialize` for it, or cache a type that has them"
+)]
+pub trait Stored: Sized {
+    /// The read of a cached call: `load` for this type.
+    fn load<'a, F, Fut, E>(read: LoadBuilder<'a, Self, F>, errors: Errors<E>) -> Load<'a, Self, E>
+    where
+        E: CachedError,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Self, E>> + Send + 'static;
+
+    /// The write of a `{fn}_prime`: `primed` for this type.
+    fn primed(write: SetBuilder<'_, Self>) -> Primed<'_>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: CacheableValue> Stored for T {
+    #[inline]
+    fn load<'a, F, Fut, E>(read: LoadBuilder<'a, Self, F>, errors: Errors<E>) -> Load<'a, Self, E>
+    where
+        E: CachedError,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Self, E>> + Send + 'static,
+    {
+        load(read, errors)
+    }
+
+    #[inline]
+    fn primed(write: SetBuilder<'_, Self>) -> Primed<'_> {
+        primed(write)
+    }
+}
 
 /// The error type of a cached function: its loads run on whichever task leads them (or in the
 /// background), so the error crosses tasks. `Clone` is not required: see [`errors`].

@@ -11,7 +11,8 @@ use crate::{LoadBuilder, LoadError, Source, SourcedLoadFuture};
 
 /// Starts a read-through load that reports where its value came from. The bounds repeat the
 /// engine's with the messages of [`CacheableValue`] and [`CachedError`], and are the only place
-/// they are checked: see [`Load`]. `errors` says how a loader error reaches the callers waiting
+/// they are checked: see [`Load`]. Generated code calls it as
+/// [`Stored::load`](super::Stored::load). `errors` says how a loader error reaches the callers waiting
 /// on the load (see [`errors`]).
 pub fn load<'a, T, F, Fut, E>(read: LoadBuilder<'a, T, F>, errors: Errors<E>) -> Load<'a, T, E>
 where

@@ -170,7 +170,8 @@ pub(crate) fn prime(plan: &Plan, names: &Names) -> TokenStream {
     let namespace = parts::namespace(plan);
     let storage = parts::storage(plan);
     let value_ty = &plan.value_ty;
-    let primed = quote_spanned!(plan.ret_ty.span()=> #krate::__private::primed::<#value_ty>);
+    let primed =
+        quote_spanned!(plan.ret_ty.span()=> <#value_ty as #krate::__private::Stored>::primed);
     // A `None` from an `Option` function removes the entry, as a cached call would.
     let removed = (plan.mode == Mode::Optional).then(|| {
         quote! {

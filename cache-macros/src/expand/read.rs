@@ -124,7 +124,7 @@ fn load(plan: &Plan, namespace: &TokenStream) -> TokenStream {
     // The stored and error types are given explicitly, so the compiler reports a type the
     // cache cannot handle at the return type, where the user wrote it.
     let load = quote_spanned!(plan.ret_ty.span()=>
-        #krate::__private::load::<#value_ty, _, _, #error_ty>
+        <#value_ty as #krate::__private::Stored>::load::<_, _, #error_ty>
     );
     let storage = parts::storage(plan);
     // `None` is an answer: returned, not cached, and it removes the entry.

@@ -32,8 +32,7 @@ where
         );
         move || __cached_load_decode::<T>(__cached_arg_name, __cached_arg_version)
     };
-    let __cached_read = ::tiered_cache::__private::load::<
-        T,
+    let __cached_read = <T as ::tiered_cache::__private::Stored>::load::<
         _,
         _,
         _,
@@ -132,9 +131,7 @@ where
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed::<
-            T,
-        >(
+        <T as ::tiered_cache::__private::Stored>::primed(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(::core::time::Duration::from_secs(60)),
@@ -178,8 +175,7 @@ async fn feature_flags_with_meta() -> (Flags, ::tiered_cache::CallMeta) {
     let __cached_key = feature_flags_key();
     let __cached_stats = feature_flags_stats();
     let __cached_loader = { move || __cached_load_feature_flags() };
-    let __cached_read = ::tiered_cache::__private::load::<
-        Flags,
+    let __cached_read = <Flags as ::tiered_cache::__private::Stored>::load::<
         _,
         _,
         _,
@@ -251,9 +247,9 @@ async fn feature_flags_prime() -> Flags {
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed::<
-            Flags,
-        >(__cached_cache.set(&__cached_key, __cached_value))
+        <Flags as ::tiered_cache::__private::Stored>::primed(
+                __cached_cache.set(&__cached_key, __cached_value),
+            )
             .await;
     }
     __cached_ret

@@ -51,8 +51,9 @@ impl Tenant {
             );
             move || Self::__cached_load_blob::<T, N>(__cached_self, __cached_arg_name)
         };
-        let __cached_read = ::tiered_cache::__private::load::<
-            Option<T>,
+        let __cached_read = <Option<
+            T,
+        > as ::tiered_cache::__private::Stored>::load::<
             _,
             _,
             _,
@@ -157,9 +158,11 @@ impl Tenant {
         if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::optional::stored(
             &__cached_ret,
         ) {
-            ::tiered_cache::__private::primed::<
-                Option<T>,
-            >(__cached_cache.set(&__cached_key, __cached_value))
+            <Option<
+                T,
+            > as ::tiered_cache::__private::Stored>::primed(
+                    __cached_cache.set(&__cached_key, __cached_value),
+                )
                 .await;
         } else {
             ::tiered_cache::__private::removed(__cached_cache.invalidate(&__cached_key))
@@ -220,8 +223,9 @@ impl Tenant {
             );
             move || Self::__cached_load_lookup(__cached_arg_name, __cached_arg_page)
         };
-        let __cached_read = ::tiered_cache::__private::load::<
-            Option<Self>,
+        let __cached_read = <Option<
+            Self,
+        > as ::tiered_cache::__private::Stored>::load::<
             _,
             _,
             _,
@@ -314,9 +318,11 @@ impl Tenant {
         if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::optional::stored(
             &__cached_ret,
         ) {
-            ::tiered_cache::__private::primed::<
-                Option<Self>,
-            >(__cached_cache.set(&__cached_key, __cached_value))
+            <Option<
+                Self,
+            > as ::tiered_cache::__private::Stored>::primed(
+                    __cached_cache.set(&__cached_key, __cached_value),
+                )
                 .await;
         } else {
             ::tiered_cache::__private::removed(__cached_cache.invalidate(&__cached_key))

@@ -45,8 +45,9 @@ impl UserRepo {
             );
             move || Self::__cached_load_find(__cached_self, __cached_arg_id)
         };
-        let __cached_read = ::tiered_cache::__private::load::<
-            Option<User>,
+        let __cached_read = <Option<
+            User,
+        > as ::tiered_cache::__private::Stored>::load::<
             _,
             _,
             _,
@@ -132,9 +133,11 @@ impl UserRepo {
         if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::optional::stored(
             &__cached_ret,
         ) {
-            ::tiered_cache::__private::primed::<
-                Option<User>,
-            >(__cached_cache.set(&__cached_key, __cached_value).namespace("users"))
+            <Option<
+                User,
+            > as ::tiered_cache::__private::Stored>::primed(
+                    __cached_cache.set(&__cached_key, __cached_value).namespace("users"),
+                )
                 .await;
         } else {
             ::tiered_cache::__private::removed(

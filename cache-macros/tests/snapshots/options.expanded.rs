@@ -38,8 +38,9 @@ pub(crate) async fn geolocate_with_meta(
         );
         move || __cached_load_geolocate(__cached_arg_ip)
     };
-    let __cached_read = ::my_sdk::tiered_cache::__private::load::<
-        Option<Region>,
+    let __cached_read = <Option<
+        Region,
+    > as ::my_sdk::tiered_cache::__private::Stored>::load::<
         _,
         _,
         _,
@@ -124,9 +125,9 @@ pub(crate) async fn geolocate_prime(ip: std::net::IpAddr) -> Option<Region> {
     if let ::core::option::Option::Some(__cached_value) = ::my_sdk::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::my_sdk::tiered_cache::__private::primed::<
-            Option<Region>,
-        >(
+        <Option<
+            Region,
+        > as ::my_sdk::tiered_cache::__private::Stored>::primed(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(Duration::from_millis(1500))
@@ -186,8 +187,10 @@ async fn exchange_rate_with_meta(
         ) as ::tiered_cache::__private::OwnedArg>::owned(&pair);
         move || __cached_load_exchange_rate(__cached_arg_pair)
     };
-    let __cached_read = ::tiered_cache::__private::load::<
-        Result<f64, QuoteError>,
+    let __cached_read = <Result<
+        f64,
+        QuoteError,
+    > as ::tiered_cache::__private::Stored>::load::<
         _,
         _,
         _,
@@ -262,9 +265,10 @@ async fn exchange_rate_prime(pair: (Currency, Currency)) -> Result<f64, QuoteErr
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed::<
-            Result<f64, QuoteError>,
-        >(
+        <Result<
+            f64,
+            QuoteError,
+        > as ::tiered_cache::__private::Stored>::primed(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .ttl(::core::time::Duration::from_secs(30))

@@ -38,8 +38,7 @@ pub async fn get_product_details_with_meta(
         );
         move || __cached_load_get_product_details(__cached_arg_product_id)
     };
-    let __cached_read = ::tiered_cache::__private::load::<
-        Product,
+    let __cached_read = <Product as ::tiered_cache::__private::Stored>::load::<
         _,
         _,
         _,
@@ -115,9 +114,7 @@ pub async fn get_product_details_prime(product_id: u64) -> Product {
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::plain::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed::<
-            Product,
-        >(
+        <Product as ::tiered_cache::__private::Stored>::primed(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .namespace("products")

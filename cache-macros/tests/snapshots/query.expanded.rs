@@ -43,8 +43,9 @@ async fn execute_query_with_meta(
             __cached_arg_filters_hash,
         )
     };
-    let __cached_read = ::tiered_cache::__private::load::<
-        Vec<Row>,
+    let __cached_read = <Vec<
+        Row,
+    > as ::tiered_cache::__private::Stored>::load::<
         _,
         _,
         DbError,
@@ -133,9 +134,9 @@ async fn execute_query_prime(
     if let ::core::option::Option::Some(__cached_value) = ::tiered_cache::__private::fallible::stored(
         &__cached_ret,
     ) {
-        ::tiered_cache::__private::primed::<
-            Vec<Row>,
-        >(
+        <Vec<
+            Row,
+        > as ::tiered_cache::__private::Stored>::primed(
                 __cached_cache
                     .set(&__cached_key, __cached_value)
                     .namespace("database")

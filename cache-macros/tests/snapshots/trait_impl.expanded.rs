@@ -65,8 +65,7 @@ impl Directory for Db {
                     __cached_body(__cached_self, __cached_arg_id, __cached_arg_label)
                 }
             };
-            let __cached_read = ::tiered_cache::__private::load::<
-                String,
+            let __cached_read = <String as ::tiered_cache::__private::Stored>::load::<
                 _,
                 _,
                 DbError,
