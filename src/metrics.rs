@@ -231,7 +231,7 @@ pub const HISTOGRAMS: &[Histogram] = &[
 
 /// A counter labelled by namespace (besides `cache`): one series per namespace among the first
 /// [`CacheConfig::metrics_namespaces`](crate::CacheConfig::metrics_namespaces) used, the rest
-/// under `namespace="other"` (see [`TieredCache::namespace_stats`](crate::Engine::namespace_stats)(crate::Engine::namespace_stats)).
+/// under `namespace="other"` (see [`TieredCache::namespace_stats`](crate::Engine::namespace_stats)).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct NamespaceSeries {
