@@ -45,6 +45,20 @@ pub(crate) enum L2Op {
 }
 
 impl L2Op {
+    /// Every operation, in declaration order (the order of [`L2Histograms`]' keys).
+    #[cfg(feature = "metrics")]
+    const ALL: [L2Op; 9] = [
+        L2Op::Read,
+        L2Op::Write,
+        L2Op::Lock,
+        L2Op::Unlock,
+        L2Op::TagMarks,
+        L2Op::InvalidateTag,
+        L2Op::ClearNamespace,
+        L2Op::ClearAll,
+        L2Op::ClearMarks,
+    ];
+
     /// The `op` label and span field.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -77,6 +91,16 @@ pub(crate) enum L2Outcome {
 }
 
 impl L2Outcome {
+    /// Every outcome, in declaration order (the order of [`L2Histograms`]' keys).
+    #[cfg(feature = "metrics")]
+    const ALL: [L2Outcome; 5] = [
+        L2Outcome::Ok,
+        L2Outcome::Timeout,
+        L2Outcome::Failed,
+        L2Outcome::Refused,
+        L2Outcome::BadData,
+    ];
+
     /// The `outcome` label and span field.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -94,25 +118,75 @@ pub(crate) fn l2_span(cache: &str, op: L2Op) -> Span {
     tracing::info_span!("tiered_cache.l2", cache, op = op.name(), outcome = Empty)
 }
 
+/// The keys of the L2 operation histogram of one cache, one per (`op`, `outcome`), built once:
+/// recording then costs a lookup of the current recorder instead of building three labels (an
+/// allocation and the cache name's reference count) on every Redis call. The recorder itself is
+/// looked up at each record, so one installed after the cache was built still gets them.
+pub(crate) struct L2Histograms {
+    #[cfg(feature = "metrics")]
+    keys: Box<[metrics::Key]>,
+}
+
+#[cfg(feature = "metrics")]
+static L2_METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl L2Histograms {
+    pub(crate) fn new(cache: &Arc<str>) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let keys = L2Op::ALL
+                .iter()
+                .flat_map(|op| {
+                    L2Outcome::ALL.iter().map(move |outcome| {
+                        metrics::Key::from_parts(
+                            L2_OPERATION_SECONDS,
+                            vec![
+                                metrics::Label::new("cache", cache.clone()),
+                                metrics::Label::new("op", op.name()),
+                                metrics::Label::new("outcome", outcome.name()),
+                            ],
+                        )
+                    })
+                })
+                .collect();
+            L2Histograms { keys }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = cache;
+            L2Histograms {}
+        }
+    }
+
+    /// Records one operation's duration.
+    fn record(&self, op: L2Op, outcome: L2Outcome, elapsed: Duration) {
+        #[cfg(feature = "metrics")]
+        if let Some(key) = self
+            .keys
+            .get(op as usize * L2Outcome::ALL.len() + outcome as usize)
+        {
+            metrics::with_recorder(|recorder| {
+                recorder
+                    .register_histogram(key, &L2_METADATA)
+                    .record(elapsed);
+            });
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (op, outcome, elapsed);
+    }
+}
+
 /// An L2 operation ended after `elapsed`.
 pub(crate) fn l2_done(
     span: &Span,
-    cache: &Arc<str>,
+    histograms: &L2Histograms,
     op: L2Op,
     outcome: L2Outcome,
     elapsed: Duration,
 ) {
     span.record("outcome", outcome.name());
-    #[cfg(feature = "metrics")]
-    metrics::histogram!(
-        L2_OPERATION_SECONDS,
-        "cache" => cache.clone(),
-        "op" => op.name(),
-        "outcome" => outcome.name()
-    )
-    .record(elapsed);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (cache, op, elapsed);
+    histograms.record(op, outcome, elapsed);
 }
 
 /// The span of a read that L1 could not answer and that has a loader. Its outcome says how it

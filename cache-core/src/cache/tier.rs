@@ -17,8 +17,10 @@ use crate::stats::Counters;
 
 pub(crate) struct L2Tier {
     pub(crate) backend: Arc<dyn L2Backend>,
-    /// The cache's name, for spans and histograms.
+    /// The cache's name, for spans.
     name: Arc<str>,
+    /// The operation histogram's keys, built once.
+    histograms: observe::L2Histograms,
     pub(crate) breaker: Breaker,
     /// Bounds every call by `l2_timeout`.
     pub(crate) deadlines: Deadlines,
@@ -66,6 +68,7 @@ impl L2Tier {
     ) -> Self {
         L2Tier {
             backend,
+            histograms: observe::L2Histograms::new(&name),
             name,
             breaker,
             deadlines: Deadlines::new(timeout, coarse_clock),
@@ -153,7 +156,7 @@ impl L2Tier {
             Err(L2Error::Refused { .. }) => L2Outcome::Refused,
             Err(_) => L2Outcome::BadData,
         };
-        observe::l2_done(&span, &self.name, what, outcome, started.elapsed());
+        observe::l2_done(&span, &self.histograms, what, outcome, started.elapsed());
         let _entered = span.enter();
         match result {
             Ok(value) => {
