@@ -26,16 +26,22 @@ pub(crate) struct Header {
     l1_until_ms: AtomicU64,
     epoch: u64,
     namespace: Arc<NamespaceState>,
-    tags: Box<[TagRef]>,
+    /// Out of line, behind one thin pointer: most entries have no tags, and every entry pays
+    /// for this field (a `Box<[TagRef]>` here would be two words).
+    tags: Option<Box<Box<[TagRef]>>>,
     /// No background refresh before this (ms): another instance holds the refresh lock, or
     /// the last refresh failed (fail-safe throttle).
     refresh_after_ms: AtomicU64,
+    /// The entry's encoded size (saturated), what it weighs in a byte-bounded L1.
+    size: u32,
     /// A background refresh of this entry is running: further stale hits start nothing, with
     /// one load instead of a look into the flight map.
     refreshing: AtomicBool,
-    /// The entry's encoded size (saturated), what it weighs in a byte-bounded L1.
-    size: u32,
 }
+
+/// What [`Header`] may weigh: an entry is one allocation of the reference counts, the header
+/// and the value, and every byte here is paid by every entry in L1. A test holds it to this.
+pub(crate) const HEADER_BYTES: usize = 80;
 
 impl Header {
     pub(crate) fn new(
@@ -50,7 +56,7 @@ impl Header {
             l1_until_ms: AtomicU64::new(l1_until_ms),
             epoch,
             namespace,
-            tags,
+            tags: (!tags.is_empty()).then(|| Box::new(tags)),
             refresh_after_ms: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
             size: 0,
@@ -84,7 +90,10 @@ impl Header {
     #[inline]
     pub(crate) fn is_current(&self) -> bool {
         self.epoch == self.namespace.epoch()
-            && self.tags.iter().all(|tag| tag.epoch == tag.state.epoch())
+            && self
+                .tags
+                .as_deref()
+                .is_none_or(|tags| tags.iter().all(|tag| tag.epoch == tag.state.epoch()))
     }
 
     /// The namespace epoch the entry was stored under.
@@ -99,7 +108,7 @@ impl Header {
 
     /// The tags of the entry, with their states.
     pub(crate) fn tags(&self) -> &[TagRef] {
-        &self.tags
+        self.tags.as_deref().map_or(&[], |tags| tags)
     }
 
     /// Whether a background refresh may start at `now_ms`.
@@ -317,6 +326,41 @@ mod tests {
             })
             .expect("present");
         assert_eq!(value_of::<String>(&*b).map(String::as_str), Some("text"));
+    }
+
+    #[test]
+    fn the_header_stays_within_its_budget() {
+        assert!(
+            std::mem::size_of::<Header>() <= HEADER_BYTES,
+            "Header grew to {} bytes (budget {HEADER_BYTES}): every L1 entry pays for it",
+            std::mem::size_of::<Header>()
+        );
+    }
+
+    #[test]
+    fn tags_out_of_line_are_still_checked() {
+        let ns = Arc::new(NamespaceState::default());
+        let meta = EntryMeta::new(
+            Stamp::ZERO,
+            0,
+            Duration::from_secs(10),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let tag = crate::tags::TagState::default();
+        let tag = Arc::new(tag);
+        let tags: Box<[TagRef]> = Box::new([TagRef {
+            epoch: tag.epoch(),
+            state: tag.clone(),
+        }]);
+        let header = Header::new(meta, 10_000, ns.epoch(), ns.clone(), tags);
+        assert_eq!(header.tags().len(), 1);
+        assert!(header.is_current());
+        assert!(tag.mark(Stamp::from_raw(5)));
+        assert!(!header.is_current());
+        let untagged = Header::new(meta, 10_000, ns.epoch(), ns.clone(), Box::new([]));
+        assert!(untagged.tags().is_empty());
+        assert!(untagged.is_current());
     }
 
     #[test]
