@@ -12,6 +12,7 @@
 mod batch;
 mod chart;
 mod codec;
+mod fleet;
 mod hit_ratio;
 mod l1;
 mod l2;
@@ -82,7 +83,7 @@ fn run(options: &Options) -> BenchResult<()> {
     let started = Instant::now();
     let load_before = machine::load_text();
     let mut report = Report::default();
-    let needs_redis = ["l2", "stampede", "swr"]
+    let needs_redis = ["l2", "stampede", "fleet", "swr"]
         .iter()
         .any(|family| options.runs(family));
     let redis = if needs_redis {
@@ -104,6 +105,7 @@ fn run(options: &Options) -> BenchResult<()> {
             ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,
             ("stampede", Some(url)) => stampede::run(&params, url, &mut report)?,
+            ("fleet", Some(url)) => fleet::run(&params, url, &mut report)?,
             ("swr", Some(url)) => swr::run(&params, url, &mut report)?,
             ("hit-ratio", _) => hit_ratio::run(&params, &mut report)?,
             ("memory", _) => memory::run(&params, &mut report)?,

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 /// The measurement families, in the order they run.
-pub const FAMILIES: [&str; 8] = [
+pub const FAMILIES: [&str; 9] = [
     "l1",
     "codec",
     "macro",
     "l2",
     "stampede",
+    "fleet",
     "swr",
     "hit-ratio",
     "memory",
@@ -55,8 +56,8 @@ usage: tiered-cache-bench [--quick] [--out DIR] [--only FAMILY,...]
   --quick         small sizes (under two minutes); default is the full run
   --out DIR       where to write bench.md and bench.svg
                   (default: <workspace>/docs for the full run, <workspace>/target/bench-quick for --quick)
-  --only LIST     comma-separated families: l1, codec, macro, l2, stampede, swr, hit-ratio,
-                  memory
+  --only LIST     comma-separated families: l1, codec, macro, l2, stampede, fleet, swr,
+                  hit-ratio, memory
   --profile S     run one hot loop only, for valgrind --tool=callgrind or perf:
                   l1-ours, l1-quick_cache, l1-quick_cache_arc, l1-moka, l1-cached,
                   macro-macro, macro-hand,
@@ -148,6 +149,8 @@ pub struct Params {
     pub l2_concurrent_ops: usize,
     /// Stampede trials per contender (a fresh cold key each).
     pub stampede_trials: usize,
+    /// Propagations timed from one instance to another (fleet family).
+    pub propagation_trials: usize,
     /// Seconds of each SWR phase (ours plain, ours with refreshes, moka), per round.
     pub swr_phase_secs: f64,
     /// Alternating SWR rounds.
@@ -174,6 +177,7 @@ impl Params {
             l2_concurrent_rounds: 2,
             l2_concurrent_ops: 20_000,
             stampede_trials: 2,
+            propagation_trials: 20,
             swr_phase_secs: 1.0,
             swr_rounds: 2,
             zipf_requests: 500_000,
@@ -193,6 +197,7 @@ impl Params {
             l2_concurrent_rounds: 5,
             l2_concurrent_ops: 100_000,
             stampede_trials: 5,
+            propagation_trials: 300,
             swr_phase_secs: 4.0,
             swr_rounds: 3,
             zipf_requests: 4_000_000,
