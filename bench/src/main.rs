@@ -15,6 +15,7 @@ mod codec;
 mod fleet;
 mod hit_ratio;
 mod l1;
+mod l1_large;
 mod l2;
 mod machine;
 mod macro_hit;
@@ -101,6 +102,7 @@ fn run(options: &Options) -> BenchResult<()> {
         eprintln!("==> {family}");
         match (family, redis_url.as_deref()) {
             ("l1", _) => l1::run(&params, &mut report)?,
+            ("l1-100k", _) => l1_large::run(&params, &mut report)?,
             ("codec", _) => codec::run(&params, &mut report)?,
             ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,

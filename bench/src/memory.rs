@@ -1,5 +1,5 @@
-//! Family 7: memory per L1 entry for 1M small entries (a `k<i>` key and a `u64`): ours vs moka
-//! vs raw quick_cache. Each contender fills a cache in a fresh process of its own (this binary
+//! Family 7: memory per L1 entry for 1M small entries (a `k<i>` key and a `u64`): ours vs moka,
+//! foyer's in-memory cache and raw quick_cache. Each contender fills a cache in a fresh process of its own (this binary
 //! with `--memory-child`), which reports its resident-set growth from `/proc/self/status`; no
 //! allocator hooks, no `unsafe`.
 
@@ -13,8 +13,8 @@ use crate::options::Params;
 use crate::report::{Figure, Report, Row, Target};
 use crate::timing;
 
-const CONTENDERS: [&str; 3] = ["ours", "moka", "quick_cache"];
-const NAMES: [&str; 3] = ["ours", "moka future", "quick_cache raw"];
+const CONTENDERS: [&str; 4] = ["ours", "moka", "foyer", "quick_cache"];
+const NAMES: [&str; 4] = ["ours", "moka future", "foyer Cache", "quick_cache raw"];
 
 /// What one child measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,13 +33,19 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         measured.push(spawn_child(contender, n)?);
     }
     let per_entry = |m: &Measured| m.bytes as f64 / n as f64;
-    for peer in 1..3 {
+    for peer in 1..CONTENDERS.len() {
+        // The floor we build on: at most 1.3x its bytes per entry.
+        let target = if CONTENDERS[peer] == "quick_cache" {
+            Target::RatioAtMost(1.3)
+        } else {
+            Target::None
+        };
         report.push(Row::new(
             format!("Memory per L1 entry ({n} small entries)"),
             Figure::bytes(per_entry(&measured[0])),
             NAMES[peer],
             Figure::bytes(per_entry(&measured[peer])),
-            Target::None,
+            target,
         ));
     }
     let resident: Vec<String> = NAMES
@@ -132,6 +138,13 @@ pub fn child(contender: &str, n: usize) -> BenchResult<()> {
             let after = rss_bytes()?;
             BenchResult::Ok((cache.entry_count(), after))
         })?,
+        "foyer" => {
+            let cache: foyer_memory::Cache<String, u64> = foyer_memory::Cache::builder(n).build();
+            for i in 0..n {
+                cache.insert(make_key(i), i as u64);
+            }
+            (cache.entries() as u64, rss_bytes()?)
+        }
         "quick_cache" => {
             let cache = quick_cache::sync::Cache::<String, u64>::new(n);
             for i in 0..n {

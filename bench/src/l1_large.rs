@@ -1,0 +1,230 @@
+//! Family `l1-100k`: L1 hits on a production-shaped working set, 100 000 products of ~470 bytes
+//! read uniformly at random, so most reads miss the CPU caches (the hot-key family's 1024 small
+//! records all stay in them). Each contender is read two ways: the record cloned out (nine heap
+//! blocks allocated per read) and the record behind an `Arc` (a pointer cloned per read).
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tiered_cache::{CacheConfig, TieredCache};
+use tokio::runtime::Runtime;
+
+use crate::BenchResult;
+use crate::l1::{one_task, threads};
+use crate::options::Params;
+use crate::report::{Figure, Report, Row, Target};
+use crate::timing::{self, median, ns_per_op, rotation};
+use crate::value::{Product, SharedProduct};
+
+/// Entries every contender holds.
+const ENTRIES: usize = 100_000;
+/// Capacity of every contender: above [`ENTRIES`], so no read is a miss.
+const CAPACITY: usize = 120_000;
+/// Every contender's ttl (where it has one): far longer than the run.
+const TTL: Duration = Duration::from_secs(3_600);
+
+/// The contenders, in measuring order; the first four clone the record, the last four an `Arc`.
+const NAMES: [&str; 8] = [
+    "ours",
+    "quick_cache raw",
+    "moka future",
+    "foyer Cache",
+    "ours, Arc values",
+    "quick_cache raw, Arc values",
+    "moka future, Arc values",
+    "foyer Cache, entry handle",
+];
+
+/// The key a call reads: call `i` picks entry `hash(i) % ENTRIES` (Fibonacci hashing: a few
+/// instructions, the same for every contender, and spread evenly over the entries).
+fn pick(i: usize) -> usize {
+    ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % ENTRIES
+}
+
+/// Every contender, warm.
+struct Warm {
+    keys: Vec<String>,
+    ours: TieredCache,
+    ours_arc: TieredCache,
+    quick: quick_cache::sync::Cache<String, Product>,
+    quick_arc: quick_cache::sync::Cache<String, Arc<Product>>,
+    moka: moka::future::Cache<String, Product>,
+    moka_arc: moka::future::Cache<String, Arc<Product>>,
+    foyer: foyer_memory::Cache<String, Product>,
+}
+
+fn moka_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<String, V> {
+    moka::future::Cache::builder()
+        .max_capacity(CAPACITY as u64)
+        .time_to_live(TTL)
+        .build()
+}
+
+/// Builds every contender and makes all [`ENTRIES`] keys hits in each.
+fn warm(rt: &Runtime) -> BenchResult<Warm> {
+    let keys: Vec<String> = (0..ENTRIES).map(|i| format!("product:{i}")).collect();
+    let config = || CacheConfig {
+        redis_url: None,
+        l1_max_size: CAPACITY,
+        l2_ttl: TTL,
+        ..Default::default()
+    };
+    let ours = rt.block_on(TieredCache::new(config()))?;
+    let ours_arc = rt.block_on(TieredCache::new(config()))?;
+    let warm = Warm {
+        quick: quick_cache::sync::Cache::new(CAPACITY),
+        quick_arc: quick_cache::sync::Cache::new(CAPACITY),
+        moka: moka_cache(),
+        moka_arc: moka_cache(),
+        foyer: foyer_memory::Cache::builder(CAPACITY).build(),
+        keys,
+        ours,
+        ours_arc,
+    };
+    rt.block_on(async {
+        for (i, key) in warm.keys.iter().enumerate() {
+            let product = Product::new(i as u64);
+            let shared = Arc::new(product.clone());
+            warm.ours.set(key, &product).await?;
+            warm.ours_arc
+                .set(key, &SharedProduct(shared.clone()))
+                .await?;
+            warm.quick.insert(key.clone(), product.clone());
+            warm.quick_arc.insert(key.clone(), shared.clone());
+            warm.moka.insert(key.clone(), product.clone()).await;
+            warm.moka_arc.insert(key.clone(), shared).await;
+            warm.foyer.insert(key.clone(), product);
+        }
+        warm.moka.run_pending_tasks().await;
+        warm.moka_arc.run_pending_tasks().await;
+        for key in &warm.keys {
+            let hit = warm.ours.get::<Product>(key).await?.is_some()
+                && warm.ours_arc.get::<SharedProduct>(key).await?.is_some()
+                && warm.quick.get(key.as_str()).is_some()
+                && warm.quick_arc.get(key.as_str()).is_some()
+                && warm.moka.get(key.as_str()).await.is_some()
+                && warm.moka_arc.get(key.as_str()).await.is_some()
+                && warm.foyer.get(key.as_str()).is_some();
+            if !hit {
+                return Err(format!("l1-100k: key {key} is not warm in every contender").into());
+            }
+        }
+        BenchResult::Ok(())
+    })?;
+    Ok(warm)
+}
+
+/// Runs the family and adds its rows.
+pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let w = warm(&rt)?;
+    let keys = &w.keys;
+    let key = |i: usize| keys[pick(i)].as_str();
+
+    let ours_clone = |i: usize| w.ours.get::<Product>(key(i)).into_future();
+    let quick_clone = |i: usize| std::future::ready(w.quick.get(key(i)));
+    let moka_clone = |i: usize| w.moka.get(key(i));
+    let foyer_clone = |i: usize| std::future::ready(w.foyer.get(key(i)).map(|e| e.value().clone()));
+    let ours_arc = |i: usize| w.ours_arc.get::<SharedProduct>(key(i)).into_future();
+    let quick_arc = |i: usize| std::future::ready(w.quick_arc.get(key(i)));
+    let moka_arc = |i: usize| w.moka_arc.get(key(i));
+    let foyer_entry = |i: usize| std::future::ready(w.foyer.get(key(i)));
+
+    // A tenth of the hot-key batch: each read here costs several hundred ns.
+    let n = (params.l1_batch / 10).max(1);
+    let stride = ENTRIES / 2;
+    let mut single: [Vec<f64>; NAMES.len()] = Default::default();
+    let mut threaded: [Vec<f64>; NAMES.len()] = Default::default();
+    for round in 0..=params.l1_rounds {
+        for c in rotation(NAMES.len(), round) {
+            let (one, two) = match c {
+                0 => (
+                    one_task(&rt, n, 0, &ours_clone),
+                    threads(n, stride, &ours_clone)?,
+                ),
+                1 => (
+                    one_task(&rt, n, 0, &quick_clone),
+                    threads(n, stride, &quick_clone)?,
+                ),
+                2 => (
+                    one_task(&rt, n, 0, &moka_clone),
+                    threads(n, stride, &moka_clone)?,
+                ),
+                3 => (
+                    one_task(&rt, n, 0, &foyer_clone),
+                    threads(n, stride, &foyer_clone)?,
+                ),
+                4 => (
+                    one_task(&rt, n, 0, &ours_arc),
+                    threads(n, stride, &ours_arc)?,
+                ),
+                5 => (
+                    one_task(&rt, n, 0, &quick_arc),
+                    threads(n, stride, &quick_arc)?,
+                ),
+                6 => (
+                    one_task(&rt, n, 0, &moka_arc),
+                    threads(n, stride, &moka_arc)?,
+                ),
+                _ => (
+                    one_task(&rt, n, 0, &foyer_entry),
+                    threads(n, stride, &foyer_entry)?,
+                ),
+            };
+            // Round 0 warms up and is not counted.
+            if round > 0 {
+                single[c].push(ns_per_op(one, n));
+                threaded[c].push(ns_per_op(two, n));
+            }
+        }
+    }
+
+    for (label, figures) in [
+        ("L1 hit, 100k entries of ~470 B, 1 task", &single),
+        ("L1 hit, 100k entries of ~470 B, 2 threads", &threaded),
+    ] {
+        for (ours, form) in [(0, "cloned"), (4, "by Arc")] {
+            let ours_ns = median(&figures[ours]);
+            for peer in 1..4 {
+                let target = if peer == 1 {
+                    Target::RatioAtMost(1.2)
+                } else {
+                    Target::None
+                };
+                report.push(Row::new(
+                    format!("{label}, {form}"),
+                    Figure::nanos(ours_ns),
+                    NAMES[ours + peer],
+                    Figure::nanos(median(&figures[ours + peer])),
+                    target,
+                ));
+            }
+        }
+    }
+    let (stats, arc_stats) = (w.ours.stats(), w.ours_arc.stats());
+    report.note(
+        "l1-100k",
+        format!(
+            "{ENTRIES} products of {bytes} bytes (`bench/src/value.rs`: 144 inline, the rest in \
+             nine heap blocks; a clone allocates nine times), keys `product:<i>`, every contender with \
+             capacity {CAPACITY} and, where it has one, a one-hour ttl (foyer's in-memory cache has \
+             none). Call `i` reads entry `hash(i) % {ENTRIES}`: uniform, so the working set \
+             (~60 MB per contender) is far beyond the CPU caches. Batches of {n} awaited calls, \
+             {rounds} rounds after a warm-up round, contenders rotated; 2 threads as in `l1`. \
+             Cloned: the record is cloned out of the cache. By Arc: quick_cache and moka hold \
+             `Arc<Product>`; ours reads `SharedProduct` (an `Arc<Product>` that serializes as the \
+             record: ours' L1 keeps the typed value, so a read clones the `Arc`); foyer hands back \
+             its reference-counted entry handle. Our L1s counted {hits} hits and {misses} misses.",
+            bytes = Product::new(ENTRIES as u64 - 1).footprint(),
+            rounds = params.l1_rounds,
+            hits = stats.l1_stats.hits + arc_stats.l1_stats.hits,
+            misses = stats.l1_stats.misses + arc_stats.l1_stats.misses,
+        ),
+    );
+    rt.block_on(async {
+        w.ours.close().await;
+        w.ours_arc.close().await;
+    });
+    Ok(())
+}
