@@ -20,6 +20,7 @@ mod l2;
 mod machine;
 mod macro_hit;
 mod memory;
+mod miss;
 mod options;
 // The soak binary also uses its fault controls (kill, pause, restart).
 #[allow(dead_code)]
@@ -84,7 +85,7 @@ fn run(options: &Options) -> BenchResult<()> {
     let started = Instant::now();
     let load_before = machine::load_text();
     let mut report = Report::default();
-    let needs_redis = ["l2", "stampede", "fleet", "swr"]
+    let needs_redis = ["l2", "miss", "stampede", "fleet", "swr"]
         .iter()
         .any(|family| options.runs(family));
     let redis = if needs_redis {
@@ -106,6 +107,7 @@ fn run(options: &Options) -> BenchResult<()> {
             ("codec", _) => codec::run(&params, &mut report)?,
             ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,
+            ("miss", Some(url)) => miss::run(&params, url, &mut report)?,
             ("stampede", Some(url)) => stampede::run(&params, url, &mut report)?,
             ("fleet", Some(url)) => fleet::run(&params, url, &mut report)?,
             ("swr", Some(url)) => swr::run(&params, url, &mut report)?,

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 /// The measurement families, in the order they run.
-pub const FAMILIES: [&str; 10] = [
+pub const FAMILIES: [&str; 11] = [
     "l1",
     "l1-100k",
     "codec",
     "macro",
     "l2",
+    "miss",
     "stampede",
     "fleet",
     "swr",
@@ -57,8 +58,8 @@ usage: tiered-cache-bench [--quick] [--out DIR] [--only FAMILY,...]
   --quick         small sizes (under two minutes); default is the full run
   --out DIR       where to write bench.md and bench.svg
                   (default: <workspace>/docs for the full run, <workspace>/target/bench-quick for --quick)
-  --only LIST     comma-separated families: l1, l1-100k, codec, macro, l2, stampede, fleet,
-                  swr, hit-ratio, memory
+  --only LIST     comma-separated families: l1, l1-100k, codec, macro, l2, miss, stampede,
+                  fleet, swr, hit-ratio, memory
   --profile S     run one hot loop only, for valgrind --tool=callgrind or perf:
                   l1-ours, l1-quick_cache, l1-quick_cache_arc, l1-moka, l1-cached, l1-foyer,
                   macro-macro, macro-hand,
