@@ -228,3 +228,65 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     });
     Ok(())
 }
+
+/// `--profile l1-100k-<contender>`: fills only that contender, then `ops` random hits on one
+/// task, for `valgrind --tool=cachegrind --cache-sim=yes` (cache misses per hit: the difference
+/// between two op counts divided by their difference).
+pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
+    let rt = timing::current_thread()?;
+    let keys: Vec<String> = (0..ENTRIES).map(|i| format!("product:{i}")).collect();
+    let key = |i: usize| keys[pick(i)].as_str();
+    let ours = || {
+        rt.block_on(TieredCache::new(CacheConfig {
+            redis_url: None,
+            l1_max_size: CAPACITY,
+            l2_ttl: TTL,
+            ..Default::default()
+        }))
+    };
+    let elapsed = match contender {
+        "ours" => {
+            let cache = ours()?;
+            rt.block_on(async {
+                for (i, k) in keys.iter().enumerate() {
+                    cache.set(k, &Product::new(i as u64)).await?;
+                }
+                BenchResult::Ok(())
+            })?;
+            one_task(&rt, ops, 0, &|i| cache.get::<Product>(key(i)).into_future())
+        }
+        "ours_arc" => {
+            let cache = ours()?;
+            rt.block_on(async {
+                for (i, k) in keys.iter().enumerate() {
+                    let shared = SharedProduct(Arc::new(Product::new(i as u64)));
+                    cache.set(k, &shared).await?;
+                }
+                BenchResult::Ok(())
+            })?;
+            one_task(&rt, ops, 0, &|i| {
+                cache.get::<SharedProduct>(key(i)).into_future()
+            })
+        }
+        "quick_cache" => {
+            let cache = quick_cache::sync::Cache::new(CAPACITY);
+            for (i, k) in keys.iter().enumerate() {
+                cache.insert(k.clone(), Product::new(i as u64));
+            }
+            one_task(&rt, ops, 0, &|i| std::future::ready(cache.get(key(i))))
+        }
+        "quick_cache_arc" => {
+            let cache = quick_cache::sync::Cache::new(CAPACITY);
+            for (i, k) in keys.iter().enumerate() {
+                cache.insert(k.clone(), Arc::new(Product::new(i as u64)));
+            }
+            one_task(&rt, ops, 0, &|i| std::future::ready(cache.get(key(i))))
+        }
+        other => return Err(format!("unknown l1-100k contender `{other}`").into()),
+    };
+    eprintln!(
+        "l1-100k-{contender}: {ops} hits, {:.1} ns each",
+        ns_per_op(elapsed, ops)
+    );
+    Ok(())
+}

@@ -62,6 +62,9 @@ fn main() {
 
 /// `--profile`: one contender's hot loop, nothing else (for callgrind or perf).
 fn profile(scenario: &str, ops: usize) -> BenchResult<()> {
+    if let Some(contender) = scenario.strip_prefix("l1-100k-") {
+        return l1_large::profile(contender, ops);
+    }
     if let Some(contender) = scenario.strip_prefix("l1-") {
         return l1::profile(contender, ops);
     }
