@@ -1,6 +1,7 @@
 //! Family 6: hit ratio on a skewed workload — Zipf s = 0.9 and 1.1 over 1M distinct keys, L1
-//! capacity 1 % and 10 % of the keys — ours (L1 on quick_cache) vs moka (TinyLFU), with raw
-//! quick_cache for context. Every contender replays the same seeded trace.
+//! capacity 1 % and 10 % of the keys — ours (L1 on quick_cache) vs moka (TinyLFU) and foyer's
+//! in-memory cache (its default LRU, and S3-FIFO), with raw quick_cache for context. Every
+//! contender replays the same seeded trace.
 
 use std::fmt::Write as _;
 
@@ -47,13 +48,33 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             let ours = replay_ours(&rt, &trace, warmup, capacity)?;
             let moka = replay_moka(&rt, &trace, warmup, capacity);
             let quick = replay_quick(&trace, warmup, capacity);
-            report.push(Row::new(
-                format!("Hit ratio, Zipf s={s}, L1 = {percent} % of 1M keys"),
-                Figure::percent(ours.percent()),
-                "moka (TinyLFU)",
-                Figure::percent(moka.percent()),
-                Target::PointsWithin(1.0),
-            ));
+            let lru: foyer_memory::Cache<String, u64> =
+                foyer_memory::Cache::builder(capacity).build();
+            let s3fifo: foyer_memory::Cache<String, u64> = foyer_memory::Cache::builder(capacity)
+                .with_eviction_config(foyer_memory::S3FifoConfig::default())
+                .build();
+            let peers = [
+                ("moka (TinyLFU)", moka, Target::PointsWithin(1.0)),
+                (
+                    "foyer Cache (LRU, its default)",
+                    replay_foyer(&lru, &trace, warmup),
+                    Target::None,
+                ),
+                (
+                    "foyer Cache (S3-FIFO)",
+                    replay_foyer(&s3fifo, &trace, warmup),
+                    Target::None,
+                ),
+            ];
+            for (name, tally, target) in peers {
+                report.push(Row::new(
+                    format!("Hit ratio, Zipf s={s}, L1 = {percent} % of 1M keys"),
+                    Figure::percent(ours.percent()),
+                    name,
+                    Figure::percent(tally.percent()),
+                    target,
+                ));
+            }
             context.push(format!(
                 "s={s}/{percent} %: quick_cache raw {:.2} %",
                 quick.percent()
@@ -66,8 +87,8 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             "A trace of {requests} requests over {KEYS} keys (Zipf rank → key `k<rank>`, \
              SplitMix64 seed {SEED:#x}), the same for every contender; the first {warmup} warm \
              the cache and are not counted. Each request is a `get`; a miss is followed by a \
-             `set` (ours: L1 only, `l1_max_size` = capacity; moka: `max_capacity` = capacity, \
-             String keys). For context, raw quick_cache with the same capacity: {context}.",
+             `set` (ours: L1 only, `l1_max_size` = capacity; moka: `max_capacity` = capacity; \
+             foyer: capacity in entries, its default 8 shards; String keys everywhere). For context, raw quick_cache with the same capacity: {context}.",
             requests = params.zipf_requests,
             context = context.join(", "),
         ),
@@ -121,6 +142,24 @@ fn replay_moka(rt: &Runtime, trace: &[u32], warmup: usize, capacity: usize) -> T
         }
         tally
     })
+}
+
+fn replay_foyer(cache: &foyer_memory::Cache<String, u64>, trace: &[u32], warmup: usize) -> Tally {
+    let mut tally = Tally::default();
+    let mut key = String::with_capacity(16);
+    for (i, &rank) in trace.iter().enumerate() {
+        key.clear();
+        let _ = write!(key, "k{rank}");
+        let hit = cache.get(key.as_str()).is_some();
+        if !hit {
+            cache.insert(key.clone(), u64::from(rank));
+        }
+        if i >= warmup {
+            tally.counted += 1;
+            tally.hits += u64::from(hit);
+        }
+    }
+    tally
 }
 
 fn replay_quick(trace: &[u32], warmup: usize, capacity: usize) -> Tally {
