@@ -20,6 +20,7 @@ use tokio::runtime::Runtime;
 
 use crate::BenchResult;
 use crate::options::Params;
+use crate::peers;
 use crate::report::{Figure, Report, Row, Target};
 use crate::timing::{self, Samples};
 use crate::value::Item;
@@ -39,6 +40,8 @@ enum Fleet {
     Ours(Vec<TieredCache>),
     /// One moka cache per instance: what each process would hold.
     Moka(Vec<moka::future::Cache<u64, Item>>),
+    /// amalgam-cache instances sharing the Redis (L2, backplane, distributed locker).
+    Amalgam(Vec<amalgam::Cache<Item>>),
 }
 
 impl Fleet {
@@ -55,6 +58,16 @@ impl Fleet {
                 })
                 .await
                 .is_ok_and(|item| item.id == key),
+            Fleet::Amalgam(caches) => {
+                let origin = move || async move {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ORIGIN).await;
+                    Item::new(key)
+                };
+                peers::amalgam::get_or_set(&caches[instance], &format!("fleet:{key}"), origin)
+                    .await
+                    .is_ok_and(|item| item.id == key)
+            }
             Fleet::Moka(caches) => {
                 let item = caches[instance]
                     .get_with(key, async move {
@@ -80,17 +93,30 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             ..Default::default()
         }))?);
     }
+    let mut amalgam = Vec::with_capacity(INSTANCES);
+    for _ in 0..INSTANCES {
+        amalgam.push(rt.block_on(peers::amalgam::connect(
+            url,
+            "bench_fleet_amalgam",
+            Duration::from_secs(300),
+        ))?);
+    }
     let fleets = [
         Fleet::Ours(ours.clone()),
+        Fleet::Amalgam(amalgam.clone()),
         Fleet::Moka(
             (0..INSTANCES)
                 .map(|_| moka::future::Cache::new(10_000))
                 .collect(),
         ),
     ];
-    let names = ["ours", "moka get_with, one cache per instance"];
-    let mut samples: [Samples; 2] = Default::default();
-    let mut calls: [Vec<u64>; 2] = Default::default();
+    let names = [
+        "ours",
+        "amalgam-cache get_or_set",
+        "moka get_with, one cache per instance",
+    ];
+    let mut samples: [Samples; 3] = Default::default();
+    let mut calls: [Vec<u64>; 3] = Default::default();
     for trial in 0..params.stampede_trials {
         for (f, fleet) in fleets.iter().enumerate() {
             let key = (trial * 10 + f) as u64 + 1;
@@ -100,34 +126,58 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         }
     }
     let worst = |calls: &[u64]| calls.iter().copied().max().unwrap_or(0) as f64;
-    report.push(Row::new(
-        format!("Stampede across {INSTANCES} instances: origin calls (999 callers; worst trial)"),
-        Figure::count(worst(&calls[0])),
-        names[1],
-        Figure::count(worst(&calls[1])),
-        Target::OursExactly(1.0),
-    ));
-    for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+    for peer in 1..names.len() {
         report.push(Row::new(
-            format!("Stampede across {INSTANCES} instances: caller latency {label}"),
-            Figure::nanos(samples[0].quantile_ns(q)),
-            names[1],
-            Figure::nanos(samples[1].quantile_ns(q)),
-            Target::None,
+            format!(
+                "Stampede across {INSTANCES} instances: origin calls (999 callers; worst trial)"
+            ),
+            Figure::count(worst(&calls[0])),
+            names[peer],
+            Figure::count(worst(&calls[peer])),
+            // One target, shown once: ours, whatever the peer.
+            if peer == 1 {
+                Target::OursExactly(1.0)
+            } else {
+                Target::None
+            },
         ));
+    }
+    for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+        for peer in 1..names.len() {
+            report.push(Row::new(
+                format!("Stampede across {INSTANCES} instances: caller latency {label}"),
+                Figure::nanos(samples[0].quantile_ns(q)),
+                names[peer],
+                Figure::nanos(samples[peer].quantile_ns(q)),
+                Target::None,
+            ));
+        }
     }
 
     let trials = params.propagation_trials;
     let mut ours_prop = rt.block_on(propagation(&ours[0], &ours[1], trials))?;
     let mut floor = rt.block_on(pubsub_floor(url, trials))?;
+    let mut amalgam_prop = rt.block_on(amalgam_propagation(&amalgam[0], &amalgam[1], trials))?;
     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
-        report.push(Row::new(
-            format!("Propagation: A's set returns until B's get sees it ({label})"),
-            Figure::nanos(ours_prop.quantile_ns(q)),
-            "raw fred: PUBLISH returns until a subscriber has it and one GET answered",
-            Figure::nanos(floor.quantile_ns(q)),
-            Target::None,
-        ));
+        let peers = [
+            (
+                "raw fred: PUBLISH returns until a subscriber has it and one GET answered",
+                floor.quantile_ns(q),
+            ),
+            (
+                "amalgam-cache: A's set returns until B's try_get sees it",
+                amalgam_prop.quantile_ns(q),
+            ),
+        ];
+        for (name, peer) in peers {
+            report.push(Row::new(
+                format!("Propagation: A's set returns until B's get sees it ({label})"),
+                Figure::nanos(ours_prop.quantile_ns(q)),
+                name,
+                Figure::nanos(peer),
+                Target::None,
+            ));
+        }
     }
     let per_trial: Vec<String> = names
         .iter()
@@ -140,14 +190,17 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             "Stampede across instances: {INSTANCES} instances of each contender in one process \
              (ours: {INSTANCES} `TieredCache`s with their own Redis connections, backplane and \
              distributed locks on, sharing one Redis and key prefix; moka: one cache per \
-             instance, as separate processes would each have), {CALLERS_PER_INSTANCE} tasks per \
+             instance, as separate processes would each have; amalgam-cache: {INSTANCES} \
+             instances, each with its own Redis L2, backplane and distributed locker), {CALLERS_PER_INSTANCE} tasks per \
              instance on a two-worker runtime, released by one barrier on a cold key (origin: 50 \
              ms sleep, counted); {trials_s} trials, a fresh key per trial. Origin calls per trial: \
              {calls}. Propagation: {trials} trials; B reads the key (an L1 copy), A `set`s a new \
              value, then B calls `get` (yielding between calls) until it returns the new value; \
              the time from A's `set` returning to that `get` returning. The floor: a fred client \
              `PUBLISH`es, another connection's subscriber polls for the message (yielding between tries), then one `GET` \
-             on a third connection, timed the same way. Every value read was checked.",
+             on a third connection, timed the same way. amalgam-cache: the same trials between \
+             two of its instances (B's `try_get` reads L1, then L2). Every value read was \
+             checked.",
             trials_s = params.stampede_trials,
             calls = per_trial.join("; "),
         ),
@@ -212,6 +265,39 @@ async fn propagation(a: &TieredCache, b: &TieredCache, trials: usize) -> BenchRe
             }
             if start.elapsed() > PROPAGATION_LIMIT {
                 return Err(format!("propagation: B never saw {new} under {key}").into());
+            }
+            tokio::task::yield_now().await;
+        }
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+/// [`propagation`] between two amalgam-cache instances (its backplane evicts B's L1 copy).
+async fn amalgam_propagation(
+    a: &amalgam::Cache<Item>,
+    b: &amalgam::Cache<Item>,
+    trials: usize,
+) -> BenchResult<Samples> {
+    let mut samples = Samples::with_capacity(trials);
+    for trial in 0..trials {
+        let key = format!("propagation:{}", trial % 16);
+        let old = (trial as u64) * 2;
+        let new = old + 1;
+        let id_of = |item: Option<Item>| item.map(|item| item.id);
+        peers::amalgam::set(a, &key, Item::new(old)).await?;
+        let deadline = Instant::now() + PROPAGATION_LIMIT;
+        while id_of(peers::amalgam::get(b, &key).await?) != Some(old) {
+            if Instant::now() > deadline {
+                return Err(format!("amalgam propagation: B never saw {old} under {key}").into());
+            }
+            tokio::task::yield_now().await;
+        }
+        peers::amalgam::set(a, &key, Item::new(new)).await?;
+        let start = Instant::now();
+        while id_of(peers::amalgam::get(b, &key).await?) != Some(new) {
+            if start.elapsed() > PROPAGATION_LIMIT {
+                return Err(format!("amalgam propagation: B never saw {new} under {key}").into());
             }
             tokio::task::yield_now().await;
         }

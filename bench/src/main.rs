@@ -22,6 +22,7 @@ mod macro_hit;
 mod memory;
 mod miss;
 mod options;
+mod peers;
 // The soak binary also uses its fault controls (kill, pause, restart).
 #[allow(dead_code)]
 mod redis_server;

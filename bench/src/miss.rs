@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 
 use crate::BenchResult;
 use crate::options::Params;
+use crate::peers;
 use crate::report::{Figure, Report, Row, Target};
 use crate::timing::{self, Samples, median, ns_per_op, rotation};
 use crate::value::{self, Item};
@@ -29,11 +30,14 @@ use crate::value::{self, Item};
 /// Every contender's ttl for what it stores.
 const TTL: Duration = Duration::from_secs(300);
 
-const NAMES: [&str; 3] = [
+const NAMES: [&str; 4] = [
     "ours",
     "raw fred GET, then SET EX",
     "cached AsyncRedisCache (get, then set)",
+    "amalgam-cache get_or_set",
 ];
+/// Contenders.
+const N: usize = NAMES.len();
 
 /// A contender, with the origin calls it made.
 #[derive(Clone)]
@@ -41,6 +45,7 @@ enum Loader {
     Ours(TieredCache, Arc<AtomicU64>),
     Raw(Pool, Arc<AtomicU64>),
     Cached(Arc<AsyncRedisCache<u64, Item>>, Arc<AtomicU64>),
+    Amalgam(amalgam::Cache<Item>, Arc<AtomicU64>),
 }
 
 /// The origin: instant, counted.
@@ -76,6 +81,13 @@ impl Loader {
                     }
                 }
             }
+            Loader::Amalgam(cache, calls) => {
+                let calls = calls.clone();
+                peers::amalgam::get_or_set(cache, &format!("miss:{id}"), move || async move {
+                    origin(&calls, id)
+                })
+                .await?
+            }
             Loader::Cached(cache, calls) => match cache.async_cache_get(&id).await? {
                 Some(item) => item,
                 None => {
@@ -90,9 +102,10 @@ impl Loader {
 
     fn origin_calls(&self) -> u64 {
         match self {
-            Loader::Ours(_, calls) | Loader::Raw(_, calls) | Loader::Cached(_, calls) => {
-                calls.load(Ordering::Relaxed)
-            }
+            Loader::Ours(_, calls)
+            | Loader::Raw(_, calls)
+            | Loader::Cached(_, calls)
+            | Loader::Amalgam(_, calls) => calls.load(Ordering::Relaxed),
         }
     }
 }
@@ -103,11 +116,11 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     let rt = timing::current_thread()?;
     let (loaders, ours) = rt.block_on(setup(url))?;
     let batch = params.l2_batch;
-    let mut samples: [Samples; 3] = Default::default();
-    let mut means: [Vec<f64>; 3] = Default::default();
+    let mut samples: [Samples; N] = Default::default();
+    let mut means: [Vec<f64>; N] = Default::default();
     let mut wrong = 0;
     for round in 0..=params.l2_rounds {
-        for c in rotation(3, round) {
+        for c in rotation(N, round) {
             // Keys no contender has seen (each run stores under prefixes of its own).
             let first = round * batch;
             let (batch_samples, elapsed, bad) = calls(&rt, &loaders[c], first as u64, batch)?;
@@ -126,7 +139,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         )
         .into());
     }
-    for peer in 1..3 {
+    for peer in 1..N {
         report.push(Row::new(
             "Read-through miss, 1 caller (mean per call)",
             Figure::nanos(median(&means[0])),
@@ -136,7 +149,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         ));
     }
     let ours_p99 = samples[0].quantile_ns(0.99);
-    for peer in 1..3 {
+    for peer in 1..N {
         report.push(Row::new(
             "Read-through miss, 1 caller (p99)",
             Figure::nanos(ours_p99),
@@ -154,7 +167,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              miss. Ours: `get(key).refresh_with(origin)` with Redis and the default deployment \
              (distributed miss lock, conditional write script, backplane notice; codec bincode); \
              raw: `GET` (nil), the origin, `SET key value EX 300`, one pooled connection per \
-             call; cached: its `AsyncRedisCache` `cache_get`, the origin, `cache_set`. One \
+             call; cached: its `AsyncRedisCache` `cache_get`, the origin, `cache_set`; amalgam-cache: `get_or_set` with its factory (Redis L2, backplane and \
+             distributed locker on). One \
              caller on a current-thread runtime, {rounds} rounds of {batch} calls after a \
              warm-up round, contenders rotated; mean = median of batch means, p99 from per-call \
              timings. Every contender called the origin exactly once per key ({expected} each, \
@@ -169,7 +183,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
 }
 
 /// Builds the three contenders on `url`.
-async fn setup(url: &str) -> BenchResult<([Loader; 3], TieredCache)> {
+async fn setup(url: &str) -> BenchResult<([Loader; N], TieredCache)> {
     // Each run's keys live under a prefix of their own, so a rerun on the same server is cold.
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -200,6 +214,10 @@ async fn setup(url: &str) -> BenchResult<([Loader; 3], TieredCache)> {
         Loader::Ours(ours.clone(), Arc::default()),
         Loader::Raw(pool, Arc::default()),
         Loader::Cached(Arc::new(cached), Arc::default()),
+        Loader::Amalgam(
+            peers::amalgam::connect(url, &format!("bench_miss_amalgam_{run}"), TTL).await?,
+            Arc::default(),
+        ),
     ];
     Ok((loaders, ours))
 }

@@ -1,7 +1,8 @@
 //! Family 4: a stampede — 1000 concurrent callers on a cold key whose origin takes 50 ms.
 //! Origin calls, and p50/p99 caller latency: ours (`get(..).refresh_with(..)`, with Redis and
 //! distributed locks, the default deployment) vs moka `get_with` vs the `cached` macro with its
-//! default options (and, for context, with `sync_writes = "by_key"`).
+//! default options (and, for context, with `sync_writes = "by_key"`) vs amalgam-cache's
+//! `get_or_set`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::runtime::Runtime;
 
 use crate::BenchResult;
 use crate::options::Params;
+use crate::peers;
 use crate::report::{Figure, Report, Row, Target};
 use crate::timing::{self, Samples, rotation};
 use crate::value::Item;
@@ -41,12 +43,15 @@ async fn cached_origin_by_key(key: u64) -> Item {
     Item::new(key)
 }
 
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "ours",
     "moka get_with",
     "cached #[cached] (default)",
     "cached #[cached] (sync_writes = \"by_key\")",
+    "amalgam-cache get_or_set",
 ];
+/// Contenders.
+const N: usize = NAMES.len();
 
 #[derive(Clone)]
 enum Contender {
@@ -54,6 +59,7 @@ enum Contender {
     Moka(moka::future::Cache<u64, Item>, Arc<AtomicU64>),
     Cached,
     CachedByKey,
+    Amalgam(amalgam::Cache<Item>, Arc<AtomicU64>),
 }
 
 impl Contender {
@@ -83,6 +89,17 @@ impl Contender {
                     .await;
                 item.id == key
             }
+            Contender::Amalgam(cache, calls) => {
+                let calls = calls.clone();
+                let origin = move || async move {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ORIGIN).await;
+                    Item::new(key)
+                };
+                peers::amalgam::get_or_set(cache, &format!("stampede:{key}"), origin)
+                    .await
+                    .is_ok_and(|item| item.id == key)
+            }
             Contender::Cached => cached_origin(key).await.id == key,
             Contender::CachedByKey => cached_origin_by_key(key).await.id == key,
         }
@@ -91,7 +108,9 @@ impl Contender {
     /// Origin calls so far.
     fn origin_calls(&self) -> u64 {
         match self {
-            Contender::Ours(_, calls) | Contender::Moka(_, calls) => calls.load(Ordering::Relaxed),
+            Contender::Ours(_, calls)
+            | Contender::Moka(_, calls)
+            | Contender::Amalgam(_, calls) => calls.load(Ordering::Relaxed),
             Contender::Cached => CACHED_CALLS.load(Ordering::Relaxed),
             Contender::CachedByKey => CACHED_BY_KEY_CALLS.load(Ordering::Relaxed),
         }
@@ -111,11 +130,19 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         Contender::Moka(moka::future::Cache::new(10_000), Arc::default()),
         Contender::Cached,
         Contender::CachedByKey,
+        Contender::Amalgam(
+            rt.block_on(peers::amalgam::connect(
+                url,
+                "bench_stampede_amalgam",
+                Duration::from_secs(300),
+            ))?,
+            Arc::default(),
+        ),
     ];
-    let mut samples: [Samples; 4] = Default::default();
-    let mut calls: [Vec<u64>; 4] = Default::default();
+    let mut samples: [Samples; N] = Default::default();
+    let mut calls: [Vec<u64>; N] = Default::default();
     for trial in 0..params.stampede_trials {
-        for c in rotation(4, trial) {
+        for c in rotation(N, trial) {
             // A key no contender has seen: cold everywhere.
             let key = (trial * 10 + c) as u64 + 1;
             let (batch, origin_calls) = stampede(&rt, &contenders[c], key)?;
@@ -124,7 +151,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         }
     }
 
-    for peer in 1..4 {
+    for peer in 1..N {
         let target = if peer == 1 {
             Target::OursExactly(1.0)
         } else {
@@ -140,7 +167,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     }
     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
         let ours_q = samples[0].quantile_ns(q);
-        for peer in 1..4 {
+        for peer in 1..N {
             report.push(Row::new(
                 format!("Stampede: caller latency {label}"),
                 Figure::nanos(ours_q),
@@ -163,7 +190,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              times its own call with `Instant`; p50/p99 over all callers of {trials} trials (a \
              fresh key per trial and contender, contenders rotated). Ours is the default \
              deployment: Redis L2, backplane and distributed locks on (a cold miss checks L2, \
-             takes the load lock, loads once, writes both tiers). Origin calls per trial: {calls}.",
+             takes the load lock, loads once, writes both tiers); amalgam-cache likewise (Redis L2, \
+             backplane and distributed locker, `get_or_set`). Origin calls per trial: {calls}.",
             trials = params.stampede_trials,
             calls = per_trial.join("; "),
         ),

@@ -1,0 +1,4 @@
+//! The Rust tiered caches over Redis, built as their documentation recommends for production,
+//! so the families can put them beside ours.
+
+pub mod amalgam;
