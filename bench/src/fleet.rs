@@ -31,6 +31,8 @@ const INSTANCES: usize = 3;
 const CALLERS_PER_INSTANCE: usize = 333;
 /// How long the origin takes.
 const ORIGIN: Duration = Duration::from_millis(50);
+/// The ttl of the peers that need one.
+const TTL: Duration = Duration::from_secs(300);
 /// How long a propagation may take before the trial counts as failed.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
 
@@ -42,6 +44,8 @@ enum Fleet {
     Moka(Vec<moka::future::Cache<u64, Item>>),
     /// amalgam-cache instances sharing the Redis (L2, backplane, distributed locker).
     Amalgam(Vec<amalgam::Cache<Item>>),
+    /// multi-tier-cache instances sharing the Redis (L2, pub/sub invalidation).
+    MultiTier(Vec<Arc<multi_tier_cache::CacheManager>>),
 }
 
 impl Fleet {
@@ -65,6 +69,17 @@ impl Fleet {
                     Item::new(key)
                 };
                 peers::amalgam::get_or_set(&caches[instance], &format!("fleet:{key}"), origin)
+                    .await
+                    .is_ok_and(|item| item.id == key)
+            }
+            Fleet::MultiTier(caches) => {
+                let origin = move || async move {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ORIGIN).await;
+                    Item::new(key)
+                };
+                let name = format!("bench_fleet_mt:{key}");
+                peers::multi_tier::get_or_compute(&caches[instance], &name, TTL, origin)
                     .await
                     .is_ok_and(|item| item.id == key)
             }
@@ -95,15 +110,16 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     }
     let mut amalgam = Vec::with_capacity(INSTANCES);
     for _ in 0..INSTANCES {
-        amalgam.push(rt.block_on(peers::amalgam::connect(
-            url,
-            "bench_fleet_amalgam",
-            Duration::from_secs(300),
-        ))?);
+        amalgam.push(rt.block_on(peers::amalgam::connect(url, "bench_fleet_amalgam", TTL))?);
+    }
+    let mut multi_tier = Vec::with_capacity(INSTANCES);
+    for _ in 0..INSTANCES {
+        multi_tier.push(rt.block_on(peers::multi_tier::connect(url, 10_000, TTL))?);
     }
     let fleets = [
         Fleet::Ours(ours.clone()),
         Fleet::Amalgam(amalgam.clone()),
+        Fleet::MultiTier(multi_tier.clone()),
         Fleet::Moka(
             (0..INSTANCES)
                 .map(|_| moka::future::Cache::new(10_000))
@@ -113,10 +129,11 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     let names = [
         "ours",
         "amalgam-cache get_or_set",
+        "multi-tier-cache get_or_compute_typed",
         "moka get_with, one cache per instance",
     ];
-    let mut samples: [Samples; 3] = Default::default();
-    let mut calls: [Vec<u64>; 3] = Default::default();
+    let mut samples: [Samples; 4] = Default::default();
+    let mut calls: [Vec<u64>; 4] = Default::default();
     for trial in 0..params.stampede_trials {
         for (f, fleet) in fleets.iter().enumerate() {
             let key = (trial * 10 + f) as u64 + 1;
@@ -158,6 +175,11 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     let mut ours_prop = rt.block_on(propagation(&ours[0], &ours[1], trials))?;
     let mut floor = rt.block_on(pubsub_floor(url, trials))?;
     let mut amalgam_prop = rt.block_on(amalgam_propagation(&amalgam[0], &amalgam[1], trials))?;
+    let mut multi_tier_prop = rt.block_on(multi_tier_propagation(
+        &multi_tier[0],
+        &multi_tier[1],
+        trials,
+    ))?;
     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
         let peers = [
             (
@@ -167,6 +189,10 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             (
                 "amalgam-cache: A's set returns until B's try_get sees it",
                 amalgam_prop.quantile_ns(q),
+            ),
+            (
+                "multi-tier-cache: A's set_with_broadcast returns until B's get_typed sees it",
+                multi_tier_prop.quantile_ns(q),
             ),
         ];
         for (name, peer) in peers {
@@ -191,7 +217,9 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              (ours: {INSTANCES} `TieredCache`s with their own Redis connections, backplane and \
              distributed locks on, sharing one Redis and key prefix; moka: one cache per \
              instance, as separate processes would each have; amalgam-cache: {INSTANCES} \
-             instances, each with its own Redis L2, backplane and distributed locker), {CALLERS_PER_INSTANCE} tasks per \
+             instances, each with its own Redis L2, backplane and distributed locker; \
+             multi-tier-cache: {INSTANCES} `CacheManager`s with invalidation on, each with its \
+             own moka L1, Redis connections and subscriber), {CALLERS_PER_INSTANCE} tasks per \
              instance on a two-worker runtime, released by one barrier on a cold key (origin: 50 \
              ms sleep, counted); {trials_s} trials, a fresh key per trial. Origin calls per trial: \
              {calls}. Propagation: {trials} trials; B reads the key (an L1 copy), A `set`s a new \
@@ -199,7 +227,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              the time from A's `set` returning to that `get` returning. The floor: a fred client \
              `PUBLISH`es, another connection's subscriber polls for the message (yielding between tries), then one `GET` \
              on a third connection, timed the same way. amalgam-cache: the same trials between \
-             two of its instances (B's `try_get` reads L1, then L2). Every value read was \
+             two of its instances (B's `try_get` reads L1, then L2), and between two multi-tier-cache \
+             instances (A's `set_with_broadcast`, B's `get_typed`). Every value read was \
              checked.",
             trials_s = params.stampede_trials,
             calls = per_trial.join("; "),
@@ -298,6 +327,44 @@ async fn amalgam_propagation(
         while id_of(peers::amalgam::get(b, &key).await?) != Some(new) {
             if start.elapsed() > PROPAGATION_LIMIT {
                 return Err(format!("amalgam propagation: B never saw {new} under {key}").into());
+            }
+            tokio::task::yield_now().await;
+        }
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+/// [`propagation`] between two multi-tier-cache instances (its pub/sub update message
+/// replaces B's L1 copy).
+async fn multi_tier_propagation(
+    a: &multi_tier_cache::CacheManager,
+    b: &multi_tier_cache::CacheManager,
+    trials: usize,
+) -> BenchResult<Samples> {
+    let mut samples = Samples::with_capacity(trials);
+    for trial in 0..trials {
+        let key = format!("bench_fleet_mt_propagation:{}", trial % 16);
+        let old = (trial as u64) * 2;
+        let new = old + 1;
+        let id_of = |item: Option<Item>| item.map(|item| item.id);
+        peers::multi_tier::set(a, &key, &Item::new(old), TTL).await?;
+        let deadline = Instant::now() + PROPAGATION_LIMIT;
+        while id_of(peers::multi_tier::get(b, &key).await?) != Some(old) {
+            if Instant::now() > deadline {
+                return Err(
+                    format!("multi-tier propagation: B never saw {old} under {key}").into(),
+                );
+            }
+            tokio::task::yield_now().await;
+        }
+        peers::multi_tier::set(a, &key, &Item::new(new), TTL).await?;
+        let start = Instant::now();
+        while id_of(peers::multi_tier::get(b, &key).await?) != Some(new) {
+            if start.elapsed() > PROPAGATION_LIMIT {
+                return Err(
+                    format!("multi-tier propagation: B never saw {new} under {key}").into(),
+                );
             }
             tokio::task::yield_now().await;
         }

@@ -33,11 +33,12 @@ const CONCURRENCY: [usize; 2] = [64, 256];
 /// Spreads tasks over the key space (a prime, so tasks do not share keys).
 const STRIDE: usize = 7_919;
 
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "ours",
     "raw fred GET + bincode decode",
     "cached AsyncRedisCache",
     "amalgam-cache (L1 skipped)",
+    "multi-tier-cache (L1 of 1 entry)",
 ];
 /// Contenders.
 const N: usize = NAMES.len();
@@ -49,6 +50,7 @@ enum Reader {
     Raw(Pool, Arc<[String]>),
     Cached(Arc<AsyncRedisCache<u64, Item>>),
     Amalgam(amalgam::Cache<Item>, Arc<[String]>),
+    MultiTier(Arc<multi_tier_cache::CacheManager>, Arc<[String]>),
 }
 
 impl Reader {
@@ -73,6 +75,12 @@ impl Reader {
                 Ok(Some(item)) => black_box(item).id == expected,
                 _ => false,
             },
+            Reader::MultiTier(cache, keys) => {
+                match peers::multi_tier::get(cache, &keys[id]).await {
+                    Ok(Some(item)) => black_box(item).id == expected,
+                    _ => false,
+                }
+            }
             Reader::Amalgam(cache, keys) => match peers::amalgam::get_l2(cache, &keys[id]).await {
                 Ok(Some(item)) => black_box(item).id == expected,
                 _ => false,
@@ -186,6 +194,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              round-robin. amalgam-cache (Redis L2, backplane and locker, as its Redis example \
              wires them) reads with `try_get(..).options(|o| o.with_skip_memory(true, true))`: \
              its L1 neither read nor written, so it reads Redis on every call as ours does. \
+             multi-tier-cache (moka L1, Redis L2, invalidation on, JSON) cannot skip its L1: it \
+             has an L1 of one entry, so nearly every read goes to Redis and promotes into it. \
              Ours reads with `skip_l1()`: every read goes to Redis and decodes, and L1 is neither \
              read nor filled (ours' L1 served {l1_hits} of its {l1_total} reads; an L2 hit that \
              also fills L1 costs about 1.3k more instructions, a quick_cache insert and the \
@@ -235,6 +245,7 @@ pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchRes
         "raw" => 1,
         "cached" => 2,
         "amalgam" => 3,
+        "multi_tier" => 4,
         other => return Err(format!("unknown L2 contender `{other}`").into()),
     };
     let (elapsed, misses) = if tasks <= 1 {
@@ -284,6 +295,9 @@ async fn setup(
         .await?;
     let amalgam =
         peers::amalgam::connect(url, "bench_l2_amalgam", Duration::from_secs(3600)).await?;
+    // It cannot skip its L1: one entry of it, and 10 000 keys read round-robin.
+    let multi_tier = peers::multi_tier::connect(url, 1, Duration::from_secs(3600)).await?;
+    let mt_keys: Arc<[String]> = (0..KEYS).map(|i| format!("bench_l2_mt:item:{i}")).collect();
 
     let ours_keys: Arc<[String]> = (0..KEYS).map(|i| format!("item:{i}")).collect();
     let raw_keys: Arc<[String]> = (0..KEYS)
@@ -297,6 +311,7 @@ async fn setup(
     for chunk in chunks.chunks(250) {
         let writes = chunk.iter().map(|&i| {
             let (ours, pool, cached, amalgam) = (&ours, &pool, &cached, &amalgam);
+            let (multi_tier, mt_key) = (&multi_tier, &mt_keys[i]);
             let (ours_key, raw_key) = (&ours_keys[i], &raw_keys[i]);
             async move {
                 let item = Item::new(i as u64);
@@ -306,6 +321,8 @@ async fn setup(
                     .set::<(), _, _>(raw_key.as_str(), bytes, None, None, false)
                     .await?;
                 cached.async_cache_set(i as u64, item.clone()).await?;
+                peers::multi_tier::set(multi_tier, mt_key, &item, Duration::from_secs(3600))
+                    .await?;
                 peers::amalgam::set(amalgam, ours_key, item).await?;
                 BenchResult::Ok(())
             }
@@ -319,6 +336,7 @@ async fn setup(
         Reader::Raw(pool, raw_keys),
         Reader::Cached(Arc::new(cached)),
         Reader::Amalgam(amalgam, ours_keys.clone()),
+        Reader::MultiTier(multi_tier, mt_keys),
     ];
     Ok((readers, ours))
 }

@@ -30,11 +30,12 @@ use crate::value::{self, Item};
 /// Every contender's ttl for what it stores.
 const TTL: Duration = Duration::from_secs(300);
 
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "ours",
     "raw fred GET, then SET EX",
     "cached AsyncRedisCache (get, then set)",
     "amalgam-cache get_or_set",
+    "multi-tier-cache get_or_compute_typed",
 ];
 /// Contenders.
 const N: usize = NAMES.len();
@@ -46,6 +47,7 @@ enum Loader {
     Raw(Pool, Arc<AtomicU64>),
     Cached(Arc<AsyncRedisCache<u64, Item>>, Arc<AtomicU64>),
     Amalgam(amalgam::Cache<Item>, Arc<AtomicU64>),
+    MultiTier(Arc<multi_tier_cache::CacheManager>, Arc<AtomicU64>, u128),
 }
 
 /// The origin: instant, counted.
@@ -88,6 +90,14 @@ impl Loader {
                 })
                 .await?
             }
+            Loader::MultiTier(cache, calls, run) => {
+                let calls = calls.clone();
+                let key = format!("bench_miss_mt_{run}:{id}");
+                peers::multi_tier::get_or_compute(cache, &key, TTL, move || async move {
+                    origin(&calls, id)
+                })
+                .await?
+            }
             Loader::Cached(cache, calls) => match cache.async_cache_get(&id).await? {
                 Some(item) => item,
                 None => {
@@ -105,7 +115,8 @@ impl Loader {
             Loader::Ours(_, calls)
             | Loader::Raw(_, calls)
             | Loader::Cached(_, calls)
-            | Loader::Amalgam(_, calls) => calls.load(Ordering::Relaxed),
+            | Loader::Amalgam(_, calls)
+            | Loader::MultiTier(_, calls, _) => calls.load(Ordering::Relaxed),
         }
     }
 }
@@ -168,7 +179,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              (distributed miss lock, conditional write script, backplane notice; codec bincode); \
              raw: `GET` (nil), the origin, `SET key value EX 300`, one pooled connection per \
              call; cached: its `AsyncRedisCache` `cache_get`, the origin, `cache_set`; amalgam-cache: `get_or_set` with its factory (Redis L2, backplane and \
-             distributed locker on). One \
+             distributed locker on); multi-tier-cache: `get_or_compute_typed` (moka L1, Redis L2, \
+             pub/sub invalidation, JSON). One \
              caller on a current-thread runtime, {rounds} rounds of {batch} calls after a \
              warm-up round, contenders rotated; mean = median of batch means, p99 from per-call \
              timings. Every contender called the origin exactly once per key ({expected} each, \
@@ -217,6 +229,11 @@ async fn setup(url: &str) -> BenchResult<([Loader; N], TieredCache)> {
         Loader::Amalgam(
             peers::amalgam::connect(url, &format!("bench_miss_amalgam_{run}"), TTL).await?,
             Arc::default(),
+        ),
+        Loader::MultiTier(
+            peers::multi_tier::connect(url, 10_000, TTL).await?,
+            Arc::default(),
+            run,
         ),
     ];
     Ok((loaders, ours))

@@ -23,6 +23,8 @@ use crate::value::Item;
 const CALLERS: usize = 1000;
 /// How long the origin takes.
 const ORIGIN: Duration = Duration::from_millis(50);
+/// The ttl of the peers that need one.
+const TTL: Duration = Duration::from_secs(300);
 
 static CACHED_CALLS: AtomicU64 = AtomicU64::new(0);
 static CACHED_BY_KEY_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -43,12 +45,13 @@ async fn cached_origin_by_key(key: u64) -> Item {
     Item::new(key)
 }
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "ours",
     "moka get_with",
     "cached #[cached] (default)",
     "cached #[cached] (sync_writes = \"by_key\")",
     "amalgam-cache get_or_set",
+    "multi-tier-cache get_or_compute_typed",
 ];
 /// Contenders.
 const N: usize = NAMES.len();
@@ -60,6 +63,7 @@ enum Contender {
     Cached,
     CachedByKey,
     Amalgam(amalgam::Cache<Item>, Arc<AtomicU64>),
+    MultiTier(Arc<multi_tier_cache::CacheManager>, Arc<AtomicU64>),
 }
 
 impl Contender {
@@ -100,6 +104,18 @@ impl Contender {
                     .await
                     .is_ok_and(|item| item.id == key)
             }
+            Contender::MultiTier(cache, calls) => {
+                let calls = calls.clone();
+                let origin = move || async move {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ORIGIN).await;
+                    Item::new(key)
+                };
+                let name = format!("bench_stampede_mt:{key}");
+                peers::multi_tier::get_or_compute(cache, &name, TTL, origin)
+                    .await
+                    .is_ok_and(|item| item.id == key)
+            }
             Contender::Cached => cached_origin(key).await.id == key,
             Contender::CachedByKey => cached_origin_by_key(key).await.id == key,
         }
@@ -110,7 +126,8 @@ impl Contender {
         match self {
             Contender::Ours(_, calls)
             | Contender::Moka(_, calls)
-            | Contender::Amalgam(_, calls) => calls.load(Ordering::Relaxed),
+            | Contender::Amalgam(_, calls)
+            | Contender::MultiTier(_, calls) => calls.load(Ordering::Relaxed),
             Contender::Cached => CACHED_CALLS.load(Ordering::Relaxed),
             Contender::CachedByKey => CACHED_BY_KEY_CALLS.load(Ordering::Relaxed),
         }
@@ -131,11 +148,11 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         Contender::Cached,
         Contender::CachedByKey,
         Contender::Amalgam(
-            rt.block_on(peers::amalgam::connect(
-                url,
-                "bench_stampede_amalgam",
-                Duration::from_secs(300),
-            ))?,
+            rt.block_on(peers::amalgam::connect(url, "bench_stampede_amalgam", TTL))?,
+            Arc::default(),
+        ),
+        Contender::MultiTier(
+            rt.block_on(peers::multi_tier::connect(url, 10_000, TTL))?,
             Arc::default(),
         ),
     ];
@@ -191,7 +208,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              fresh key per trial and contender, contenders rotated). Ours is the default \
              deployment: Redis L2, backplane and distributed locks on (a cold miss checks L2, \
              takes the load lock, loads once, writes both tiers); amalgam-cache likewise (Redis L2, \
-             backplane and distributed locker, `get_or_set`). Origin calls per trial: {calls}.",
+             backplane and distributed locker, `get_or_set`); multi-tier-cache with its moka L1, Redis L2 and pub/sub invalidation \
+             (`get_or_compute_typed`). Origin calls per trial: {calls}.",
             trials = params.stampede_trials,
             calls = per_trial.join("; "),
         ),

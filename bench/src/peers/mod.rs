@@ -2,3 +2,4 @@
 //! so the families can put them beside ours.
 
 pub mod amalgam;
+pub mod multi_tier;
