@@ -32,12 +32,13 @@ async fn cached_item(id: u64) -> Item {
     Item::new(id)
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "ours",
     "quick_cache raw",
     "moka future",
     "cached #[cached] (ttl)",
     "foyer Cache",
+    "amalgam-cache (L1 only)",
     "quick_cache raw, Arc values",
 ];
 /// Contenders measured; the last is context for the notes (quick_cache holding `Arc<Item>`, the
@@ -52,6 +53,7 @@ struct Warm {
     quick_arc: quick_cache::sync::Cache<String, Arc<Item>>,
     moka: moka::future::Cache<String, Item>,
     foyer: foyer_memory::Cache<String, Item>,
+    amalgam: amalgam::Cache<Item>,
 }
 
 /// Builds every contender and makes all [`KEYS`] keys hits in each.
@@ -70,10 +72,15 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
         .time_to_live(TTL)
         .build();
     let foyer = foyer_memory::Cache::<String, Item>::builder(CAPACITY).build();
+    let amalgam = amalgam::Cache::<Item>::builder()
+        .max_capacity(CAPACITY as u64)
+        .default_options(amalgam::EntryOptions::new(TTL))
+        .try_build()?;
     rt.block_on(async {
         for (i, key) in keys.iter().enumerate() {
             let item = Item::new(i as u64);
             ours.set(key, &item).await?;
+            amalgam.set(key, item.clone()).await?;
             quick.insert(key.clone(), item.clone());
             quick_arc.insert(key.clone(), Arc::new(item.clone()));
             foyer.insert(key.clone(), item.clone());
@@ -87,6 +94,7 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
                 && quick_arc.get(key.as_str()).is_some()
                 && moka.get(key.as_str()).await.is_some()
                 && foyer.get(key.as_str()).is_some()
+                && amalgam.try_get(key.as_str()).await?.is_some()
                 && cached_item(i as u64).await.id == i as u64;
             if !hit {
                 return Err(format!("L1 bench: key {key} is not warm in every contender").into());
@@ -101,6 +109,7 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
         quick_arc,
         moka,
         foyer,
+        amalgam,
     })
 }
 
@@ -116,6 +125,7 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
         quick_arc,
         moka,
         foyer,
+        amalgam,
     } = warm(&rt)?;
     let elapsed = match contender {
         "ours" => one_task(&rt, ops, 0, &|i: usize| {
@@ -133,6 +143,9 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
         }),
         "moka" => one_task(&rt, ops, 0, &|i: usize| moka.get(keys[i % KEYS].as_str())),
         "cached" => one_task(&rt, ops, 0, &|i: usize| cached_item((i % KEYS) as u64)),
+        "amalgam" => one_task(&rt, ops, 0, &|i: usize| {
+            amalgam.try_get(keys[i % KEYS].as_str()).into_future()
+        }),
         "foyer" => one_task(&rt, ops, 0, &|i: usize| {
             std::future::ready(
                 foyer
@@ -159,6 +172,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         quick_arc,
         moka,
         foyer,
+        amalgam,
     } = warm(&rt)?;
 
     let ours_get = |i: usize| ours.get::<Item>(&keys[i % KEYS]).into_future();
@@ -172,6 +186,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
                 .map(|e| e.value().clone()),
         )
     };
+    let amalgam_get = |i: usize| amalgam.try_get(keys[i % KEYS].as_str()).into_future();
     let arc_get = |i: usize| {
         std::future::ready(
             quick_arc
@@ -192,6 +207,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
                 2 => one_task(&rt, n, 0, &moka_get),
                 3 => one_task(&rt, n, 0, &cached_get),
                 4 => one_task(&rt, n, 0, &foyer_get),
+                5 => one_task(&rt, n, 0, &amalgam_get),
                 _ => one_task(&rt, n, 0, &arc_get),
             };
             if round > 0 {
@@ -205,6 +221,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
                 2 => threads(n, KEYS / THREADS, &moka_get)?,
                 3 => threads(n, KEYS / THREADS, &cached_get)?,
                 4 => threads(n, KEYS / THREADS, &foyer_get)?,
+                5 => threads(n, KEYS / THREADS, &amalgam_get)?,
                 _ => threads(n, KEYS / THREADS, &arc_get)?,
             };
             if round > 0 {
@@ -218,6 +235,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     let targets = [
         Target::RatioAtMost(1.4),
         Target::RatioBelow(1.0),
+        Target::None,
         Target::None,
         Target::None,
     ];
@@ -246,7 +264,9 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             "{KEYS} warm keys (a 21-byte-name record, cloned out on each hit), read round-robin; every \
              contender holds them all (capacity {CAPACITY}, ttl 300 s; ours with `redis_url: None`, \
              moka with `time_to_live`, quick_cache and foyer storing the record directly; foyer's \
-             in-memory cache has no ttl, and its hit clones the record out of the entry handle). `Instant` around \
+             in-memory cache has no ttl, and its hit clones the record out of the entry handle; \
+             amalgam-cache as `Cache::builder()` with `max_capacity` and a 300 s duration, no \
+             L2, read with `try_get`). `Instant` around \
              batches of {n} awaited calls on a current-thread tokio runtime; {rounds} rounds after \
              one warm-up round, contenders rotated each round, median batch mean reported. \
              2 threads: two OS threads, each with its own current-thread runtime, start on a \
@@ -258,8 +278,8 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             rounds = params.l1_rounds,
             hits = stats.l1_stats.hits,
             misses = stats.l1_stats.misses,
-            arc1 = median(&single[5]),
-            arc2 = median(&threaded[5]),
+            arc1 = median(&single[6]),
+            arc2 = median(&threaded[6]),
         ),
     );
     rt.block_on(ours.close());
