@@ -172,13 +172,31 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     }
 
     let trials = params.propagation_trials;
-    let mut ours_prop = rt.block_on(propagation(&ours[0], &ours[1], trials))?;
-    let mut floor = rt.block_on(pubsub_floor(url, trials))?;
-    let mut amalgam_prop = rt.block_on(amalgam_propagation(&amalgam[0], &amalgam[1], trials))?;
-    let mut multi_tier_prop = rt.block_on(multi_tier_propagation(
-        &multi_tier[0],
-        &multi_tier[1],
+    let mut ours_prop = rt.block_on(propagation(
         trials,
+        "propagation",
+        async |key: &str, v: u64| Ok(ours[0].set(key, &v).await?),
+        async |key: &str| Ok(ours[1].get::<u64>(key).await?),
+    ))?;
+    let mut floor = rt.block_on(pubsub_floor(url, trials))?;
+    // amalgam-cache's backplane evicts B's L1 copy; multi-tier-cache's message replaces it.
+    let mut amalgam_prop = rt.block_on(propagation(
+        trials,
+        "propagation",
+        async |key: &str, v: u64| peers::amalgam::set(&amalgam[0], key, Item::new(v)).await,
+        async |key: &str| Ok(peers::amalgam::get(&amalgam[1], key).await?.map(|i| i.id)),
+    ))?;
+    let mut multi_tier_prop = rt.block_on(propagation(
+        trials,
+        "bench_fleet_mt_propagation",
+        async |key: &str, v: u64| {
+            peers::multi_tier::set(&multi_tier[0], key, &Item::new(v), TTL).await
+        },
+        async |key: &str| {
+            Ok(peers::multi_tier::get(&multi_tier[1], key)
+                .await?
+                .map(|i| i.id))
+        },
     ))?;
     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
         let peers = [
@@ -270,101 +288,33 @@ fn stampede(rt: &Runtime, fleet: &Fleet, key: u64) -> BenchResult<(Samples, u64)
     })
 }
 
-/// `trials` propagations from `a` to `b`.
-async fn propagation(a: &TieredCache, b: &TieredCache, trials: usize) -> BenchResult<Samples> {
+/// `trials` propagations between two instances of one contender: `set` stores a value on A,
+/// `get` reads it on B. B first holds the old value (read until it has it: it may still be on
+/// its way), then A stores a new one; the sample is the time from A's `set` returning until
+/// B's `get` returns the new value.
+async fn propagation<S, G>(trials: usize, prefix: &str, set: S, get: G) -> BenchResult<Samples>
+where
+    S: AsyncFn(&str, u64) -> BenchResult<()>,
+    G: AsyncFn(&str) -> BenchResult<Option<u64>>,
+{
     let mut samples = Samples::with_capacity(trials);
     for trial in 0..trials {
-        let key = format!("propagation:{}", trial % 16);
+        let key = format!("{prefix}:{}", trial % 16);
         let old = (trial as u64) * 2;
         let new = old + 1;
-        a.set(&key, &old).await?;
-        // B holds the old value in L1 (read until it has it: it may still be on its way).
+        set(&key, old).await?;
         let deadline = Instant::now() + PROPAGATION_LIMIT;
-        while b.get::<u64>(&key).await? != Some(old) {
+        while get(&key).await? != Some(old) {
             if Instant::now() > deadline {
-                return Err(format!("propagation: B never saw {old} under {key}").into());
+                return Err(format!("{prefix}: B never saw {old} under {key}").into());
             }
             tokio::task::yield_now().await;
         }
-        a.set(&key, &new).await?;
+        set(&key, new).await?;
         let start = Instant::now();
-        loop {
-            if b.get::<u64>(&key).await? == Some(new) {
-                break;
-            }
+        while get(&key).await? != Some(new) {
             if start.elapsed() > PROPAGATION_LIMIT {
-                return Err(format!("propagation: B never saw {new} under {key}").into());
-            }
-            tokio::task::yield_now().await;
-        }
-        samples.push(start.elapsed());
-    }
-    Ok(samples)
-}
-
-/// [`propagation`] between two amalgam-cache instances (its backplane evicts B's L1 copy).
-async fn amalgam_propagation(
-    a: &amalgam::Cache<Item>,
-    b: &amalgam::Cache<Item>,
-    trials: usize,
-) -> BenchResult<Samples> {
-    let mut samples = Samples::with_capacity(trials);
-    for trial in 0..trials {
-        let key = format!("propagation:{}", trial % 16);
-        let old = (trial as u64) * 2;
-        let new = old + 1;
-        let id_of = |item: Option<Item>| item.map(|item| item.id);
-        peers::amalgam::set(a, &key, Item::new(old)).await?;
-        let deadline = Instant::now() + PROPAGATION_LIMIT;
-        while id_of(peers::amalgam::get(b, &key).await?) != Some(old) {
-            if Instant::now() > deadline {
-                return Err(format!("amalgam propagation: B never saw {old} under {key}").into());
-            }
-            tokio::task::yield_now().await;
-        }
-        peers::amalgam::set(a, &key, Item::new(new)).await?;
-        let start = Instant::now();
-        while id_of(peers::amalgam::get(b, &key).await?) != Some(new) {
-            if start.elapsed() > PROPAGATION_LIMIT {
-                return Err(format!("amalgam propagation: B never saw {new} under {key}").into());
-            }
-            tokio::task::yield_now().await;
-        }
-        samples.push(start.elapsed());
-    }
-    Ok(samples)
-}
-
-/// [`propagation`] between two multi-tier-cache instances (its pub/sub update message
-/// replaces B's L1 copy).
-async fn multi_tier_propagation(
-    a: &multi_tier_cache::CacheManager,
-    b: &multi_tier_cache::CacheManager,
-    trials: usize,
-) -> BenchResult<Samples> {
-    let mut samples = Samples::with_capacity(trials);
-    for trial in 0..trials {
-        let key = format!("bench_fleet_mt_propagation:{}", trial % 16);
-        let old = (trial as u64) * 2;
-        let new = old + 1;
-        let id_of = |item: Option<Item>| item.map(|item| item.id);
-        peers::multi_tier::set(a, &key, &Item::new(old), TTL).await?;
-        let deadline = Instant::now() + PROPAGATION_LIMIT;
-        while id_of(peers::multi_tier::get(b, &key).await?) != Some(old) {
-            if Instant::now() > deadline {
-                return Err(
-                    format!("multi-tier propagation: B never saw {old} under {key}").into(),
-                );
-            }
-            tokio::task::yield_now().await;
-        }
-        peers::multi_tier::set(a, &key, &Item::new(new), TTL).await?;
-        let start = Instant::now();
-        while id_of(peers::multi_tier::get(b, &key).await?) != Some(new) {
-            if start.elapsed() > PROPAGATION_LIMIT {
-                return Err(
-                    format!("multi-tier propagation: B never saw {new} under {key}").into(),
-                );
+                return Err(format!("{prefix}: B never saw {new} under {key}").into());
             }
             tokio::task::yield_now().await;
         }

@@ -144,15 +144,21 @@ fn replay_moka(rt: &Runtime, trace: &[u32], warmup: usize, capacity: usize) -> T
     })
 }
 
-fn replay_foyer(cache: &foyer_memory::Cache<String, u64>, trace: &[u32], warmup: usize) -> Tally {
+/// Replays `trace` on an in-memory map read by `get` and filled by `insert`.
+fn replay_map(
+    trace: &[u32],
+    warmup: usize,
+    get: impl Fn(&str) -> bool,
+    insert: impl Fn(String, u64),
+) -> Tally {
     let mut tally = Tally::default();
     let mut key = String::with_capacity(16);
     for (i, &rank) in trace.iter().enumerate() {
         key.clear();
         let _ = write!(key, "k{rank}");
-        let hit = cache.get(key.as_str()).is_some();
+        let hit = get(&key);
         if !hit {
-            cache.insert(key.clone(), u64::from(rank));
+            insert(key.clone(), u64::from(rank));
         }
         if i >= warmup {
             tally.counted += 1;
@@ -162,21 +168,23 @@ fn replay_foyer(cache: &foyer_memory::Cache<String, u64>, trace: &[u32], warmup:
     tally
 }
 
+fn replay_foyer(cache: &foyer_memory::Cache<String, u64>, trace: &[u32], warmup: usize) -> Tally {
+    replay_map(
+        trace,
+        warmup,
+        |key| cache.get(key).is_some(),
+        |key, value| {
+            cache.insert(key, value);
+        },
+    )
+}
+
 fn replay_quick(trace: &[u32], warmup: usize, capacity: usize) -> Tally {
     let cache = quick_cache::sync::Cache::<String, u64>::new(capacity);
-    let mut tally = Tally::default();
-    let mut key = String::with_capacity(16);
-    for (i, &rank) in trace.iter().enumerate() {
-        key.clear();
-        let _ = write!(key, "k{rank}");
-        let hit = cache.get(key.as_str()).is_some();
-        if !hit {
-            cache.insert(key.clone(), u64::from(rank));
-        }
-        if i >= warmup {
-            tally.counted += 1;
-            tally.hits += u64::from(hit);
-        }
-    }
-    tally
+    replay_map(
+        trace,
+        warmup,
+        |key| cache.get(key).is_some(),
+        |key, value| cache.insert(key, value),
+    )
 }
