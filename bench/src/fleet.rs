@@ -22,6 +22,7 @@ use crate::BenchResult;
 use crate::options::Params;
 use crate::peers;
 use crate::report::{Figure, Report, Row, Target};
+use crate::stampede::slow_origin;
 use crate::timing::{self, Samples};
 use crate::value::Item;
 
@@ -29,8 +30,6 @@ use crate::value::Item;
 const INSTANCES: usize = 3;
 /// Callers per instance in a stampede.
 const CALLERS_PER_INSTANCE: usize = 333;
-/// How long the origin takes.
-const ORIGIN: Duration = Duration::from_millis(50);
 /// The ttl of the peers that need one.
 const TTL: Duration = Duration::from_secs(300);
 /// How long a propagation may take before the trial counts as failed.
@@ -55,29 +54,19 @@ impl Fleet {
         match self {
             Fleet::Ours(caches) => caches[instance]
                 .get(&format!("fleet:{key}"))
-                .refresh_with(move || async move {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(ORIGIN).await;
-                    Ok::<_, Infallible>(Item::new(key))
-                })
+                .refresh_with(
+                    move || async move { Ok::<_, Infallible>(slow_origin(calls, key).await) },
+                )
                 .await
                 .is_ok_and(|item| item.id == key),
             Fleet::Amalgam(caches) => {
-                let origin = move || async move {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(ORIGIN).await;
-                    Item::new(key)
-                };
+                let origin = move || slow_origin(calls, key);
                 peers::amalgam::get_or_set(&caches[instance], &format!("fleet:{key}"), origin)
                     .await
                     .is_ok_and(|item| item.id == key)
             }
             Fleet::MultiTier(caches) => {
-                let origin = move || async move {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(ORIGIN).await;
-                    Item::new(key)
-                };
+                let origin = move || slow_origin(calls, key);
                 let name = format!("bench_fleet_mt:{key}");
                 peers::multi_tier::get_or_compute(&caches[instance], &name, TTL, origin)
                     .await
@@ -85,11 +74,7 @@ impl Fleet {
             }
             Fleet::Moka(caches) => {
                 let item = caches[instance]
-                    .get_with(key, async move {
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(ORIGIN).await;
-                        Item::new(key)
-                    })
+                    .get_with(key, slow_origin(calls, key))
                     .await;
                 item.id == key
             }

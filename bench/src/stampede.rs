@@ -45,6 +45,14 @@ async fn cached_origin_by_key(key: u64) -> Item {
     Item::new(key)
 }
 
+/// The origin of every loader-driven stampede (ours' and the peers'): counts its call, takes
+/// [`ORIGIN`], answers item `key`.
+pub async fn slow_origin(calls: Arc<AtomicU64>, key: u64) -> Item {
+    calls.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(ORIGIN).await;
+    Item::new(key)
+}
+
 const NAMES: [&str; 6] = [
     "ours",
     "moka get_with",
@@ -76,41 +84,25 @@ impl Contender {
                 cache
                     .get(&name)
                     .refresh_with(move || async move {
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(ORIGIN).await;
-                        Ok::<_, Infallible>(Item::new(key))
+                        Ok::<_, Infallible>(slow_origin(calls, key).await)
                     })
                     .await
                     .is_ok_and(|item| item.id == key)
             }
             Contender::Moka(cache, calls) => {
-                let item = cache
-                    .get_with(key, async {
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(ORIGIN).await;
-                        Item::new(key)
-                    })
-                    .await;
+                let item = cache.get_with(key, slow_origin(calls.clone(), key)).await;
                 item.id == key
             }
             Contender::Amalgam(cache, calls) => {
                 let calls = calls.clone();
-                let origin = move || async move {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(ORIGIN).await;
-                    Item::new(key)
-                };
+                let origin = move || slow_origin(calls, key);
                 peers::amalgam::get_or_set(cache, &format!("stampede:{key}"), origin)
                     .await
                     .is_ok_and(|item| item.id == key)
             }
             Contender::MultiTier(cache, calls) => {
                 let calls = calls.clone();
-                let origin = move || async move {
-                    calls.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(ORIGIN).await;
-                    Item::new(key)
-                };
+                let origin = move || slow_origin(calls, key);
                 let name = format!("bench_stampede_mt:{key}");
                 peers::multi_tier::get_or_compute(cache, &name, TTL, origin)
                     .await
