@@ -178,7 +178,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             peers::multi_tier::set(&multi_tier[0], key, &Item::new(v), TTL).await
         },
         async |key: &str| {
-            Ok(peers::multi_tier::get(&multi_tier[1], key)
+            Ok(peers::multi_tier::get::<Item>(&multi_tier[1], key)
                 .await?
                 .map(|i| i.id))
         },

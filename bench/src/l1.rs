@@ -1,6 +1,7 @@
 //! Family 1: L1 hit latency, one task and two threads, against raw `quick_cache` (the floor we
-//! build on), `moka::future::Cache`, foyer's in-memory `Cache` and the `cached` crate's
-//! in-memory `#[cached]` async fn.
+//! build on), `moka::future::Cache`, foyer's in-memory `Cache`, the `cached` crate's in-memory
+//! `#[cached]` async fn, and the L1s of the two Rust tiered caches (amalgam-cache without an L2,
+//! multi-tier-cache with its Redis attached: it cannot be built without one).
 
 use std::future::{Future, IntoFuture};
 use std::hint::black_box;
@@ -32,13 +33,14 @@ async fn cached_item(id: u64) -> Item {
     Item::new(id)
 }
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
     "ours",
     "quick_cache raw",
     "moka future",
     "cached #[cached] (ttl)",
     "foyer Cache",
     "amalgam-cache (L1 only)",
+    "multi-tier-cache (its L1; Redis attached)",
     "quick_cache raw, Arc values",
 ];
 /// Contenders measured; the last is context for the notes (quick_cache holding `Arc<Item>`, the
@@ -56,10 +58,13 @@ struct Warm {
     /// Absent when not asked for: its clock probe crashes under valgrind, so the other
     /// contenders' `--profile` runs leave it out.
     amalgam: Option<amalgam::Cache<Item>>,
+    /// Absent without Redis (it cannot be built without one) and in `--profile` runs.
+    multi_tier: Option<Arc<multi_tier_cache::CacheManager>>,
 }
 
-/// Builds every contender and makes all [`KEYS`] keys hits in each.
-fn warm(rt: &Runtime, with_amalgam: bool) -> BenchResult<Warm> {
+/// Builds every contender and makes all [`KEYS`] keys hits in each; multi-tier-cache only with
+/// a `redis_url` (its hits are served by its L1, but it needs Redis to be built).
+fn warm(rt: &Runtime, with_amalgam: bool, redis_url: Option<&str>) -> BenchResult<Warm> {
     let keys: Vec<String> = (0..KEYS).map(|i| format!("item:{i}")).collect();
     let ours = rt.block_on(TieredCache::new(CacheConfig {
         redis_url: None,
@@ -84,10 +89,19 @@ fn warm(rt: &Runtime, with_amalgam: bool) -> BenchResult<Warm> {
     } else {
         None
     };
+    let multi_tier = match redis_url {
+        Some(url) => {
+            Some(rt.block_on(crate::peers::multi_tier::connect(url, CAPACITY as u64, TTL))?)
+        }
+        None => None,
+    };
     rt.block_on(async {
         for (i, key) in keys.iter().enumerate() {
             let item = Item::new(i as u64);
             ours.set(key, &item).await?;
+            if let Some(multi_tier) = &multi_tier {
+                crate::peers::multi_tier::set(multi_tier, key, &item, TTL).await?;
+            }
             if let Some(amalgam) = &amalgam {
                 amalgam.set(key, item.clone()).await?;
             }
@@ -108,6 +122,12 @@ fn warm(rt: &Runtime, with_amalgam: bool) -> BenchResult<Warm> {
                     Some(amalgam) => amalgam.try_get(key.as_str()).await?.is_some(),
                     None => true,
                 }
+                && match &multi_tier {
+                    Some(multi_tier) => crate::peers::multi_tier::get::<Item>(multi_tier, key)
+                        .await?
+                        .is_some(),
+                    None => true,
+                }
                 && cached_item(i as u64).await.id == i as u64;
             if !hit {
                 return Err(format!("L1 bench: key {key} is not warm in every contender").into());
@@ -123,6 +143,7 @@ fn warm(rt: &Runtime, with_amalgam: bool) -> BenchResult<Warm> {
         moka,
         foyer,
         amalgam,
+        multi_tier,
     })
 }
 
@@ -139,7 +160,8 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
         moka,
         foyer,
         amalgam,
-    } = warm(&rt, contender == "amalgam")?;
+        ..
+    } = warm(&rt, contender == "amalgam", None)?;
     let elapsed = match contender {
         "ours" => one_task(&rt, ops, 0, &|i: usize| {
             ours.get::<Item>(&keys[i % KEYS]).into_future()
@@ -179,7 +201,7 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
 }
 
 /// Runs the family and adds its rows.
-pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult<()> {
     let rt = timing::current_thread()?;
     let Warm {
         keys,
@@ -189,8 +211,10 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         moka,
         foyer,
         amalgam,
-    } = warm(&rt, true)?;
+        multi_tier,
+    } = warm(&rt, true, Some(redis_url))?;
     let amalgam = amalgam.ok_or("the L1 bench needs amalgam-cache")?;
+    let multi_tier = multi_tier.ok_or("the L1 bench needs multi-tier-cache")?;
 
     let ours_get = |i: usize| ours.get::<Item>(&keys[i % KEYS]).into_future();
     let quick_get = |i: usize| std::future::ready(quick.get(keys[i % KEYS].as_str()));
@@ -204,6 +228,8 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         )
     };
     let amalgam_get = |i: usize| amalgam.try_get(keys[i % KEYS].as_str()).into_future();
+    let multi_tier_get =
+        |i: usize| crate::peers::multi_tier::get::<Item>(&multi_tier, &keys[i % KEYS]);
     let arc_get = |i: usize| {
         std::future::ready(
             quick_arc
@@ -225,6 +251,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
                 3 => one_task(&rt, n, 0, &cached_get),
                 4 => one_task(&rt, n, 0, &foyer_get),
                 5 => one_task(&rt, n, 0, &amalgam_get),
+                6 => one_task(&rt, n, 0, &multi_tier_get),
                 _ => one_task(&rt, n, 0, &arc_get),
             };
             if round > 0 {
@@ -239,6 +266,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
                 3 => threads(n, KEYS / THREADS, &cached_get)?,
                 4 => threads(n, KEYS / THREADS, &foyer_get)?,
                 5 => threads(n, KEYS / THREADS, &amalgam_get)?,
+                6 => threads(n, KEYS / THREADS, &multi_tier_get)?,
                 _ => threads(n, KEYS / THREADS, &arc_get)?,
             };
             if round > 0 {
@@ -252,6 +280,7 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     let targets = [
         Target::RatioAtMost(1.4),
         Target::RatioBelow(1.0),
+        Target::None,
         Target::None,
         Target::None,
         Target::None,
@@ -283,7 +312,9 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
              moka with `time_to_live`, quick_cache and foyer storing the record directly; foyer's \
              in-memory cache has no ttl, and its hit clones the record out of the entry handle; \
              amalgam-cache as `Cache::builder()` with `max_capacity` and a 300 s duration, no \
-             L2, read with `try_get`). `Instant` around \
+             L2, read with `try_get`; multi-tier-cache as in its invalidation docs, with Redis \
+             attached and an L1 of {CAPACITY}, filled with `set_with_broadcast` and read with \
+             `get_typed`: its L1 holds JSON bytes, decoded on each hit). `Instant` around \
              batches of {n} awaited calls on a current-thread tokio runtime; {rounds} rounds after \
              one warm-up round, contenders rotated each round, median batch mean reported. \
              2 threads: two OS threads, each with its own current-thread runtime, start on a \
@@ -295,8 +326,8 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             rounds = params.l1_rounds,
             hits = stats.l1_stats.hits,
             misses = stats.l1_stats.misses,
-            arc1 = median(&single[6]),
-            arc2 = median(&threaded[6]),
+            arc1 = median(&single[CONTENDERS - 1]),
+            arc2 = median(&threaded[CONTENDERS - 1]),
         ),
     );
     rt.block_on(ours.close());

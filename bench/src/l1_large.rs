@@ -24,16 +24,23 @@ const CAPACITY: usize = 120_000;
 /// Every contender's ttl (where it has one): far longer than the run.
 const TTL: Duration = Duration::from_secs(3_600);
 
-/// The contenders, in measuring order; the first four clone the record, the last four an `Arc`.
-const NAMES: [&str; 8] = [
+/// Contenders per reading: ours and five peers.
+const PER_FORM: usize = 6;
+/// The contenders, in measuring order; the first [`PER_FORM`] clone the record, the rest read
+/// an `Arc`.
+const NAMES: [&str; 2 * PER_FORM] = [
     "ours",
     "quick_cache raw",
     "moka future",
     "foyer Cache",
+    "amalgam-cache (L1 only)",
+    "multi-tier-cache (its L1; Redis attached)",
     "ours, Arc values",
     "quick_cache raw, Arc values",
     "moka future, Arc values",
     "foyer Cache, entry handle",
+    "amalgam-cache (L1 only), Arc values",
+    "multi-tier-cache (its L1; Redis attached), read as SharedProduct",
 ];
 
 /// The key a call reads: call `i` picks entry `hash(i) % ENTRIES` (Fibonacci hashing: a few
@@ -52,6 +59,9 @@ struct Warm {
     moka: moka::future::Cache<String, Product>,
     moka_arc: moka::future::Cache<String, Arc<Product>>,
     foyer: foyer_memory::Cache<String, Product>,
+    amalgam: amalgam::Cache<Product>,
+    amalgam_arc: amalgam::Cache<Arc<Product>>,
+    multi_tier: Arc<multi_tier_cache::CacheManager>,
 }
 
 fn moka_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<String, V> {
@@ -61,8 +71,45 @@ fn moka_cache<V: Clone + Send + Sync + 'static>() -> moka::future::Cache<String,
         .build()
 }
 
+fn amalgam_cache<V: Clone + Send + Sync + 'static>() -> BenchResult<amalgam::Cache<V>> {
+    Ok(amalgam::Cache::<V>::builder()
+        .max_capacity(CAPACITY as u64)
+        .default_options(amalgam::EntryOptions::new(TTL))
+        .try_build()?)
+}
+
+/// Stores every product in multi-tier-cache (its L1 and Redis), from 32 tasks at once: one
+/// after another, the 100k Redis writes would take longer than the rest of the family.
+async fn fill_multi_tier(
+    cache: &Arc<multi_tier_cache::CacheManager>,
+    keys: &[String],
+) -> BenchResult<()> {
+    const WRITERS: usize = 32;
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let cache = Arc::clone(cache);
+        let mine: Vec<(usize, String)> = keys
+            .iter()
+            .enumerate()
+            .skip(w)
+            .step_by(WRITERS)
+            .map(|(i, key)| (i, key.clone()))
+            .collect();
+        writers.spawn(async move {
+            for (i, key) in mine {
+                crate::peers::multi_tier::set(&cache, &key, &Product::new(i as u64), TTL).await?;
+            }
+            BenchResult::Ok(())
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
 /// Builds every contender and makes all [`ENTRIES`] keys hits in each.
-fn warm(rt: &Runtime) -> BenchResult<Warm> {
+fn warm(rt: &Runtime, redis_url: &str) -> BenchResult<Warm> {
     let keys: Vec<String> = (0..ENTRIES).map(|i| format!("product:{i}")).collect();
     let config = || CacheConfig {
         redis_url: None,
@@ -78,6 +125,13 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
         moka: moka_cache(),
         moka_arc: moka_cache(),
         foyer: foyer_memory::Cache::builder(CAPACITY).build(),
+        amalgam: amalgam_cache()?,
+        amalgam_arc: amalgam_cache()?,
+        multi_tier: rt.block_on(crate::peers::multi_tier::connect(
+            redis_url,
+            CAPACITY as u64,
+            TTL,
+        ))?,
         keys,
         ours,
         ours_arc,
@@ -93,9 +147,12 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
             warm.quick.insert(key.clone(), product.clone());
             warm.quick_arc.insert(key.clone(), shared.clone());
             warm.moka.insert(key.clone(), product.clone()).await;
-            warm.moka_arc.insert(key.clone(), shared).await;
+            warm.moka_arc.insert(key.clone(), shared.clone()).await;
+            warm.amalgam.set(key, product.clone()).await?;
+            warm.amalgam_arc.set(key, shared).await?;
             warm.foyer.insert(key.clone(), product);
         }
+        fill_multi_tier(&warm.multi_tier, &warm.keys).await?;
         warm.moka.run_pending_tasks().await;
         warm.moka_arc.run_pending_tasks().await;
         for key in &warm.keys {
@@ -105,7 +162,12 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
                 && warm.quick_arc.get(key.as_str()).is_some()
                 && warm.moka.get(key.as_str()).await.is_some()
                 && warm.moka_arc.get(key.as_str()).await.is_some()
-                && warm.foyer.get(key.as_str()).is_some();
+                && warm.foyer.get(key.as_str()).is_some()
+                && warm.amalgam.try_get(key.as_str()).await?.is_some()
+                && warm.amalgam_arc.try_get(key.as_str()).await?.is_some()
+                && crate::peers::multi_tier::get::<Product>(&warm.multi_tier, key)
+                    .await?
+                    .is_some();
             if !hit {
                 return Err(format!("l1-100k: key {key} is not warm in every contender").into());
             }
@@ -115,10 +177,24 @@ fn warm(rt: &Runtime) -> BenchResult<Warm> {
     Ok(warm)
 }
 
+/// One contender's batch of `n` reads on one task and on two threads.
+fn measure<F, Fut>(
+    rt: &Runtime,
+    n: usize,
+    stride: usize,
+    read: &F,
+) -> BenchResult<(Duration, Duration)>
+where
+    F: Fn(usize) -> Fut + Sync,
+    Fut: Future,
+{
+    Ok((one_task(rt, n, 0, read), threads(n, stride, read)?))
+}
+
 /// Runs the family and adds its rows.
-pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
+pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult<()> {
     let rt = timing::current_thread()?;
-    let w = warm(&rt)?;
+    let w = warm(&rt, redis_url)?;
     let keys = &w.keys;
     let key = |i: usize| keys[pick(i)].as_str();
 
@@ -126,10 +202,16 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     let quick_clone = |i: usize| std::future::ready(w.quick.get(key(i)));
     let moka_clone = |i: usize| w.moka.get(key(i));
     let foyer_clone = |i: usize| std::future::ready(w.foyer.get(key(i)).map(|e| e.value().clone()));
+    let amalgam_clone = |i: usize| w.amalgam.try_get(key(i)).into_future();
+    let multi_tier_clone =
+        |i: usize| crate::peers::multi_tier::get::<Product>(&w.multi_tier, key(i));
     let ours_arc = |i: usize| w.ours_arc.get::<SharedProduct>(key(i)).into_future();
     let quick_arc = |i: usize| std::future::ready(w.quick_arc.get(key(i)));
     let moka_arc = |i: usize| w.moka_arc.get(key(i));
     let foyer_entry = |i: usize| std::future::ready(w.foyer.get(key(i)));
+    let amalgam_arc = |i: usize| w.amalgam_arc.try_get(key(i)).into_future();
+    let multi_tier_arc =
+        |i: usize| crate::peers::multi_tier::get::<SharedProduct>(&w.multi_tier, key(i));
 
     // A tenth of the hot-key batch: each read here costs several hundred ns.
     let n = (params.l1_batch / 10).max(1);
@@ -139,38 +221,18 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
     for round in 0..=params.l1_rounds {
         for c in rotation(NAMES.len(), round) {
             let (one, two) = match c {
-                0 => (
-                    one_task(&rt, n, 0, &ours_clone),
-                    threads(n, stride, &ours_clone)?,
-                ),
-                1 => (
-                    one_task(&rt, n, 0, &quick_clone),
-                    threads(n, stride, &quick_clone)?,
-                ),
-                2 => (
-                    one_task(&rt, n, 0, &moka_clone),
-                    threads(n, stride, &moka_clone)?,
-                ),
-                3 => (
-                    one_task(&rt, n, 0, &foyer_clone),
-                    threads(n, stride, &foyer_clone)?,
-                ),
-                4 => (
-                    one_task(&rt, n, 0, &ours_arc),
-                    threads(n, stride, &ours_arc)?,
-                ),
-                5 => (
-                    one_task(&rt, n, 0, &quick_arc),
-                    threads(n, stride, &quick_arc)?,
-                ),
-                6 => (
-                    one_task(&rt, n, 0, &moka_arc),
-                    threads(n, stride, &moka_arc)?,
-                ),
-                _ => (
-                    one_task(&rt, n, 0, &foyer_entry),
-                    threads(n, stride, &foyer_entry)?,
-                ),
+                0 => measure(&rt, n, stride, &ours_clone)?,
+                1 => measure(&rt, n, stride, &quick_clone)?,
+                2 => measure(&rt, n, stride, &moka_clone)?,
+                3 => measure(&rt, n, stride, &foyer_clone)?,
+                4 => measure(&rt, n, stride, &amalgam_clone)?,
+                5 => measure(&rt, n, stride, &multi_tier_clone)?,
+                6 => measure(&rt, n, stride, &ours_arc)?,
+                7 => measure(&rt, n, stride, &quick_arc)?,
+                8 => measure(&rt, n, stride, &moka_arc)?,
+                9 => measure(&rt, n, stride, &foyer_entry)?,
+                10 => measure(&rt, n, stride, &amalgam_arc)?,
+                _ => measure(&rt, n, stride, &multi_tier_arc)?,
             };
             // Round 0 warms up and is not counted.
             if round > 0 {
@@ -184,9 +246,9 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
         ("L1 hit, 100k entries of ~470 B, 1 task", &single),
         ("L1 hit, 100k entries of ~470 B, 2 threads", &threaded),
     ] {
-        for (ours, form) in [(0, "cloned"), (4, "by Arc")] {
+        for (ours, form) in [(0, "cloned"), (PER_FORM, "by Arc")] {
             let ours_ns = median(&figures[ours]);
-            for peer in 1..4 {
+            for peer in 1..PER_FORM {
                 let target = if peer == 1 {
                     Target::RatioAtMost(1.2)
                 } else {
@@ -215,7 +277,10 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
              Cloned: the record is cloned out of the cache. By Arc: quick_cache and moka hold \
              `Arc<Product>`; ours reads `SharedProduct` (an `Arc<Product>` that serializes as the \
              record: ours' L1 keeps the typed value, so a read clones the `Arc`); foyer hands back \
-             its reference-counted entry handle. Our L1s counted {hits} hits and {misses} misses.",
+             its reference-counted entry handle; amalgam-cache (`Cache::builder()` with `max_capacity`, \
+             no L2, read with `try_get`) holds `Product` and `Arc<Product>`; multi-tier-cache (Redis \
+             attached, L1 of {CAPACITY}, filled with `set_with_broadcast`) holds JSON bytes in its \
+             L1 and decodes them on every hit, into `Product` or `SharedProduct` alike. Our L1s counted {hits} hits and {misses} misses.",
             bytes = Product::new(ENTRIES as u64 - 1).footprint(),
             rounds = params.l1_rounds,
             hits = stats.l1_stats.hits + arc_stats.l1_stats.hits,

@@ -79,7 +79,7 @@ impl Reader {
                 _ => false,
             },
             Reader::MultiTier(cache, keys) => {
-                match peers::multi_tier::get(cache, &keys[id]).await {
+                match peers::multi_tier::get::<Item>(cache, &keys[id]).await {
                     Ok(Some(item)) => black_box(item).id == expected,
                     _ => false,
                 }

@@ -89,7 +89,7 @@ fn run(options: &Options) -> BenchResult<()> {
     let started = Instant::now();
     let load_before = machine::load_text();
     let mut report = Report::default();
-    let needs_redis = ["l2", "miss", "stampede", "fleet", "swr"]
+    let needs_redis = ["l1", "l1-100k", "l2", "miss", "stampede", "fleet", "swr"]
         .iter()
         .any(|family| options.runs(family));
     let redis = if needs_redis {
@@ -106,8 +106,8 @@ fn run(options: &Options) -> BenchResult<()> {
         let began = Instant::now();
         eprintln!("==> {family}");
         match (family, redis_url.as_deref()) {
-            ("l1", _) => l1::run(&params, &mut report)?,
-            ("l1-100k", _) => l1_large::run(&params, &mut report)?,
+            ("l1", Some(url)) => l1::run(&params, url, &mut report)?,
+            ("l1-100k", Some(url)) => l1_large::run(&params, url, &mut report)?,
             ("codec", _) => codec::run(&params, &mut report)?,
             ("macro", _) => macro_hit::run(&params, &mut report)?,
             ("l2", Some(url)) => l2::run(&params, url, &mut report)?,

@@ -1,5 +1,5 @@
 //! Family 7: memory per L1 entry for 1M small entries (a `k<i>` key and a `u64`): ours vs moka,
-//! foyer's in-memory cache and raw quick_cache. Each contender fills a cache in a fresh process of its own (this binary
+//! foyer's in-memory cache, amalgam-cache's L1 and raw quick_cache. Each contender fills a cache in a fresh process of its own (this binary
 //! with `--memory-child`), which reports its resident-set growth from `/proc/self/status`; no
 //! allocator hooks, no `unsafe`.
 
@@ -13,8 +13,14 @@ use crate::options::Params;
 use crate::report::{Figure, Report, Row, Target};
 use crate::timing;
 
-const CONTENDERS: [&str; 4] = ["ours", "moka", "foyer", "quick_cache"];
-const NAMES: [&str; 4] = ["ours", "moka future", "foyer Cache", "quick_cache raw"];
+const CONTENDERS: [&str; 5] = ["ours", "moka", "foyer", "amalgam", "quick_cache"];
+const NAMES: [&str; 5] = [
+    "ours",
+    "moka future",
+    "foyer Cache",
+    "amalgam-cache (L1 only)",
+    "quick_cache raw",
+];
 
 /// What one child measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +54,12 @@ pub fn run(params: &Params, report: &mut Report) -> BenchResult<()> {
             target,
         ));
     }
+    report.push(Row::cannot(
+        format!("Memory per L1 entry ({n} small entries)"),
+        Figure::bytes(per_entry(&measured[0])),
+        "multi-tier-cache",
+        "not run: it needs Redis, and each of the 1M sets would also write it; its L1 is a moka cache of JSON bytes, the moka row",
+    ));
     let resident: Vec<String> = NAMES
         .iter()
         .zip(&measured)
@@ -145,6 +157,23 @@ pub fn child(contender: &str, n: usize) -> BenchResult<()> {
             }
             (cache.entries() as u64, rss_bytes()?)
         }
+        "amalgam" => rt.block_on(async {
+            let cache = amalgam::Cache::<u64>::builder()
+                .max_capacity(n as u64)
+                .default_options(amalgam::EntryOptions::new(std::time::Duration::from_secs(
+                    3600,
+                )))
+                .try_build()?;
+            for i in 0..n {
+                cache.set(make_key(i), i as u64).await?;
+            }
+            let after = rss_bytes()?;
+            let mut held = 0;
+            for i in 0..n {
+                held += u64::from(cache.try_get(make_key(i)).await?.is_some());
+            }
+            BenchResult::Ok((held, after))
+        })?,
         "quick_cache" => {
             let cache = quick_cache::sync::Cache::<String, u64>::new(n);
             for i in 0..n {

@@ -128,10 +128,20 @@ pub struct Row {
     pub ours: Figure,
     /// Who we are compared with.
     pub peer_name: String,
-    /// Their figure.
-    pub peer: Figure,
+    /// Their figure, or why they cannot be measured here.
+    pub peer: Peer,
     /// The goal.
     pub target: Target,
+}
+
+/// A peer's side of a row.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    /// What the peer measured.
+    Measured(Figure),
+    /// The peer cannot do what the row measures (no SWR, no L1-only mode, ...): why. The row
+    /// stays in the table so a reader sees the gap instead of a missing line.
+    Cannot(String),
 }
 
 impl Row {
@@ -147,29 +157,57 @@ impl Row {
             measurement: measurement.into(),
             ours,
             peer_name: peer_name.into(),
-            peer,
+            peer: Peer::Measured(peer),
             target,
         }
     }
 
-    /// ours / peer (for percentages: the difference in points).
-    pub fn ratio(&self) -> f64 {
-        match self.ours.unit {
-            Unit::Percent => self.ours.value - self.peer.value,
-            _ if self.peer.value == 0.0 => {
+    /// A row saying `peer_name` cannot take part in `measurement`, and `why`.
+    pub fn cannot(
+        measurement: impl Into<String>,
+        ours: Figure,
+        peer_name: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Self {
+        Row {
+            measurement: measurement.into(),
+            ours,
+            peer_name: peer_name.into(),
+            peer: Peer::Cannot(why.into()),
+            target: Target::None,
+        }
+    }
+
+    /// The peer's figure, when it was measured.
+    pub fn peer_figure(&self) -> Option<Figure> {
+        match &self.peer {
+            Peer::Measured(figure) => Some(*figure),
+            Peer::Cannot(_) => None,
+        }
+    }
+
+    /// ours / peer (for percentages: the difference in points); `None` when the peer cannot
+    /// take part.
+    pub fn ratio(&self) -> Option<f64> {
+        let peer = self.peer_figure()?;
+        Some(match self.ours.unit {
+            Unit::Percent => self.ours.value - peer.value,
+            _ if peer.value == 0.0 => {
                 if self.ours.value == 0.0 {
                     1.0
                 } else {
                     f64::INFINITY
                 }
             }
-            _ => self.ours.value / self.peer.value,
-        }
+            _ => self.ours.value / peer.value,
+        })
     }
 
     /// The ratio as the table shows it.
     pub fn ratio_text(&self) -> String {
-        let ratio = self.ratio();
+        let Some(ratio) = self.ratio() else {
+            return "—".to_owned();
+        };
         match self.ours.unit {
             Unit::Percent => format!("{ratio:+.2} pt"),
             _ if ratio.is_infinite() => "∞".to_owned(),
@@ -181,10 +219,11 @@ impl Row {
     /// How many times costlier we are than the peer (1 = parity, below 1 = better), for the
     /// chart: time and bytes as they are, throughput inverted, hit ratios as miss ratios.
     pub fn cost_ratio(&self) -> Option<f64> {
+        let peer = self.peer_figure()?.value;
         let (ours, peer) = match self.ours.unit {
-            Unit::Percent => (100.0 - self.ours.value, 100.0 - self.peer.value),
-            _ if self.ours.higher_is_better() => (self.peer.value, self.ours.value),
-            _ => (self.ours.value, self.peer.value),
+            Unit::Percent => (100.0 - self.ours.value, 100.0 - peer),
+            _ if self.ours.higher_is_better() => (peer, self.ours.value),
+            _ => (self.ours.value, peer),
         };
         if ours <= 0.0 || peer <= 0.0 || !ours.is_finite() || !peer.is_finite() {
             // Counts of zero (no origin waits) have no meaningful ratio on a log chart.
@@ -204,7 +243,7 @@ impl Row {
 
     /// Whether the target is met (`None` when there is no target).
     pub fn met(&self) -> Option<bool> {
-        let ratio = self.ratio();
+        let ratio = self.ratio()?;
         match self.target {
             Target::None => None,
             Target::RatioAtMost(x) => Some(ratio <= x),
@@ -252,13 +291,17 @@ impl Report {
         out.push_str("| measurement | ours | peer | ratio | target | met? |\n");
         out.push_str("|---|---:|---|---:|---|---|\n");
         for row in &self.rows {
+            let peer = match &row.peer {
+                Peer::Measured(figure) => figure.to_string(),
+                Peer::Cannot(why) => format!("cannot ({why})"),
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {}: {} | {} | {} | {} |",
                 row.measurement,
                 row.ours,
                 row.peer_name,
-                row.peer,
+                peer,
                 row.ratio_text(),
                 row.target.describe(),
                 row.met_text()
@@ -318,6 +361,7 @@ mod tests {
             Target::RatioAtMost(1.5),
         );
         assert_eq!(row.ratio_text(), "1.50x");
+        assert_eq!(row.ratio(), Some(1.5));
         assert_eq!(row.met(), Some(true));
         assert_eq!(row.cost_ratio(), Some(1.5));
     }
@@ -365,6 +409,25 @@ mod tests {
         assert!(md.contains("| origin calls | 2 | moka: 1 | 2.00x | ours = 1 | **NO** |"));
         assert!(md.contains("Targets met: 0 of 1."));
         assert!(md.contains("- *stampede*: 1000 callers"));
+    }
+
+    #[test]
+    fn a_peer_that_cannot_take_part_keeps_its_row() {
+        let mut report = Report::default();
+        report.push(Row::cannot(
+            "SWR: calls that waited",
+            Figure::count(0.0),
+            "multi-tier-cache",
+            "no stale-while-revalidate",
+        ));
+        let row = &report.rows[0];
+        assert_eq!(row.ratio(), None);
+        assert_eq!(row.met(), None);
+        assert_eq!(row.cost_ratio(), None);
+        assert!(report.table().contains(
+            "| SWR: calls that waited | 0 | multi-tier-cache: cannot (no stale-while-revalidate) | — | — |  |"
+        ));
+        assert!(report.markdown().contains("Targets met: 0 of 0."));
     }
 
     #[test]

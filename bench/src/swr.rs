@@ -1,7 +1,9 @@
 //! Family 5: stale-while-revalidate under load. Readers hammer a few keys whose entries go
 //! stale every ~250 ms (fresh 200 ms, then stale until one 50 ms refresh lands). Ours must stay
-//! at hit latency through every refresh; the peer is a plain TTL cache (moka with
-//! `time_to_live` of the same period), whose callers wait for the origin at each expiry.
+//! at hit latency through every refresh. The peers: a plain TTL cache (moka with `time_to_live`
+//! of the same period), whose callers wait for the origin at each expiry, and amalgam-cache with
+//! eager refresh (a background refresh once an entry is past a fraction of its duration, the
+//! entry served meanwhile: the same promise by another name).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -16,6 +18,8 @@ use crate::report::{Figure, Report, Row, Target};
 use crate::timing::{self, Histogram};
 use crate::value::Item;
 
+/// amalgam-cache's row name.
+const AMALGAM_NAME: &str = "amalgam-cache eager refresh";
 /// Keys read round-robin.
 const KEYS: usize = 4;
 const PLAIN_KEYS: [&str; KEYS] = ["plain:0", "plain:1", "plain:2", "plain:3"];
@@ -34,6 +38,9 @@ const PERIOD: Duration = Duration::from_millis(250);
 static OURS_IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
 static OURS_ORIGIN_CALLS: AtomicU64 = AtomicU64::new(0);
 static MOKA_ORIGIN_CALLS: AtomicU64 = AtomicU64::new(0);
+static AMALGAM_ORIGIN_CALLS: AtomicU64 = AtomicU64::new(0);
+/// amalgam-cache's eager-refresh threshold: the fraction of [`TTL`] ours spends fresh.
+const AMALGAM_EAGER: f32 = 0.2;
 
 /// Marks one of ours' origin calls as running while it lives (also when it is cancelled).
 struct InFlight;
@@ -67,6 +74,9 @@ enum Reader {
     OursSwr(TieredCache),
     /// moka with `time_to_live` = [`PERIOD`].
     Moka(moka::future::Cache<String, Item>),
+    /// amalgam-cache (Redis L2, backplane, locker), duration [`TTL`], eager refresh at
+    /// [`AMALGAM_EAGER`].
+    Amalgam(std::sync::Arc<amalgam::Cache<Item>>),
 }
 
 impl Reader {
@@ -95,6 +105,15 @@ impl Reader {
                     })
                     .await;
                 item.id == id
+            }
+            Reader::Amalgam(cache) => {
+                crate::peers::amalgam::get_or_set(cache, SWR_KEYS[index], move || async move {
+                    AMALGAM_ORIGIN_CALLS.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ORIGIN).await;
+                    Item::new(id)
+                })
+                .await
+                .is_ok_and(|item| item.id == id)
             }
         }
     }
@@ -132,13 +151,21 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         .max_capacity(1_000)
         .time_to_live(PERIOD)
         .build();
+    let eager = amalgam::EntryOptions::new(TTL)
+        .with_eager_refresh(amalgam::EagerThreshold::new(AMALGAM_EAGER));
+    let amalgam = rt.block_on(crate::peers::amalgam::connect_with(
+        url,
+        "bench_swr_amalgam",
+        eager,
+    ))?;
     let readers = [
         Reader::OursPlain(ours.clone()),
         Reader::OursSwr(ours.clone()),
         Reader::Moka(moka),
+        Reader::Amalgam(std::sync::Arc::new(amalgam)),
     ];
     let phase_len = Duration::from_secs_f64(params.swr_phase_secs);
-    let mut phases: [Phase; 3] = Default::default();
+    let mut phases: [Phase; 4] = Default::default();
     let refreshes_before = ours.stats().swr_stats.background_refreshes;
     let ours_calls_before = OURS_ORIGIN_CALLS.load(Ordering::Relaxed);
     let mut warm_calls = 0;
@@ -161,7 +188,7 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
     let refreshes = stats.swr_stats.background_refreshes - refreshes_before;
     let ours_calls = OURS_ORIGIN_CALLS.load(Ordering::Relaxed) - ours_calls_before - warm_calls;
 
-    let [plain, swr, moka] = &phases;
+    let [plain, swr, moka, amalgam] = &phases;
     report.push(Row::new(
         "SWR: p99 of calls while a refresh runs (ours) vs plain hits",
         Figure::nanos(swr.during_refresh.quantile_ns(0.99)),
@@ -169,21 +196,37 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
         Figure::nanos(plain.all.quantile_ns(0.99)),
         Target::RatioAtMost(2.0),
     ));
+    let waits = "SWR: calls that waited for the origin (≥ 50 ms)";
     report.push(Row::new(
-        "SWR: calls that waited for the origin (≥ 50 ms)",
+        waits,
         Figure::count(swr.origin_waits as f64),
         "moka time_to_live",
         Figure::count(moka.origin_waits as f64),
         Target::OursExactly(0.0),
     ));
+    report.push(Row::new(
+        waits,
+        Figure::count(swr.origin_waits as f64),
+        AMALGAM_NAME,
+        Figure::count(amalgam.origin_waits as f64),
+        Target::None,
+    ));
+    report.push(Row::cannot(
+        waits,
+        Figure::count(swr.origin_waits as f64),
+        "multi-tier-cache",
+        "no stale-while-revalidate or early refresh: a caller past the ttl waits for the origin",
+    ));
     for (label, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        report.push(Row::new(
-            format!("SWR under load: {label} (all calls)"),
-            Figure::nanos(swr.all.quantile_ns(q)),
-            "moka time_to_live",
-            Figure::nanos(moka.all.quantile_ns(q)),
-            Target::None,
-        ));
+        for (name, peer) in [("moka time_to_live", moka), (AMALGAM_NAME, amalgam)] {
+            report.push(Row::new(
+                format!("SWR under load: {label} (all calls)"),
+                Figure::nanos(swr.all.quantile_ns(q)),
+                name,
+                Figure::nanos(peer.all.quantile_ns(q)),
+                Target::None,
+            ));
+        }
     }
     report.note(
         "swr",
@@ -193,12 +236,16 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              Ours (Redis L2, default config): ttl 1 s with an 800 ms stale window, so each entry \
              is fresh for 200 ms, then stale until its one background refresh (50 ms origin) \
              lands: a refresh every ~250 ms per key. moka: `time_to_live` 250 ms and `get_with`. \
-             {rounds} rounds of {secs} s phases: ours plain (keys with a 1 h ttl), ours SWR, moka; \
+             amalgam-cache (Redis L2, backplane, distributed locker): `get_or_set`, duration 1 s, \
+             eager refresh at {AMALGAM_EAGER} of it (a background refresh from 200 ms on). \
+             {rounds} rounds of {secs} s phases: ours plain (keys with a 1 h ttl), ours SWR, moka, \
+             amalgam-cache; \
              keys warmed (untimed) before each phase. Per-call `Instant` timings in a log-linear \
              histogram (quantiles within 1.6 %); \"while a refresh runs\" = calls that started or \
              ended while one of ours' origin calls was in flight ({during} of {swr_calls} calls). \
              Ours made {ours_calls} origin calls in the SWR phases ({refreshes} background \
-             refreshes); moka made {moka_calls}. Calls: plain {plain_calls}, moka {moka_n}. \
+             refreshes); moka made {moka_calls}, amalgam-cache {amalgam_calls}. Calls: plain \
+             {plain_calls}, moka {moka_n}, amalgam-cache {amalgam_n}. \
              A closed loop under-states the peer's stalls in p99 (a blocked reader issues no \
              calls); max and the wait count show them.",
             rounds = params.swr_rounds,
@@ -208,6 +255,8 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
             moka_calls = MOKA_ORIGIN_CALLS.load(Ordering::Relaxed),
             plain_calls = plain.all.count(),
             moka_n = moka.all.count(),
+            amalgam_calls = AMALGAM_ORIGIN_CALLS.load(Ordering::Relaxed),
+            amalgam_n = amalgam.all.count(),
         ),
     );
     rt.block_on(ours.close());

@@ -17,6 +17,15 @@ use crate::value::Item;
 /// One amalgam instance on `url`: its own L2, backplane and locker connections (as a process
 /// of its own would have), keys under `prefix`, entries kept for `ttl`.
 pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> BenchResult<Cache<Item>> {
+    connect_with(url, prefix, amalgam::EntryOptions::new(ttl)).await
+}
+
+/// [`connect`] with `options` as every entry's default options.
+pub async fn connect_with(
+    url: &str,
+    prefix: &str,
+    options: amalgam::EntryOptions,
+) -> BenchResult<Cache<Item>> {
     let l2 = RedisDistributedCache::connect(url.to_owned()).await?;
     let backplane = RedisBackplane::connect(url.to_owned()).await?;
     let locker = RedisDistributedLocker::connect(url.to_owned()).await?;
@@ -26,7 +35,7 @@ pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> BenchResult<Cach
         .backplane(Arc::new(backplane) as Arc<dyn Backplane>)
         .distributed_locker(Arc::new(locker) as Arc<dyn DistributedLocker>)
         .key_prefix(prefix)
-        .default_options(amalgam::EntryOptions::new(ttl))
+        .default_options(options)
         .try_build()?;
     Ok(cache)
 }

@@ -30,8 +30,11 @@ pub async fn connect(url: &str, l1_capacity: u64, ttl: Duration) -> BenchResult<
 }
 
 /// Reads `key` (L1, then L2 with promotion).
-pub async fn get(cache: &CacheManager, key: &str) -> BenchResult<Option<Item>> {
-    Ok(cache.get_typed::<Item>(key).await?)
+pub async fn get<T: serde::de::DeserializeOwned>(
+    cache: &CacheManager,
+    key: &str,
+) -> BenchResult<Option<T>> {
+    Ok(cache.get_typed::<T>(key).await?)
 }
 
 /// Reads `key` through, calling `origin` on a miss.
@@ -53,7 +56,12 @@ where
 }
 
 /// Stores `item` under `key` in every tier and broadcasts the update to the other instances.
-pub async fn set(cache: &CacheManager, key: &str, item: &Item, ttl: Duration) -> BenchResult<()> {
+pub async fn set<T: serde::Serialize>(
+    cache: &CacheManager,
+    key: &str,
+    item: &T,
+    ttl: Duration,
+) -> BenchResult<()> {
     let bytes = CacheSerializer::default().serialize(item)?;
     cache
         .set_with_broadcast(key, bytes, CacheStrategy::Custom(ttl))
