@@ -68,7 +68,8 @@ pub use tiered_cache_macros::cached;
 /// ```
 pub mod engine {
     pub use tiered_cache_core::{
-        L2Backend, L2Connector, L2Error, NoL2, Refusal, Stamp, entry, envelope, keys, l2, notice,
+        L2Backend, L2Connector, L2Error, LockTaken, NoL2, Refusal, Stamp, entry, envelope, keys,
+        l2, notice,
     };
     pub use tiered_cache_redis::layout;
 }

@@ -23,6 +23,7 @@ on_both!(
     oversized_values_stay_out_of_redis,
     an_older_write_never_replaces_a_newer_one,
     a_load_lock_has_one_holder_and_a_resent_take_keeps_it,
+    taking_a_lock_reads_the_entry_as_it_was_then,
 );
 
 /// The Redis key of an entry.
@@ -427,6 +428,85 @@ async fn a_load_lock_has_one_holder_and_a_resent_take_keeps_it(url: &str) {
     );
     backend.unlock(key, 1).await.expect("unlock");
     assert!(backend.try_lock(key, 2, 60_000).await.expect("lock"));
+}
+
+/// Taking the load lock and reading the entry in one step (standalone; a cluster keeps the
+/// entry and its lock on different slots, so there the engine reads the entry itself): the
+/// entry as stored when the lock was taken, absent when there is none, a data error (and the
+/// lock still taken) when the key holds a hash; nothing read when the lock is held elsewhere.
+async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
+    use tiered_cache::engine::L2Backend;
+    let cache = cache(config(url)).await;
+    let backend = tiered_cache::RedisL2::connect(url, cache.config()).expect("connects");
+    backend.ready().await;
+    let raw = raw_client(url).await;
+    let clustered = fred::interfaces::ClientLike::is_clustered(&raw);
+    let key = |key| tiered_cache::engine::keys::KeyRef {
+        namespace: "n",
+        key,
+    };
+
+    cache
+        .set("stored", &7_u64)
+        .namespace("n")
+        .await
+        .expect("set");
+    let stored: Option<Bytes> = raw
+        .get(redis_key(&cache, "n", "stored"))
+        .await
+        .expect("raw get");
+    let taken = backend
+        .try_lock_and_read(key("stored"), 1, 60_000)
+        .await
+        .expect("lock");
+    assert!(taken.acquired);
+    match taken.entry {
+        None => assert!(clustered, "standalone reads the entry with the lock"),
+        Some(entry) => assert_eq!(entry.expect("a string"), stored),
+    }
+    let elsewhere = backend
+        .try_lock_and_read(key("stored"), 2, 60_000)
+        .await
+        .expect("lock");
+    assert!(!elsewhere.acquired && elsewhere.entry.is_none());
+
+    let absent = backend
+        .try_lock_and_read(key("absent"), 1, 60_000)
+        .await
+        .expect("lock");
+    assert!(absent.acquired);
+    assert!(
+        clustered || matches!(absent.entry, Some(Ok(None))),
+        "{absent:?}"
+    );
+
+    let _: i64 = raw
+        .hset(redis_key(&cache, "n", "hash"), ("f", "v"))
+        .await
+        .expect("hset");
+    let hash = backend
+        .try_lock_and_read(key("hash"), 1, 60_000)
+        .await
+        .expect("lock");
+    assert!(hash.acquired, "a hash under the key leaves the lock taken");
+    assert!(
+        clustered
+            || matches!(
+                hash.entry,
+                Some(Err(tiered_cache::engine::L2Error::Data(_)))
+            ),
+        "{hash:?}"
+    );
+    assert!(
+        !backend
+            .try_lock(key("hash"), 2, 60_000)
+            .await
+            .expect("lock"),
+        "and held"
+    );
+    for k in ["stored", "absent", "hash"] {
+        backend.unlock(key(k), 1).await.expect("unlock");
+    }
 }
 
 #[tokio::test]

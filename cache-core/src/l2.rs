@@ -160,6 +160,26 @@ pub enum ConnectionEvent {
 /// Receives [`ConnectionEvent`]s; called from the backend's own task, so it must be quick.
 pub type ConnectionSink = Arc<dyn Fn(ConnectionEvent) + Send + Sync>;
 
+/// What [`L2Backend::try_lock_and_read`] found.
+///
+/// ```
+/// use tiered_cache_core::l2::LockTaken;
+///
+/// // The lock is ours, and the entry was absent when we took it: load.
+/// let taken = LockTaken { acquired: true, entry: Some(Ok(None)) };
+/// assert!(taken.acquired && matches!(taken.entry, Some(Ok(None))));
+/// ```
+#[derive(Debug)]
+pub struct LockTaken {
+    /// Whether this caller now holds the lock.
+    pub acquired: bool,
+    /// With the lock taken: the entry's stored envelope read in the same atomic step
+    /// (`Ok(None)`: absent; `Err(L2Error::Data(..))`: something that is not an envelope, such
+    /// as a hash). `None`: not read (the lock was not taken, or the backend cannot read
+    /// atomically with taking it).
+    pub entry: Option<Result<Option<Bytes>, L2Error>>,
+}
+
 /// A shared second tier.
 ///
 /// The engine bounds every call by `l2_timeout` (and drops the call's future when it passes),
@@ -240,6 +260,26 @@ pub trait L2Backend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, L2Error>> {
         let _ = (key, token, ttl_ms);
         Box::pin(async { Ok(true) })
+    }
+
+    /// [`try_lock`](Self::try_lock), and, when the lock is taken, `key`'s stored envelope as it
+    /// was at that moment, read in the same step. The engine reads the entry again right after
+    /// taking a lock (the previous holder may have stored its value and released the lock
+    /// since this instance last looked); a backend that can take the lock and read in one
+    /// atomic round trip saves that read. The default takes the lock alone
+    /// ([`LockTaken::entry`] `None`: the engine then reads the entry itself).
+    fn try_lock_and_read<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<LockTaken, L2Error>> {
+        Box::pin(async move {
+            Ok(LockTaken {
+                acquired: self.try_lock(key, token, ttl_ms).await?,
+                entry: None,
+            })
+        })
     }
 
     /// Extends the load lock of `key` to `ttl_ms` from now if `token` still holds it; `false`

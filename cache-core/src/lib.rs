@@ -43,7 +43,7 @@ pub use codec::CodecKind;
 pub use config::CacheConfig;
 pub use error::{CacheError, ConfigError, LoadError, StartError};
 pub use health::{HealthReport, TierHealth, TierStatus};
-pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, NoL2, Refusal};
+pub use l2::{ConnectionEvent, L2Backend, L2Connector, L2Error, LockTaken, NoL2, Refusal};
 pub use meta::CacheEntry;
 pub use ns_stats::{NamespaceStats, OTHER_NAMESPACES};
 pub use observe::{L2_OPERATION_SECONDS, LOADER_SECONDS, LOCK_WAIT_SECONDS};

@@ -11,7 +11,8 @@ use fred::prelude::*;
 use fred::types::scripts::Script;
 use tiered_cache_core::keys::KeyRef;
 use tiered_cache_core::l2::{
-    BoxFuture, BusSink, ClearMarks, ConnectionSink, L2Backend, L2Error, Undecodable, WriteOutcome,
+    BoxFuture, BusSink, ClearMarks, ConnectionSink, L2Backend, L2Error, LockTaken, Undecodable,
+    WriteOutcome,
 };
 use tiered_cache_core::{CacheConfig, ConfigError, Stamp, redact_url};
 
@@ -34,9 +35,14 @@ pub struct RedisL2 {
     forget_tag_script: Script,
     unlog_tags_script: Script,
     try_lock_script: Script,
+    /// Standalone only (see [`RedisL2::clustered`]).
+    try_lock_and_read_script: Script,
     unlock_script: Script,
     renew_script: Script,
     description: String,
+    /// A cluster keeps an entry and its lock in different slots, so the lock cannot be taken
+    /// and the entry read in one script there: two round trips instead.
+    clustered: bool,
     url: String,
     config: CacheConfig,
     subscriber: Mutex<Option<(Client, tokio::task::JoinHandle<()>)>>,
@@ -63,11 +69,8 @@ impl RedisL2 {
     /// A [`ConfigError`] for `redis_url` when the URL cannot be used.
     pub fn connect(url: &str, config: &CacheConfig) -> Result<Self, ConfigError> {
         let pool = connect::build_pool(url, config)?;
-        let topology = if pool.inner().config.server.is_clustered() {
-            "cluster"
-        } else {
-            "standalone"
-        };
+        let clustered = pool.inner().config.server.is_clustered();
+        let topology = if clustered { "cluster" } else { "standalone" };
         let options = Options {
             // Fail at once while disconnected: the cache falls back instead of waiting.
             fail_fast: true,
@@ -92,6 +95,7 @@ impl RedisL2 {
             forget_tag_script: Script::from_lua(scripts::FORGET_TAG_MARK),
             unlog_tags_script: Script::from_lua(scripts::UNLOG_TAG_MARKS),
             try_lock_script: Script::from_lua(scripts::TRY_LOCK),
+            try_lock_and_read_script: Script::from_lua(scripts::TRY_LOCK_AND_READ),
             unlock_script: Script::from_lua(scripts::UNLOCK),
             renew_script: Script::from_lua(scripts::RENEW_LOCK),
             description: format!(
@@ -99,6 +103,7 @@ impl RedisL2 {
                 redact_url(url),
                 config.redis_pool_size
             ),
+            clustered,
             url: url.to_owned(),
             config: config.clone(),
             subscriber: Mutex::new(None),
@@ -434,6 +439,36 @@ impl L2Backend for RedisL2 {
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<bool, L2Error>> {
         Box::pin(self.lock_script(&self.try_lock_script, key, token, ttl_ms))
+    }
+
+    fn try_lock_and_read<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        token: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<'a, Result<LockTaken, L2Error>> {
+        Box::pin(async move {
+            if self.clustered {
+                return Ok(LockTaken {
+                    acquired: self
+                        .lock_script(&self.try_lock_script, key, token, ttl_ms)
+                        .await?,
+                    entry: None,
+                });
+            }
+            let reply: Value = self
+                .eval(
+                    &self.try_lock_and_read_script,
+                    vec![
+                        self.layout.lock(key.namespace, key.key),
+                        self.layout.entry(key.namespace, key.key),
+                    ],
+                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
+                )
+                .await
+                .map_err(map_error)?;
+            crate::reply::lock_taken(reply)
+        })
     }
 
     fn renew_lock<'a>(

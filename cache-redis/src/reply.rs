@@ -3,7 +3,8 @@
 //! stays up).
 
 use fred::error::{Error, ErrorKind};
-use tiered_cache_core::l2::{L2Error, Refusal};
+use fred::types::Value;
+use tiered_cache_core::l2::{L2Error, LockTaken, Refusal};
 
 /// Maps a fred error to what the engine needs to know: the one place that decides what counts
 /// as Redis being unusable (it opens the breaker) and what is a refused command (counted, and
@@ -40,9 +41,78 @@ pub(crate) fn map_error(error: Error) -> L2Error {
     }
 }
 
+/// Reads the reply of the lock-and-read script (`scripts::TRY_LOCK_AND_READ`).
+pub(crate) fn lock_taken(reply: Value) -> Result<LockTaken, L2Error> {
+    let mut items = reply.into_array().into_iter();
+    let status = items.next().and_then(|status| status.as_i64());
+    let entry = items.next();
+    match (status, entry) {
+        (Some(0), None) => Ok(LockTaken {
+            acquired: false,
+            entry: None,
+        }),
+        (Some(1), None | Some(Value::Null)) => Ok(LockTaken {
+            acquired: true,
+            entry: Some(Ok(None)),
+        }),
+        (Some(1), Some(value)) => match value.into_bytes() {
+            Some(bytes) => Ok(LockTaken {
+                acquired: true,
+                entry: Some(Ok(Some(bytes))),
+            }),
+            None => Err(unexpected()),
+        },
+        (Some(2), None) => Ok(LockTaken {
+            acquired: true,
+            entry: Some(Err(L2Error::Data(
+                "WRONGTYPE the entry's key holds a value that is not a string".to_owned(),
+            ))),
+        }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// A reply of a shape our own script never sends (another program's script under its hash?):
+/// refused, not a sign that Redis is down.
+fn unexpected() -> L2Error {
+    L2Error::Refused {
+        kind: Refusal::Other,
+        message: "unexpected reply to the lock script".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn the_lock_and_read_reply_says_whether_the_lock_was_taken_and_what_the_entry_held() {
+        let taken = |reply: Vec<Value>| lock_taken(Value::Array(reply));
+        let not = taken(vec![Value::Integer(0)]).expect("a reply");
+        assert!(!not.acquired && not.entry.is_none());
+        let empty = taken(vec![Value::Integer(1)]).expect("a reply");
+        assert!(empty.acquired && matches!(empty.entry, Some(Ok(None))));
+        let held = taken(vec![
+            Value::Integer(1),
+            Value::Bytes(Bytes::from_static(b"\x00env")),
+        ])
+        .expect("a reply");
+        assert!(
+            matches!(held.entry, Some(Ok(Some(ref b))) if b.as_ref() == b"\x00env"),
+            "{held:?}"
+        );
+        let hash = taken(vec![Value::Integer(2)]).expect("a reply");
+        assert!(hash.acquired && matches!(hash.entry, Some(Err(L2Error::Data(_)))));
+        for odd in [
+            vec![],
+            vec![Value::Integer(7)],
+            vec![Value::Integer(0), Value::Integer(1)],
+        ] {
+            let error = taken(odd).expect_err("not our script's reply");
+            assert!(!error.is_connectivity());
+        }
+    }
 
     fn reply(kind: ErrorKind, text: &str) -> L2Error {
         map_error(Error::new(kind, text.to_owned()))

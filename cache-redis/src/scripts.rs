@@ -176,6 +176,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
+/// `KEYS[1]` lock key, `KEYS[2]` entry key (one node: standalone only); `ARGV[1]` token;
+/// `ARGV[2]` ttl in ms. [`TRY_LOCK`], and with the lock taken the entry as it is now, in the
+/// same atomic step: `{0}` not taken; `{1}` taken, no entry; `{1, bytes}` taken, the entry;
+/// `{2}` taken, the key holds something other than a string (a hash, a list: `GET` refuses it,
+/// caught so that the lock stays taken and is answered for).
+pub(crate) const TRY_LOCK_AND_READ: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+end
+local entry = redis.pcall('GET', KEYS[2])
+if type(entry) == 'table' and entry.err then return {2} end
+if not entry then return {1} end
+return {1, entry}
+";
+
 /// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` ttl in ms. Extends the lock only if the token
 /// still holds it.
 pub(crate) const RENEW_LOCK: &str = r"

@@ -19,13 +19,14 @@ use tracing::Instrument;
 use super::Inner;
 use super::leader::LoadCtx;
 use super::read::Found;
+use super::recovery::Pending;
 use super::stored::L2Read;
 use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
 use crate::entry::Freshness;
 use crate::flight::FlightGuard;
 use crate::keys::{EntryKey, KeyRef};
-use crate::l2::L2Backend;
+use crate::l2::{L2Backend, L2Error, LockTaken};
 use crate::observe::{self, L2Op};
 
 /// How often a waiter looks in L2 without a wake-up, when notices are expected.
@@ -35,12 +36,20 @@ const PEER_POLL_NO_BACKPLANE: Duration = Duration::from_millis(10);
 
 /// The outcome of trying to take a lock.
 pub(crate) enum LockAttempt {
-    /// This instance holds it.
-    Acquired(HeldLock),
+    /// This instance holds it; with what L2 held for the key when the lock was taken, if the
+    /// backend read it in the same step (see [`L2Backend::try_lock_and_read`]).
+    Acquired(HeldLock, Option<Box<LockedRead>>),
     /// Another instance holds it.
     HeldElsewhere,
     /// No coordination possible (locks off, no L2, or L2 not answering): go ahead alone.
     NotCoordinated,
+}
+
+/// The entry as L2 held it when the lock was taken, and this instance's own pending change of
+/// it (looked up before the lock was asked for), to be read as [`Inner::l2_answer`] reads.
+pub(crate) struct LockedRead {
+    stored: Result<Option<bytes::Bytes>, L2Error>,
+    pending: Option<Pending>,
 }
 
 /// Most lock tokens kept for a later release.
@@ -293,25 +302,36 @@ impl Inner {
         }
         let token = crate::rng::next_u64();
         let ttl_ms = duration_ms(self.config.lock_ttl);
+        // Taken before L2 is asked, as for every read: a replay landing meanwhile cannot hide
+        // a newer write of this instance.
+        let pending = self.recovery.pending_for(key);
         match tier
             .call(&self.counters, L2Op::Lock, false, |b| {
-                b.try_lock(key, token, ttl_ms)
+                b.try_lock_and_read(key, token, ttl_ms)
             })
             .await
         {
-            Ok(true) => LockAttempt::Acquired(HeldLock {
-                lock: LockKeeper {
-                    backend: tier.backend.clone(),
-                    key: EntryKey::new(key.namespace, key.key),
-                    token,
-                    timeout: self.config.l2_timeout,
-                    lease: self.config.lock_ttl,
+            Ok(LockTaken {
+                acquired: true,
+                entry,
+            }) => LockAttempt::Acquired(
+                HeldLock {
+                    lock: LockKeeper {
+                        backend: tier.backend.clone(),
+                        key: EntryKey::new(key.namespace, key.key),
+                        token,
+                        timeout: self.config.l2_timeout,
+                        lease: self.config.lock_ttl,
+                    },
+                    peers: self.peers.clone(),
+                    orphans: self.orphans.clone(),
+                    released: false,
                 },
-                peers: self.peers.clone(),
-                orphans: self.orphans.clone(),
-                released: false,
-            }),
-            Ok(false) => LockAttempt::HeldElsewhere,
+                entry.map(|stored| Box::new(LockedRead { stored, pending })),
+            ),
+            Ok(LockTaken {
+                acquired: false, ..
+            }) => LockAttempt::HeldElsewhere,
             Err(Skip::Failed(_)) => {
                 // Sent, and unanswered: Redis may take the lock later for this token.
                 self.orphans
@@ -351,13 +371,15 @@ impl Inner {
         newer_than: Option<Stamp>,
     ) -> Take<T> {
         match self.try_lock(guard.key(), ctx.plan.skips.lock).await {
-            LockAttempt::Acquired(lock) => match self.peer_loaded(guard, ctx, newer_than).await {
-                Some(found) => {
-                    lock.release(self).await;
-                    Take::Loaded(found)
+            LockAttempt::Acquired(lock, read) => {
+                match self.peer_loaded(guard, ctx, newer_than, read).await {
+                    Some(found) => {
+                        lock.release(self).await;
+                        Take::Loaded(found)
+                    }
+                    None => Take::Load(Some(lock)),
                 }
-                None => Take::Load(Some(lock)),
-            },
+            }
             LockAttempt::NotCoordinated => Take::Load(None),
             LockAttempt::HeldElsewhere => Take::HeldElsewhere,
         }
@@ -405,7 +427,7 @@ impl Inner {
             }
             // Armed before looking, so a notice that lands while this instance looks wakes it.
             woken = watch.armed();
-            if let Some(found) = self.peer_loaded(guard, ctx, None).await {
+            if let Some(found) = self.peer_loaded(guard, ctx, None, None).await {
                 return Peer::Loaded(found);
             }
             match self.take_load_lock(guard, ctx, None).await {
@@ -423,19 +445,29 @@ impl Inner {
     }
 
     /// A value another instance loaded into L2: not expired, and newer than `newer_than` (the
-    /// stale value this instance already has) when given. Fills L1 with it.
+    /// stale value this instance already has) when given. Fills L1 with it. `read`: the entry
+    /// as read with the lock just taken; without it, L2 is read now.
     async fn peer_loaded<T: super::load::Cacheable>(
         &self,
         guard: &FlightGuard,
         ctx: &LoadCtx<T>,
         newer_than: Option<Stamp>,
+        read: Option<Box<LockedRead>>,
     ) -> Option<Found<T>> {
+        let answer = match read {
+            Some(read) => {
+                let LockedRead { stored, pending } = *read;
+                let stored = stored.map_err(Skip::Failed);
+                self.l2_answer::<T>(guard.key(), stored, pending).await
+            }
+            None => self.read_l2::<T>(guard.key()).await,
+        };
         let L2Read::Hit {
             value,
             meta,
             tags,
             size,
-        } = self.read_l2::<T>(guard.key()).await
+        } = answer
         else {
             return None;
         };

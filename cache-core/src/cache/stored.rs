@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::Inner;
 use super::decide::Lifetime;
 use super::options::Skips;
-use super::recovery::Newer;
+use super::recovery::{Newer, Pending};
 use super::tier::Skip;
 use crate::clock::{Stamp, duration_ms};
 use crate::codec::CodecKind;
@@ -84,10 +84,22 @@ impl Inner {
         };
         // Taken before the read: a replay that lands meanwhile cannot hide a newer write.
         let pending = self.recovery.pending_for(key);
-        let stored = match tier
+        let stored = tier
             .call(&self.counters, L2Op::Read, true, |b| b.get(key))
-            .await
-        {
+            .await;
+        self.l2_answer(key, stored, pending).await
+    }
+
+    /// What `stored` (L2's answer for `key`, however it was read) holds, given `pending` (this
+    /// instance's write or invalidation of the key that L2 has not taken yet, looked up before
+    /// L2 was asked). Foreign or undecodable bytes are a counted miss.
+    pub(crate) async fn l2_answer<T: DeserializeOwned>(
+        &self,
+        key: KeyRef<'_>,
+        stored: Result<Option<Bytes>, Skip>,
+        pending: Option<Pending>,
+    ) -> L2Read<T> {
+        let stored = match stored {
             Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
