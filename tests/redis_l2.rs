@@ -24,6 +24,7 @@ on_both!(
     an_older_write_never_replaces_a_newer_one,
     a_load_lock_has_one_holder_and_a_resent_take_keeps_it,
     taking_a_lock_reads_the_entry_as_it_was_then,
+    the_lock_holders_write_releases_its_lock_whatever_the_outcome,
 );
 
 /// The Redis key of an entry.
@@ -507,6 +508,55 @@ async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
     for k in ["stored", "absent", "hash"] {
         backend.unlock(key(k), 1).await.expect("unlock");
     }
+}
+
+/// The lock holder's write ends its load: the lock is released with it, when the write takes
+/// effect and when a newer entry keeps it out; another token's lock is left alone.
+async fn the_lock_holders_write_releases_its_lock_whatever_the_outcome(url: &str) {
+    use tiered_cache::engine::L2Backend;
+    use tiered_cache::engine::l2::WriteOutcome;
+    let cache = cache(config(url)).await;
+    let backend = tiered_cache::RedisL2::connect(url, cache.config()).expect("connects");
+    backend.ready().await;
+    let key = tiered_cache::engine::keys::KeyRef {
+        namespace: "n",
+        key: "written",
+    };
+    let stamped = |raw: u64| {
+        let meta = tiered_cache::engine::entry::EntryMeta {
+            created: tiered_cache::engine::Stamp::from_raw(raw),
+            fresh_until_ms: u64::MAX,
+            expires_at_ms: u64::MAX,
+            keep_until_ms: u64::MAX,
+        };
+        let bytes =
+            envelope::encode_value(&raw, CodecKind::default(), &meta, &[], 1024).expect("encodes");
+        (Bytes::from(bytes), meta.created)
+    };
+    let write = |raw: u64, token: u64| {
+        let (bytes, created) = stamped(raw);
+        backend.put_and_unlock(key, bytes, created, 60_000, None, None, token)
+    };
+
+    assert!(backend.try_lock(key, 1, 60_000).await.expect("lock"));
+    let (outcome, released) = write(1 << 40, 1).await.expect("write");
+    assert_eq!((outcome, released), (WriteOutcome::Written, true));
+    assert!(
+        backend.try_lock(key, 2, 60_000).await.expect("lock"),
+        "released: another token takes it"
+    );
+    // Token 2 holds it; an older write by token 2 is kept out, and still releases.
+    let (outcome, released) = write(1 << 39, 2).await.expect("write");
+    assert_eq!((outcome, released), (WriteOutcome::Superseded, true));
+    assert!(backend.try_lock(key, 3, 60_000).await.expect("lock"));
+    // A write with a token that does not hold the lock leaves the holder's lock alone.
+    let (outcome, _) = write(1 << 41, 9).await.expect("write");
+    assert_eq!(outcome, WriteOutcome::Written);
+    assert!(
+        !backend.try_lock(key, 4, 60_000).await.expect("lock"),
+        "token 3 still holds it"
+    );
+    backend.unlock(key, 3).await.expect("unlock");
 }
 
 #[tokio::test]

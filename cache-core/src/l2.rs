@@ -214,6 +214,30 @@ pub trait L2Backend: Send + Sync + 'static {
         overwrite: Option<Undecodable>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>>;
 
+    /// [`put`](Self::put) by the holder of `key`'s load lock (`token`), which the write ends:
+    /// the lock is released whatever the write's outcome. Answers the outcome and whether the
+    /// lock was released. A backend that can write and release in one atomic step saves a
+    /// round trip on every cold miss, and no instance can then take the lock and not find the
+    /// value; the default writes, then [`unlock`](Self::unlock)s.
+    #[allow(clippy::too_many_arguments)] // `put`'s arguments, and the lock's token
+    fn put_and_unlock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        envelope: Bytes,
+        created: Stamp,
+        ttl_ms: u64,
+        notice: Option<Bytes>,
+        overwrite: Option<Undecodable>,
+        token: u64,
+    ) -> BoxFuture<'a, Result<(WriteOutcome, bool), L2Error>> {
+        Box::pin(async move {
+            let outcome = self
+                .put(key, envelope, created, ttl_ms, notice, overwrite)
+                .await?;
+            Ok((outcome, self.unlock(key, token).await.is_ok()))
+        })
+    }
+
     /// Records that `namespace` was cleared at `at` (keeping the later of two marks).
     fn clear_namespace<'a>(
         &'a self,

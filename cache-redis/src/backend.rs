@@ -28,6 +28,8 @@ pub struct RedisL2 {
     next: std::sync::atomic::AtomicUsize,
     layout: Layout,
     put_script: Script,
+    /// `put_script` that also releases the writer's load lock (standalone only).
+    put_unlock_script: Script,
     mark_script: Script,
     sync_script: Script,
     tag_script: Script,
@@ -88,6 +90,7 @@ impl RedisL2 {
             next: std::sync::atomic::AtomicUsize::new(0),
             layout: Layout::new(&config.key_prefix),
             put_script: Script::from_lua(scripts::PUT_IF_NEWER),
+            put_unlock_script: Script::from_lua(scripts::put_and_unlock()),
             mark_script: Script::from_lua(scripts::mark_cleared()),
             sync_script: Script::from_lua(scripts::sync_marks()),
             tag_script: Script::from_lua(scripts::mark_tag()),
@@ -224,6 +227,50 @@ impl RedisL2 {
         Ok(done == 1)
     }
 
+    /// The conditional write of an envelope (see `scripts::PUT_IF_NEWER`); with `release`, also
+    /// the release of the load lock that token holds, in the same script (standalone only: the
+    /// lock is in another slot on a Cluster).
+    #[allow(clippy::too_many_arguments)] // `put`'s arguments, and the lock's token
+    async fn write(
+        &self,
+        key: KeyRef<'_>,
+        envelope: Bytes,
+        created: Stamp,
+        ttl_ms: u64,
+        notice: Option<Bytes>,
+        overwrite: Option<Undecodable>,
+        release: Option<u64>,
+    ) -> Result<WriteOutcome, L2Error> {
+        let mut args = vec![
+            Value::Bytes(envelope),
+            Value::Bytes(Bytes::copy_from_slice(&created.raw().to_be_bytes())),
+            Value::Integer(millis(ttl_ms)),
+        ];
+        args.extend(self.notice_args(notice));
+        match overwrite {
+            Some(junk) => args.extend([
+                Value::from(junk.len.to_string()),
+                Value::Bytes(Bytes::copy_from_slice(&junk.stamp_bytes)),
+            ]),
+            None => args.extend([Value::from(""), Value::from("")]),
+        }
+        let mut keys = vec![self.layout.entry(key.namespace, key.key)];
+        let script = match release {
+            Some(token) => {
+                keys.push(self.layout.lock(key.namespace, key.key));
+                args.push(token.to_string().into());
+                &self.put_unlock_script
+            }
+            None => &self.put_script,
+        };
+        let written: i64 = self.eval(script, keys, args).await.map_err(map_error)?;
+        Ok(if written == 1 {
+            WriteOutcome::Written
+        } else {
+            WriteOutcome::Superseded
+        })
+    }
+
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
         let mut args = vec![field.into(), mark_value(at).into()];
         args.extend(self.notice_args(notice));
@@ -287,33 +334,39 @@ impl L2Backend for RedisL2 {
         notice: Option<Bytes>,
         overwrite: Option<Undecodable>,
     ) -> BoxFuture<'a, Result<WriteOutcome, L2Error>> {
+        Box::pin(self.write(key, envelope, created, ttl_ms, notice, overwrite, None))
+    }
+
+    fn put_and_unlock<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        envelope: Bytes,
+        created: Stamp,
+        ttl_ms: u64,
+        notice: Option<Bytes>,
+        overwrite: Option<Undecodable>,
+        token: u64,
+    ) -> BoxFuture<'a, Result<(WriteOutcome, bool), L2Error>> {
         Box::pin(async move {
-            let mut args = vec![
-                Value::Bytes(envelope),
-                Value::Bytes(Bytes::copy_from_slice(&created.raw().to_be_bytes())),
-                Value::Integer(millis(ttl_ms)),
-            ];
-            args.extend(self.notice_args(notice));
-            match overwrite {
-                Some(junk) => args.extend([
-                    Value::from(junk.len.to_string()),
-                    Value::Bytes(Bytes::copy_from_slice(&junk.stamp_bytes)),
-                ]),
-                None => args.extend([Value::from(""), Value::from("")]),
+            if self.clustered {
+                // The lock lives in another slot: the write, then the release.
+                let outcome = self
+                    .write(key, envelope, created, ttl_ms, notice, overwrite, None)
+                    .await?;
+                return Ok((outcome, self.unlock(key, token).await.is_ok()));
             }
-            let written: i64 = self
-                .eval(
-                    &self.put_script,
-                    vec![self.layout.entry(key.namespace, key.key)],
-                    args,
+            let outcome = self
+                .write(
+                    key,
+                    envelope,
+                    created,
+                    ttl_ms,
+                    notice,
+                    overwrite,
+                    Some(token),
                 )
-                .await
-                .map_err(map_error)?;
-            Ok(if written == 1 {
-                WriteOutcome::Written
-            } else {
-                WriteOutcome::Superseded
-            })
+                .await?;
+            Ok((outcome, true))
         })
     }
 

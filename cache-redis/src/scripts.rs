@@ -47,6 +47,17 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 ";
 
+/// [`PUT_IF_NEWER`] for the holder of the entry's load lock, which its write ends: `KEYS[2]`
+/// the lock key, `ARGV[8]` the holder's token. The lock is released whatever the write's
+/// outcome (the load is over either way), in the same atomic step, so no instance can take the
+/// lock and not find the value.
+pub(crate) fn put_and_unlock() -> String {
+    format!(
+        "if redis.call('GET', KEYS[2]) == ARGV[8] then redis.call('DEL', KEYS[2]) end
+{PUT_IF_NEWER}"
+    )
+}
+
 /// Compares two stamps written as 16 lowercase hex digits; true when `a` is later than `b`.
 const LATER_HEX: &str = r"
 local function later(a, b)

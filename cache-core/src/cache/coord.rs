@@ -105,6 +105,18 @@ impl HeldLock {
         self.lock.clone()
     }
 
+    /// The token that holds the lock.
+    pub(crate) fn token(&self) -> u64 {
+        self.lock.token
+    }
+
+    /// The load's write released the lock (in the same step): nothing left to release but
+    /// this instance's waiters to wake.
+    pub(crate) fn released_by_write(mut self) {
+        self.released = true;
+        self.peers.wake(self.lock.key.as_ref());
+    }
+
     /// Releases the lock (if it is still ours) on a caller's path: through the tier like every
     /// L2 call, so an open breaker or a connection declared dead ends it at once (the token is
     /// then kept for the next sync) instead of waiting out `l2_timeout` on a dead socket.

@@ -43,12 +43,16 @@ impl Inner {
         T: Cacheable,
         E: Send + Sync + 'static,
     {
+        // Released by the value's write where the backend can (one round trip fewer).
+        let mut released = false;
         let result = match loaded {
             Loaded::Value(value) => {
                 observe::outcome("loaded");
-                let entry = self
-                    .store_loaded(guard.key(), value.clone(), ctx, overwrite)
+                let token = lock.as_ref().map(HeldLock::token);
+                let (entry, by_write) = self
+                    .store_loaded(guard.key(), value.clone(), ctx, overwrite, token)
                     .await;
+                released = by_write;
                 guard.complete(Outcome::Value {
                     entry,
                     loaded: true,
@@ -66,6 +70,7 @@ impl Inner {
             }
         };
         match lock {
+            Some(lock) if released => lock.released_by_write(),
             // L2 did not answer this call: release in the background instead of waiting.
             Some(lock) if super::tier::budget_spent() => drop(lock),
             Some(lock) => lock.release(self).await,
@@ -77,13 +82,16 @@ impl Inner {
     /// Stores a loaded value in both tiers (L2 first, so an L2 that holds something newer keeps
     /// it out of L1), or removes the entry when the value says the record is gone. A value that
     /// cannot be encoded, or whose tag was invalidated while it loaded, is returned uncached.
+    /// `lock`: the token of the load lock this load holds, released by the value's write where
+    /// the backend can (then the second half of the answer is true).
     async fn store_loaded<T: Cacheable>(
         &self,
         key: KeyRef<'_>,
         value: T,
         ctx: &LoadCtx<T>,
         overwrite: Option<Undecodable>,
-    ) -> Entry {
+        lock: Option<u64>,
+    ) -> (Entry, bool) {
         let uncached = |value, meta| {
             l1::entry(
                 Header::new(meta, 0, ctx.epoch, ctx.namespace.clone(), Box::new([])),
@@ -93,7 +101,12 @@ impl Inner {
         let now = self.stamps.now_ms();
         let lifetime = match ctx.plan.storage_for(&value, &self.config) {
             Storage::Store(lifetime) => lifetime,
-            Storage::Skip => return uncached(value, ctx.plan.lifetime.meta(ctx.started, now)),
+            Storage::Skip => {
+                return (
+                    uncached(value, ctx.plan.lifetime.meta(ctx.started, now)),
+                    false,
+                );
+            }
             Storage::Remove => {
                 // Stamped with the load's start: a write of the key since keeps its value.
                 let _fence = self.begin_write(key, ctx.started);
@@ -107,7 +120,10 @@ impl Inner {
                         ctx.started,
                     );
                 }
-                return uncached(value, ctx.plan.lifetime.meta(ctx.started, now));
+                return (
+                    uncached(value, ctx.plan.lifetime.meta(ctx.started, now)),
+                    false,
+                );
             }
         };
         let meta = lifetime.meta(ctx.started, now);
@@ -115,28 +131,27 @@ impl Inner {
         // Cleared or tag-invalidated while it loaded: readers would drop it anyway, and kept out
         // of L2 it cannot outlive the mark that hides it.
         if ctx.namespace.was_cleared(ctx.started) || !tags_allow(&tags, ctx.started) {
-            return uncached(value, meta);
+            return (uncached(value, meta), false);
         }
         let bytes = match stored::encode(&value, &lifetime, &meta, self.config.max_value_size) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(namespace = key.namespace, key = key.key, %error, "loaded value not cached");
-                return uncached(value, meta);
+                return (uncached(value, meta), false);
             }
         };
         let size = bytes.len();
-        if self
-            .put_l2(key, bytes, &meta, overwrite, ctx.plan.skips)
-            .await
-            == L2Write::Superseded
-        {
+        let (written, released) = self
+            .put_l2_releasing(key, bytes, &meta, overwrite, ctx.plan.skips, lock)
+            .await;
+        if written == L2Write::Superseded {
             // L2 holds something newer than this load: older L1 copies are gone too.
             self.drop_older(key, ctx.started);
-            return uncached(value, meta);
+            return (uncached(value, meta), released);
         }
         let entry = self.l1_entry(value, meta, ctx.epoch, &ctx.namespace, tags, size);
         self.admit(key, &entry, ctx.ticket);
-        entry
+        (entry, released)
     }
 
     /// Whether `fallback` may still stand in for `key`: no clear, tag invalidation, write or

@@ -273,8 +273,26 @@ impl Inner {
         overwrite: Option<Undecodable>,
         skips: Skips,
     ) -> L2Write {
+        self.put_l2_releasing(key, bytes, meta, overwrite, skips, None)
+            .await
+            .0
+    }
+
+    /// [`put_l2`](Self::put_l2) by the holder of `key`'s load lock when `lock` (its token) is
+    /// given: the write ends the load, and the lock is released with it where the backend can
+    /// (see [`L2Backend::put_and_unlock`](crate::l2::L2Backend::put_and_unlock)). True when the
+    /// lock was released.
+    pub(crate) async fn put_l2_releasing(
+        &self,
+        key: KeyRef<'_>,
+        bytes: impl Into<Bytes>,
+        meta: &EntryMeta,
+        overwrite: Option<Undecodable>,
+        skips: Skips,
+        lock: Option<u64>,
+    ) -> (L2Write, bool) {
         let Some(tier) = self.l2.as_ref().filter(|_| !skips.l2_write) else {
-            return L2Write::NoL2;
+            return (L2Write::NoL2, false);
         };
         let ttl_ms = meta.remaining_keep_ms(self.stamps.now_ms());
         let bytes = bytes.into();
@@ -284,24 +302,34 @@ impl Inner {
             self.key_notice(key, meta.created)
         };
         let notifies = notice.is_some();
-        match tier
-            .call(&self.counters, L2Op::Write, false, |b| {
-                b.put(key, bytes, meta.created, ttl_ms, notice, overwrite)
+        let created = meta.created;
+        let written = tier
+            .call(&self.counters, L2Op::Write, false, |b| async move {
+                match lock {
+                    Some(token) => {
+                        b.put_and_unlock(key, bytes, created, ttl_ms, notice, overwrite, token)
+                            .await
+                    }
+                    None => b
+                        .put(key, bytes, created, ttl_ms, notice, overwrite)
+                        .await
+                        .map(|outcome| (outcome, false)),
+                }
             })
-            .await
-        {
-            Ok(WriteOutcome::Written) => {
+            .await;
+        match written {
+            Ok((WriteOutcome::Written, released)) => {
                 self.counters.l2_writes.incr();
                 self.published(notifies);
-                L2Write::Written
+                (L2Write::Written, released)
             }
-            Ok(WriteOutcome::Superseded) => {
+            Ok((WriteOutcome::Superseded, released)) => {
                 self.counters.l2_writes_superseded.incr();
-                L2Write::Superseded
+                (L2Write::Superseded, released)
             }
             Err(_) => {
                 self.counters.l2_write_errors.incr();
-                L2Write::Failed
+                (L2Write::Failed, false)
             }
         }
     }
