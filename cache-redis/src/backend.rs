@@ -20,6 +20,8 @@ use crate::connect;
 use crate::layout::{ALL_FIELD, Layout, NAMESPACE_FIELD_PREFIX, mark_value, parse_mark};
 use crate::scripts;
 
+mod entry_ops;
+
 /// The Redis (standalone or Cluster) second tier.
 pub struct RedisL2 {
     pool: Pool,
@@ -208,69 +210,6 @@ impl RedisL2 {
         }
     }
 
-    /// Runs a lock script (take or renew) for `token` with `ttl_ms`; true when it took effect.
-    async fn lock_script(
-        &self,
-        script: &Script,
-        key: KeyRef<'_>,
-        token: u64,
-        ttl_ms: u64,
-    ) -> Result<bool, L2Error> {
-        let done: i64 = self
-            .eval(
-                script,
-                vec![self.layout.lock(key.namespace, key.key)],
-                vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
-            )
-            .await
-            .map_err(map_error)?;
-        Ok(done == 1)
-    }
-
-    /// The conditional write of an envelope (see `scripts::PUT_IF_NEWER`); with `release`, also
-    /// the release of the load lock that token holds, in the same script (standalone only: the
-    /// lock is in another slot on a Cluster).
-    #[allow(clippy::too_many_arguments)] // `put`'s arguments, and the lock's token
-    async fn write(
-        &self,
-        key: KeyRef<'_>,
-        envelope: Bytes,
-        created: Stamp,
-        ttl_ms: u64,
-        notice: Option<Bytes>,
-        overwrite: Option<Undecodable>,
-        release: Option<u64>,
-    ) -> Result<WriteOutcome, L2Error> {
-        let mut args = vec![
-            Value::Bytes(envelope),
-            Value::Bytes(Bytes::copy_from_slice(&created.raw().to_be_bytes())),
-            Value::Integer(millis(ttl_ms)),
-        ];
-        args.extend(self.notice_args(notice));
-        match overwrite {
-            Some(junk) => args.extend([
-                Value::from(junk.len.to_string()),
-                Value::Bytes(Bytes::copy_from_slice(&junk.stamp_bytes)),
-            ]),
-            None => args.extend([Value::from(""), Value::from("")]),
-        }
-        let mut keys = vec![self.layout.entry(key.namespace, key.key)];
-        let script = match release {
-            Some(token) => {
-                keys.push(self.layout.lock(key.namespace, key.key));
-                args.push(token.to_string().into());
-                &self.put_unlock_script
-            }
-            None => &self.put_script,
-        };
-        let written: i64 = self.eval(script, keys, args).await.map_err(map_error)?;
-        Ok(if written == 1 {
-            WriteOutcome::Written
-        } else {
-            WriteOutcome::Superseded
-        })
-    }
-
     async fn mark(&self, field: String, at: Stamp, notice: Option<Bytes>) -> Result<(), L2Error> {
         let mut args = vec![field.into(), mark_value(at).into()];
         args.extend(self.notice_args(notice));
@@ -347,27 +286,7 @@ impl L2Backend for RedisL2 {
         overwrite: Option<Undecodable>,
         token: u64,
     ) -> BoxFuture<'a, Result<(WriteOutcome, bool), L2Error>> {
-        Box::pin(async move {
-            if self.clustered {
-                // The lock lives in another slot: the write, then the release.
-                let outcome = self
-                    .write(key, envelope, created, ttl_ms, notice, overwrite, None)
-                    .await?;
-                return Ok((outcome, self.unlock(key, token).await.is_ok()));
-            }
-            let outcome = self
-                .write(
-                    key,
-                    envelope,
-                    created,
-                    ttl_ms,
-                    notice,
-                    overwrite,
-                    Some(token),
-                )
-                .await?;
-            Ok((outcome, true))
-        })
+        Box::pin(self.write_and_release(key, envelope, created, ttl_ms, notice, overwrite, token))
     }
 
     fn clear_namespace<'a>(
@@ -500,28 +419,7 @@ impl L2Backend for RedisL2 {
         token: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<LockTaken, L2Error>> {
-        Box::pin(async move {
-            if self.clustered {
-                return Ok(LockTaken {
-                    acquired: self
-                        .lock_script(&self.try_lock_script, key, token, ttl_ms)
-                        .await?,
-                    entry: None,
-                });
-            }
-            let reply: Value = self
-                .eval(
-                    &self.try_lock_and_read_script,
-                    vec![
-                        self.layout.lock(key.namespace, key.key),
-                        self.layout.entry(key.namespace, key.key),
-                    ],
-                    vec![token.to_string().into(), Value::Integer(millis(ttl_ms))],
-                )
-                .await
-                .map_err(map_error)?;
-            crate::reply::lock_taken(reply)
-        })
+        Box::pin(self.lock_and_read(key, token, ttl_ms))
     }
 
     fn renew_lock<'a>(
@@ -534,16 +432,7 @@ impl L2Backend for RedisL2 {
     }
 
     fn unlock<'a>(&'a self, key: KeyRef<'a>, token: u64) -> BoxFuture<'a, Result<(), L2Error>> {
-        Box::pin(async move {
-            self.eval::<i64>(
-                &self.unlock_script,
-                vec![self.layout.lock(key.namespace, key.key)],
-                vec![token.to_string().into()],
-            )
-            .await
-            .map(|_| ())
-            .map_err(map_error)
-        })
+        Box::pin(self.release_lock(key, token))
     }
 
     fn subscribe(&self, sink: BusSink) -> BoxFuture<'_, Result<(), L2Error>> {
