@@ -409,7 +409,8 @@ async fn regression_a_lock_orphaned_by_a_restart_is_released_when_redis_is_back(
     let mut server =
         RedisServer::start_with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
     let holder = cache(fault_config(&server)).await;
-    let lock_key = format!("{}:#lock:default:k", holder.config().key_prefix);
+    let lock_key =
+        tiered_cache::engine::layout::Layout::new(&holder.config().key_prefix).lock("default", "k");
     let (go, gate) = tokio::sync::oneshot::channel::<()>();
     let load = {
         let holder = holder.clone();

@@ -269,8 +269,7 @@ async fn a_cold_read_through_is_one_load_span_with_its_l2_steps_and_loader() {
             "{step:?} is a child of the load span; children: {children:?}"
         );
     }
-    // On a standalone Redis the lock is taken with the entry's re-read and released by the
-    // write, each in one step: no re-read, no unlock of their own, and the lock is gone.
+    // The lock is taken with the entry's re-read and released by the write, each in one step: no re-read, no unlock of their own, and the lock is gone.
     assert_eq!(
         children
             .iter()
@@ -284,7 +283,8 @@ async fn a_cold_read_through_is_one_load_span_with_its_l2_steps_and_loader() {
         "the write released the lock: {children:?}"
     );
     let raw = support::raw_client(&redis.url()).await;
-    let lock_key = format!("{}:#lock:people:{secret_key}", cache.config().key_prefix);
+    let lock_key = tiered_cache::engine::layout::Layout::new(&cache.config().key_prefix)
+        .lock("people", secret_key);
     let lock: Option<String> = fred::interfaces::KeysInterface::get(&raw, lock_key)
         .await
         .expect("raw get");

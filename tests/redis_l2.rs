@@ -431,10 +431,11 @@ async fn a_load_lock_has_one_holder_and_a_resent_take_keeps_it(url: &str) {
     assert!(backend.try_lock(key, 2, 60_000).await.expect("lock"));
 }
 
-/// Taking the load lock and reading the entry in one step (standalone; a cluster keeps the
-/// entry and its lock on different slots, so there the engine reads the entry itself): the
-/// entry as stored when the lock was taken, absent when there is none, a data error (and the
-/// lock still taken) when the key holds a hash; nothing read when the lock is held elsewhere.
+/// Taking the load lock and reading the entry in one step: the entry as stored when the lock
+/// was taken, absent when there is none, a data error (and the lock still taken) when the key
+/// holds a hash; nothing read when the lock is held elsewhere. A Cluster does it in one step too
+/// (the lock is in the entry's slot), except for a key with `}` and no hash tag, whose lock is
+/// in another slot: there the lock is taken alone and the engine reads the entry itself.
 async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
     use tiered_cache::engine::L2Backend;
     let cache = cache(config(url)).await;
@@ -461,10 +462,10 @@ async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
         .await
         .expect("lock");
     assert!(taken.acquired);
-    match taken.entry {
-        None => assert!(clustered, "standalone reads the entry with the lock"),
-        Some(entry) => assert_eq!(entry.expect("a string"), stored),
-    }
+    assert_eq!(
+        taken.entry.expect("read with the lock").expect("a string"),
+        stored
+    );
     let elsewhere = backend
         .try_lock_and_read(key("stored"), 2, 60_000)
         .await
@@ -476,10 +477,7 @@ async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
         .await
         .expect("lock");
     assert!(absent.acquired);
-    assert!(
-        clustered || matches!(absent.entry, Some(Ok(None))),
-        "{absent:?}"
-    );
+    assert!(matches!(absent.entry, Some(Ok(None))), "{absent:?}");
 
     let _: i64 = raw
         .hset(redis_key(&cache, "n", "hash"), ("f", "v"))
@@ -491,11 +489,10 @@ async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
         .expect("lock");
     assert!(hash.acquired, "a hash under the key leaves the lock taken");
     assert!(
-        clustered
-            || matches!(
-                hash.entry,
-                Some(Err(tiered_cache::engine::L2Error::Data(_)))
-            ),
+        matches!(
+            hash.entry,
+            Some(Err(tiered_cache::engine::L2Error::Data(_)))
+        ),
         "{hash:?}"
     );
     assert!(
@@ -505,7 +502,37 @@ async fn taking_a_lock_reads_the_entry_as_it_was_then(url: &str) {
             .expect("lock"),
         "and held"
     );
-    for k in ["stored", "absent", "hash"] {
+
+    // `}` without a hash tag: the lock hashes apart from the entry.
+    cache
+        .set("odd}key", &8_u64)
+        .namespace("n")
+        .await
+        .expect("set");
+    let apart = backend
+        .try_lock_and_read(key("odd}key"), 1, 60_000)
+        .await
+        .expect("lock");
+    assert!(apart.acquired);
+    if clustered {
+        assert!(apart.entry.is_none(), "{apart:?}");
+    } else {
+        assert!(matches!(apart.entry, Some(Ok(Some(_)))), "{apart:?}");
+    }
+    // A cold load of such a key: lock, re-read, write and unlock, each on its own where
+    // the lock is apart; the value lands and the lock is gone either way.
+    let calls = Arc::new(AtomicUsize::new(0));
+    assert_eq!(loader_value(&cache, "cold}key", &calls, 9).await, 9);
+    let layout = tiered_cache::engine::layout::Layout::new(&cache.config().key_prefix);
+    let lock: Option<String> = raw
+        .get(layout.lock("n", "cold}key"))
+        .await
+        .expect("raw get");
+    assert_eq!(lock, None, "released");
+    let other = support::cache(cache.config().clone()).await;
+    assert_eq!(loader_value(&other, "cold}key", &calls, 10).await, 9);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    for k in ["stored", "absent", "hash", "odd}key"] {
         backend.unlock(key(k), 1).await.expect("unlock");
     }
 }

@@ -30,7 +30,8 @@ pub struct RedisL2 {
     next: std::sync::atomic::AtomicUsize,
     layout: Layout,
     put_script: Script,
-    /// `put_script` that also releases the writer's load lock (standalone only).
+    /// `put_script` that also releases the writer's load lock (where [`RedisL2::lock_apart`]
+    /// is false).
     put_unlock_script: Script,
     mark_script: Script,
     sync_script: Script,
@@ -39,13 +40,12 @@ pub struct RedisL2 {
     forget_tag_script: Script,
     unlog_tags_script: Script,
     try_lock_script: Script,
-    /// Standalone only (see [`RedisL2::clustered`]).
+    /// Where [`RedisL2::lock_apart`] is false.
     try_lock_and_read_script: Script,
     unlock_script: Script,
     renew_script: Script,
     description: String,
-    /// A cluster keeps an entry and its lock in different slots, so the lock cannot be taken
-    /// and the entry read in one script there: two round trips instead.
+    /// Whether this is a Cluster, where a script may only touch keys of one slot.
     clustered: bool,
     url: String,
     config: CacheConfig,

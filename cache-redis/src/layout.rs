@@ -11,7 +11,11 @@
 //!                       of `<stamp>:<tag>`; `tag_ttl` after it was set)
 //! tc:#tag:<tag>         the invalidation mark of a tag: no TTL, so no `volatile-*` eviction
 //!                       drops it early; deleted once its log entry is due
-//! tc:#lock:<ns>:<key>   the load lock of an entry (expires after `lock_ttl`)
+//! tc:#lock:{tc:<ns>:<key>}
+//!                       the load lock of an entry (expires after `lock_ttl`): the braces put
+//!                       it in its entry's cluster slot, so one script takes the lock and reads
+//!                       the entry; a user key with `}` in it keeps `tc:#lock:<ns>:<key>`
+//!                       (see [`Layout::lock_shares_slot`])
 //! tc:#bus               the pub/sub channel of the backplane
 //! ```
 //! Namespaces and prefixes cannot contain `:` or `#`, so no entry key collides with another or
@@ -32,7 +36,8 @@
 //!     layout.parse(&key),
 //!     Some(RedisKey::Entry { namespace: "products", key: "product:42" })
 //! );
-//! assert_eq!(layout.parse("tc:#lock:products:p:1"), Some(RedisKey::Lock { namespace: "products", key: "p:1" }));
+//! assert_eq!(layout.lock("products", "p:1"), "tc:#lock:{tc:products:p:1}");
+//! assert_eq!(layout.parse("tc:#lock:{tc:products:p:1}"), Some(RedisKey::Lock { namespace: "products", key: "p:1" }));
 //! assert_eq!(layout.parse("other:products:product:42"), None); // not this cache's
 //! ```
 
@@ -164,9 +169,42 @@ impl Layout {
         format!("{}:{TAG}{tag}", self.prefix)
     }
 
-    /// The load lock of an entry.
+    /// The load lock of an entry: `<prefix>:#lock:{<entry key>}`, whose hash tag is the whole
+    /// entry key, so that on a Cluster the lock lives in the entry's slot and one script can take
+    /// the lock and read the entry, or write the entry and release the lock. A user key holding
+    /// `}` would cut that tag short: its lock is `<prefix>:#lock:<namespace>:<key>`, which still
+    /// shares the slot when the key has a hash tag of its own (see
+    /// [`lock_shares_slot`](Self::lock_shares_slot)).
+    ///
+    /// ```
+    /// # use tiered_cache_redis::layout::Layout;
+    /// let layout = Layout::new("tc");
+    /// assert_eq!(layout.lock("users", "user:1"), "tc:#lock:{tc:users:user:1}");
+    /// assert_eq!(layout.lock("users", "{team:7}:1"), "tc:#lock:users:{team:7}:1");
+    /// ```
     pub fn lock(&self, namespace: &str, key: &str) -> String {
-        format!("{}:{LOCK}{namespace}:{key}", self.prefix)
+        if key.contains('}') {
+            format!("{}:{LOCK}{namespace}:{key}", self.prefix)
+        } else {
+            format!("{0}:{LOCK}{{{0}:{namespace}:{key}}}", self.prefix)
+        }
+    }
+
+    /// Whether the load lock of the entry under user key `key` is in the entry's cluster slot: always, except for a
+    /// user key that holds `}` but no hash tag of its own (`a}b`, `x{}y}`), whose lock and
+    /// entry are hashed whole, each by itself. Where this is false, a Cluster takes the lock and
+    /// reads the entry in two round trips (and writes, then unlocks, in two).
+    ///
+    /// ```
+    /// # use tiered_cache_redis::layout::Layout;
+    /// let layout = Layout::new("tc");
+    /// assert!(layout.lock_shares_slot("user:1"));
+    /// assert!(layout.lock_shares_slot("{team:7}:1"));
+    /// assert!(!layout.lock_shares_slot("odd}key"));
+    /// ```
+    pub fn lock_shares_slot(&self, key: &str) -> bool {
+        // Prefix and namespace hold no braces, so the entry key's hash tag is the user key's.
+        !key.contains('}') || hash_tag(key).is_some()
     }
 
     /// The backplane channel.
@@ -205,7 +243,17 @@ impl Layout {
             return (!tag.is_empty()).then_some(RedisKey::TagMark { tag });
         }
         if let Some(lock) = rest.strip_prefix(LOCK) {
-            let (namespace, key) = split_entry(lock)?;
+            let (namespace, key) = match lock.strip_prefix('{') {
+                // A namespace never starts with `{`: this is the braced form, whose key has no `}`.
+                Some(braced) => {
+                    let entry = braced
+                        .strip_suffix('}')?
+                        .strip_prefix(self.prefix.as_str())?
+                        .strip_prefix(':')?;
+                    split_entry(entry).filter(|(_, key)| !key.contains('}'))?
+                }
+                None => split_entry(lock).filter(|(_, key)| key.contains('}'))?,
+            };
             return Some(RedisKey::Lock { namespace, key });
         }
         let (namespace, key) = split_entry(rest)?;
@@ -217,6 +265,14 @@ impl Layout {
 fn split_entry(joined: &str) -> Option<(&str, &str)> {
     let (namespace, key) = joined.split_once(':')?;
     (validate_namespace(namespace).is_ok() && !key.is_empty()).then_some((namespace, key))
+}
+
+/// The hash tag of a Redis key, as Cluster picks a slot by: what lies between the first `{` and
+/// the first `}` after it, when that is not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let (_, after) = key.split_once('{')?;
+    let (tag, _) = after.split_once('}')?;
+    (!tag.is_empty()).then_some(tag)
 }
 
 /// Escapes the glob characters of `SCAN MATCH` (valid prefixes and namespaces have none; this
@@ -269,7 +325,8 @@ mod tests {
         assert_eq!(layout.clears(), "tc:{#clears}");
         assert_eq!(layout.clears_log(), "tc:{#clears}:log");
         assert_eq!(layout.tag("team:1"), "tc:#tag:team:1");
-        assert_eq!(layout.lock("products", "p:1"), "tc:#lock:products:p:1");
+        assert_eq!(layout.lock("products", "p:1"), "tc:#lock:{tc:products:p:1}");
+        assert_eq!(layout.lock("products", "p}1"), "tc:#lock:products:p}1");
         assert_eq!(layout.bus(), "tc:#bus");
         assert_eq!(Layout::clear_field(None), "*");
         assert_eq!(Layout::clear_field(Some("users")), "ns:users");
@@ -326,9 +383,39 @@ mod tests {
             "tc:#bus",
             "tc:#tag:",
             "tc:#lock:users",
+            "tc:#lock:users:no-brace",
+            "tc:#lock:{tc:users}",
+            "tc:#lock:{tc:users:a}b}",
+            "tc:#lock:{other:users:1}",
+            "tc:#lock:{tc:users:1",
             "tc:{#clears}:other",
         ] {
             assert_eq!(layout.parse(key), None, "{key}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The lock is where `lock_shares_slot` says, by the slot Redis Cluster computes; and
+        /// every lock parses back, braces, `{` and `}` in the user key included.
+        #[test]
+        fn a_lock_shares_its_entrys_slot_when_the_layout_says_so(
+            namespace in "[a-z_.-]{1,8}",
+            key in "[a-c{}:]{1,12}",
+        ) {
+            let layout = Layout::new("tc");
+            let entry = layout.entry(&namespace, &key);
+            let lock = layout.lock(&namespace, &key);
+            let same = fred::util::redis_keyslot(entry.as_bytes())
+                == fred::util::redis_keyslot(lock.as_bytes());
+            proptest::prop_assert_eq!(same, layout.lock_shares_slot(&key), "{} {}", entry, lock);
+            proptest::prop_assert_eq!(
+                layout.parse(&lock),
+                Some(RedisKey::Lock { namespace: &namespace, key: &key })
+            );
+            proptest::prop_assert_eq!(
+                layout.parse(&entry),
+                Some(RedisKey::Entry { namespace: &namespace, key: &key })
+            );
         }
     }
 

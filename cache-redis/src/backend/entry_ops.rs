@@ -1,7 +1,8 @@
-//! The entry's conditional write and its load lock: the scripts a cold miss runs. On a
-//! standalone server the lock is taken together with a read of the entry, and released by the
-//! lock holder's write; a Cluster keeps the lock in another slot than the entry, so there each
-//! is a round trip of its own.
+//! The entry's conditional write and its load lock: the scripts a cold miss runs. The lock is
+//! taken together with a read of the entry, and released by the lock holder's write, one script
+//! each; only where a Cluster keeps the lock in another slot than the entry (a user key with `}`
+//! and no hash tag, see [`Layout::lock_shares_slot`](crate::layout::Layout::lock_shares_slot))
+//! is each a round trip of its own.
 
 use bytes::Bytes;
 use fred::prelude::*;
@@ -33,9 +34,15 @@ impl RedisL2 {
         Ok(done == 1)
     }
 
+    /// Whether the load lock of `key` lives in another cluster slot than its entry, so that no
+    /// script can touch both: the one place that decides between one round trip and two.
+    fn lock_apart(&self, key: KeyRef<'_>) -> bool {
+        self.clustered && !self.layout.lock_shares_slot(key.key)
+    }
+
     /// The conditional write of an envelope (see `scripts::PUT_IF_NEWER`); with `release`, also
-    /// the release of the load lock that token holds, in the same script (standalone only: the
-    /// lock is in another slot on a Cluster).
+    /// the release of the load lock that token holds, in the same script (never where
+    /// [`lock_apart`](Self::lock_apart)).
     #[allow(clippy::too_many_arguments)] // `put`'s arguments, and the lock's token
     pub(super) async fn write(
         &self,
@@ -78,14 +85,14 @@ impl RedisL2 {
     }
 
     /// Takes the load lock of `key` for `token` and, with it taken, reads the entry in the same
-    /// script (standalone); on a Cluster, takes the lock alone (`entry: None`).
+    /// script; where [`lock_apart`](Self::lock_apart), takes the lock alone (`entry: None`).
     pub(super) async fn lock_and_read(
         &self,
         key: KeyRef<'_>,
         token: u64,
         ttl_ms: u64,
     ) -> Result<LockTaken, L2Error> {
-        if self.clustered {
+        if self.lock_apart(key) {
             return Ok(LockTaken {
                 acquired: self
                     .lock_script(&self.try_lock_script, key, token, ttl_ms)
@@ -120,7 +127,7 @@ impl RedisL2 {
     }
 
     /// The lock holder's write, and the release of its lock whatever the write's outcome: in
-    /// one script on a standalone server, the write then the release on a Cluster.
+    /// one script, or the write then the release where [`lock_apart`](Self::lock_apart).
     #[allow(clippy::too_many_arguments)] // `put`'s arguments, and the lock's token
     pub(super) async fn write_and_release(
         &self,
@@ -132,7 +139,7 @@ impl RedisL2 {
         overwrite: Option<Undecodable>,
         token: u64,
     ) -> Result<(WriteOutcome, bool), L2Error> {
-        if self.clustered {
+        if self.lock_apart(key) {
             let outcome = self
                 .write(key, envelope, created, ttl_ms, notice, overwrite, None)
                 .await?;
