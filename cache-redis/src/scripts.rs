@@ -187,7 +187,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
-/// `KEYS[1]` lock key, `KEYS[2]` entry key (one node: standalone only); `ARGV[1]` token;
+/// `KEYS[1]` lock key, `KEYS[2]` entry key (one slot: see `Layout::lock_shares_slot`); `ARGV[1]` token;
 /// `ARGV[2]` ttl in ms. [`TRY_LOCK`], and with the lock taken the entry as it is now, in the
 /// same atomic step: `{0}` not taken; `{1}` taken, no entry; `{1, bytes}` taken, the entry;
 /// `{2}` taken, the key holds something other than a string (a hash, a list: `GET` refuses it,
