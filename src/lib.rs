@@ -4,11 +4,11 @@
 
 pub use tiered_cache_core::{
     CacheConfig, CacheEntry, CacheError, CacheStats, Cacheable, Clock, CodecKind, ConfigError,
-    GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture, HealthReport,
+    GetBuilder, GetEntry, GetFuture, GetMany, GetShared, GetWith, GetWithFuture, HealthReport,
     InvalidateBuilder, InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError,
-    LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Source,
-    SourcedLoadFuture, StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource, redact_url,
-    source,
+    LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Shared,
+    Source, SourcedLoadFuture, StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource,
+    redact_url, source,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 

@@ -48,10 +48,12 @@ enum Op {
         ttl_s: u64,
         tags: Vec<usize>,
     },
+    /// A plain read; `shared`: through `GetBuilder::shared`, the handle to L1's value.
     Get {
         on: usize,
         ns: usize,
         key: usize,
+        shared: bool,
     },
     Load {
         on: usize,
@@ -94,7 +96,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         3 => (on.clone(), ns.clone(), key.clone(), 5..=20u64, proptest::collection::vec(0..2usize, 0..=1))
             .prop_map(|(on, ns, key, ttl_s, tags)| Op::Set { on, ns, key, ttl_s, tags }),
-        4 => (on.clone(), ns.clone(), key.clone()).prop_map(|(on, ns, key)| Op::Get { on, ns, key }),
+        4 => (on.clone(), ns.clone(), key.clone(), any::<bool>()).prop_map(|(on, ns, key, shared)| Op::Get { on, ns, key, shared }),
         4 => (on.clone(), ns.clone(), key.clone(), 5..=20u64, outcome, any::<bool>()).prop_map(
             |(on, ns, key, ttl_s, outcome, cache_none)| Op::Load { on, ns, key, ttl_s, outcome, cache_none }
         ),
@@ -281,12 +283,21 @@ async fn run(url: &str, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 );
                 (on, true)
             }
-            Op::Get { on, ns, key } => {
-                let got = caches[on]
+            Op::Get {
+                on,
+                ns,
+                key,
+                shared,
+            } => {
+                let read = caches[on]
                     .get::<Option<u32>>(KEYS[key])
-                    .namespace(NAMESPACES[ns])
-                    .await
-                    .map_err(fail)?;
+                    .namespace(NAMESPACES[ns]);
+                let got = if shared {
+                    read.shared().await.map(|got| got.map(|handle| *handle))
+                } else {
+                    read.await
+                }
+                .map_err(fail)?;
                 let expected = model.get(on, (ns, key), now);
                 prop_assert_eq!(Answer::Value(got), expected, "step {}: {:?}", step, op);
                 (on, false)

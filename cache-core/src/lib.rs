@@ -34,9 +34,9 @@ mod stats;
 mod tags;
 
 pub use cache::{
-    CacheBuilder, Cacheable, GetBuilder, GetEntry, GetFuture, GetMany, GetWith, GetWithFuture,
-    InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture, LoadMany, Namespace,
-    SetBuilder, SetMany, SourcedLoadFuture, TieredCache, WithSource,
+    CacheBuilder, Cacheable, GetBuilder, GetEntry, GetFuture, GetMany, GetShared, GetWith,
+    GetWithFuture, InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture,
+    LoadMany, Namespace, SetBuilder, SetMany, Shared, SourcedLoadFuture, TieredCache, WithSource,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use codec::CodecKind;

@@ -51,9 +51,11 @@ enum Op {
         ttl_s: u64,
         tags: Vec<usize>,
     },
+    /// A plain read; `shared`: through [`GetBuilder::shared`], the handle to L1's value.
     Get {
         ns: usize,
         key: usize,
+        shared: bool,
     },
     Load {
         ns: usize,
@@ -162,7 +164,7 @@ fn ops(background: bool) -> impl Strategy<Value = Vec<Op>> {
         2 => race,
         3 => (ns.clone(), key.clone(), 1..=10u64, tags.clone())
             .prop_map(|(ns, key, ttl_s, tags)| Op::Set { ns, key, ttl_s, tags }),
-        3 => (ns.clone(), key.clone()).prop_map(|(ns, key)| Op::Get { ns, key }),
+        3 => (ns.clone(), key.clone(), any::<bool>()).prop_map(|(ns, key, shared)| Op::Get { ns, key, shared }),
         5 => (ns.clone(), key.clone(), 1..=10u64, tags, outcome, any::<bool>()).prop_map(
             |(ns, key, ttl_s, tags, outcome, cache_none)| Op::Load {
                 ns,
@@ -603,12 +605,16 @@ async fn run(background: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 model.set((ns, key), value, ttl_s * 1000, tags, now);
             }
-            Op::Get { ns, key } => {
-                let got = cache
+            Op::Get { ns, key, shared } => {
+                let read = cache
                     .get::<Option<u32>>(KEYS[key])
-                    .namespace(NAMESPACES[ns])
-                    .await
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    .namespace(NAMESPACES[ns]);
+                let got = if shared {
+                    read.shared().await.map(|got| got.map(|handle| *handle))
+                } else {
+                    read.await
+                }
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let expected = model.get((ns, key), now);
                 prop_assert_eq!(
                     Answer::Value(got.flatten()),

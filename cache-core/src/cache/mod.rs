@@ -25,6 +25,7 @@ mod options;
 mod read;
 mod recovery;
 mod refresh;
+mod shared;
 mod startup;
 mod stored;
 mod sync;
@@ -46,6 +47,7 @@ pub use load::{Cacheable, LoadBuilder, LoadFuture, SourcedLoadFuture, WithSource
 pub use many::{GetMany, LoadMany};
 pub use many_write::{InvalidateMany, SetMany};
 pub use read::{GetBuilder, GetFuture};
+pub use shared::{GetShared, Shared};
 pub use write::{InvalidateBuilder, SetBuilder};
 
 use crate::breaker::Breaker;

@@ -95,10 +95,21 @@ impl Inner {
         Ok(KeyRef { namespace, key })
     }
 
-    /// Looks `key` up in L1, counting the outcome.
+    /// Looks `key` up in L1, counting the outcome; a hit clones the value out.
     #[inline]
     pub(crate) fn probe<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
-        let probe = self.probe_uncounted(key, now_ms);
+        self.probe_as(key, now_ms, |value: &T, _| value.clone())
+    }
+
+    /// Looks `key` up in L1, counting the outcome; a hit of a `T` answers `take(value, entry)`.
+    #[inline]
+    pub(crate) fn probe_as<T: 'static, O>(
+        &self,
+        key: KeyRef<'_>,
+        now_ms: u64,
+        take: impl FnOnce(&T, &Entry) -> O,
+    ) -> Probe<O> {
+        let probe = self.probe_uncounted(key, now_ms, take);
         match &probe {
             Probe::Hit { stale, entry, .. } => {
                 // The cache's L1 hits are the sum of its namespaces' (one increment per hit).
@@ -120,7 +131,12 @@ impl Inner {
     }
 
     #[inline]
-    fn probe_uncounted<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
+    fn probe_uncounted<T: 'static, O>(
+        &self,
+        key: KeyRef<'_>,
+        now_ms: u64,
+        take: impl FnOnce(&T, &Entry) -> O,
+    ) -> Probe<O> {
         let Some(entry) = self.l1.get(key) else {
             return Probe::Miss;
         };
@@ -136,7 +152,7 @@ impl Inner {
         };
         match l1::value_of::<T>(&*entry) {
             Some(value) => Probe::Hit {
-                value: value.clone(),
+                value: take(value, &entry),
                 stale,
                 entry,
             },
@@ -324,15 +340,22 @@ where
     /// Looks in L1 at once: a hit yields a future that is already complete.
     fn into_future(self) -> Self::IntoFuture {
         GetFuture {
-            state: start_get(self),
+            state: start_get(self, |value: &T, _| value.clone(), |value| value),
         }
     }
 }
 
-/// The synchronous first step of a read: answer from L1 when possible.
-fn start_get<'a, T>(builder: GetBuilder<'a, T>) -> GetState<'a, T>
+/// The synchronous first step of a read: answer from L1 when possible. An L1 hit answers
+/// `take(value, entry)`, a value read from L2 `own(value)`.
+#[inline]
+pub(crate) fn start_get<'a, T, O>(
+    builder: GetBuilder<'a, T>,
+    take: impl FnOnce(&T, &Entry) -> O,
+    own: fn(T) -> O,
+) -> GetState<'a, O>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
+    O: Send + 'a,
 {
     let inner = builder.inner;
     if let Err(error) = inner.check_open() {
@@ -348,9 +371,9 @@ where
         if let Err(error) = keys::validate_pair(key) {
             return GetState::Ready(Some(Err(error)));
         }
-        return slow(inner, key, None, false);
+        return slow(inner, key, None, false, own);
     }
-    let fallback = match inner.probe::<T>(key, inner.stamps.recent_ms()) {
+    let fallback = match inner.probe_as::<T, O>(key, inner.stamps.recent_ms(), take) {
         Probe::Hit { value, stale, .. } => {
             if stale {
                 inner.counters.stale_hits.incr();
@@ -367,38 +390,41 @@ where
             None
         }
     };
-    slow(inner, key, fallback, true)
+    slow(inner, key, fallback, true, own)
 }
 
 /// The slow path of a read, boxed, with an L2 budget of its own. Out of line, so that the hit
 /// path stays small.
 #[cold]
 #[inline(never)]
-fn slow<'a, T>(
+fn slow<'a, T, O>(
     inner: &'a Arc<Inner>,
     key: KeyRef<'a>,
     fallback: Option<Entry>,
     fill: bool,
-) -> GetState<'a, T>
+    own: fn(T) -> O,
+) -> GetState<'a, O>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
+    O: Send + 'a,
 {
     GetState::Slow(Box::pin(with_budget(async move {
         inner
             .get_slow(key, fallback, fill)
             .await
-            .map(|read| read.value)
+            .map(|read| own(read.value))
     })))
 }
 
-/// The future of a [`GetBuilder`]. An L1 hit is complete before the first poll and allocates
-/// nothing.
+/// The future of a [`GetBuilder`] (`T`: the value) and of a
+/// [`GetShared`](super::shared::GetShared) (`T`: a [`Shared`](super::shared::Shared) handle). An
+/// L1 hit is complete before the first poll and allocates nothing.
 #[must_use = "futures do nothing unless polled"]
 pub struct GetFuture<'a, T> {
-    state: GetState<'a, T>,
+    pub(crate) state: GetState<'a, T>,
 }
 
-enum GetState<'a, T> {
+pub(crate) enum GetState<'a, T> {
     Ready(Option<Result<Option<T>, CacheError>>),
     Slow(BoxFuture<'a, Option<T>>),
 }
@@ -406,10 +432,7 @@ enum GetState<'a, T> {
 // Nothing is pinned in place: the slow path is boxed.
 impl<T> Unpin for GetFuture<'_, T> {}
 
-impl<'a, T> Future for GetFuture<'a, T>
-where
-    T: DeserializeOwned + Clone + Send + Sync + 'static,
-{
+impl<'a, T> Future for GetFuture<'a, T> {
     type Output = Result<Option<T>, CacheError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
