@@ -1,7 +1,8 @@
 //! Family `l1-100k`: L1 hits on a production-shaped working set, 100 000 products of ~470 bytes
 //! read uniformly at random, so most reads miss the CPU caches (the hot-key family's 1024 small
 //! records all stay in them). Each contender is read two ways: the record cloned out (nine heap
-//! blocks allocated per read) and the record behind an `Arc` (a pointer cloned per read).
+//! blocks allocated per read) and shared, without a copy (a pointer cloned per read: an `Arc`
+//! the peer holds, or the cache's own handle to its entry).
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -26,8 +27,8 @@ const TTL: Duration = Duration::from_secs(3_600);
 
 /// Contenders per reading: ours and five peers.
 const PER_FORM: usize = 6;
-/// The contenders, in measuring order; the first [`PER_FORM`] clone the record, the rest read
-/// an `Arc`.
+/// The contenders, in measuring order; the first [`PER_FORM`] clone the record, the rest share
+/// it.
 const NAMES: [&str; 2 * PER_FORM] = [
     "ours",
     "quick_cache raw",
@@ -35,7 +36,7 @@ const NAMES: [&str; 2 * PER_FORM] = [
     "foyer Cache",
     "amalgam-cache (L1 only)",
     "multi-tier-cache (its L1; Redis attached)",
-    "ours, Arc values",
+    "ours, get(..).shared() handle",
     "quick_cache raw, Arc values",
     "moka future, Arc values",
     "foyer Cache, entry handle",
@@ -141,9 +142,7 @@ fn warm(rt: &Runtime, redis_url: &str) -> BenchResult<Warm> {
             let product = Product::new(i as u64);
             let shared = Arc::new(product.clone());
             warm.ours.set(key, &product).await?;
-            warm.ours_arc
-                .set(key, &SharedProduct(shared.clone()))
-                .await?;
+            warm.ours_arc.set(key, &product).await?;
             warm.quick.insert(key.clone(), product.clone());
             warm.quick_arc.insert(key.clone(), shared.clone());
             warm.moka.insert(key.clone(), product.clone()).await;
@@ -157,7 +156,7 @@ fn warm(rt: &Runtime, redis_url: &str) -> BenchResult<Warm> {
         warm.moka_arc.run_pending_tasks().await;
         for key in &warm.keys {
             let hit = warm.ours.get::<Product>(key).await?.is_some()
-                && warm.ours_arc.get::<SharedProduct>(key).await?.is_some()
+                && warm.ours_arc.get::<Product>(key).shared().await?.is_some()
                 && warm.quick.get(key.as_str()).is_some()
                 && warm.quick_arc.get(key.as_str()).is_some()
                 && warm.moka.get(key.as_str()).await.is_some()
@@ -205,7 +204,7 @@ pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult
     let amalgam_clone = |i: usize| w.amalgam.try_get(key(i)).into_future();
     let multi_tier_clone =
         |i: usize| crate::peers::multi_tier::get::<Product>(&w.multi_tier, key(i));
-    let ours_arc = |i: usize| w.ours_arc.get::<SharedProduct>(key(i)).into_future();
+    let ours_arc = |i: usize| w.ours_arc.get::<Product>(key(i)).shared().into_future();
     let quick_arc = |i: usize| std::future::ready(w.quick_arc.get(key(i)));
     let moka_arc = |i: usize| w.moka_arc.get(key(i));
     let foyer_entry = |i: usize| std::future::ready(w.foyer.get(key(i)));
@@ -246,7 +245,7 @@ pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult
         ("L1 hit, 100k entries of ~470 B, 1 task", &single),
         ("L1 hit, 100k entries of ~470 B, 2 threads", &threaded),
     ] {
-        for (ours, form) in [(0, "cloned"), (PER_FORM, "by Arc")] {
+        for (ours, form) in [(0, "cloned"), (PER_FORM, "shared")] {
             let ours_ns = median(&figures[ours]);
             for peer in 1..PER_FORM {
                 let target = if peer == 1 {
@@ -274,9 +273,9 @@ pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult
              none). Call `i` reads entry `hash(i) % {ENTRIES}`: uniform, so the working set \
              (~60 MB per contender) is far beyond the CPU caches. Batches of {n} awaited calls, \
              {rounds} rounds after a warm-up round, contenders rotated; 2 threads as in `l1`. \
-             Cloned: the record is cloned out of the cache. By Arc: quick_cache and moka hold \
-             `Arc<Product>`; ours reads `SharedProduct` (an `Arc<Product>` that serializes as the \
-             record: ours' L1 keeps the typed value, so a read clones the `Arc`); foyer hands back \
+             Cloned: the record is cloned out of the cache. Shared: quick_cache and moka hold \
+             `Arc<Product>`; ours holds `Product` and reads it with `get::<Product>(key).shared()`, \
+             a handle to its L1 entry (`Shared<Product>`); foyer hands back \
              its reference-counted entry handle; amalgam-cache (`Cache::builder()` with `max_capacity`, \
              no L2, read with `try_get`) holds `Product` and `Arc<Product>`; multi-tier-cache (Redis \
              attached, L1 of {CAPACITY}, filled with `set_with_broadcast`) holds JSON bytes in its \
@@ -320,17 +319,16 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
             })?;
             one_task(&rt, ops, 0, &|i| cache.get::<Product>(key(i)).into_future())
         }
-        "ours_arc" => {
+        "ours_shared" => {
             let cache = ours()?;
             rt.block_on(async {
                 for (i, k) in keys.iter().enumerate() {
-                    let shared = SharedProduct(Arc::new(Product::new(i as u64)));
-                    cache.set(k, &shared).await?;
+                    cache.set(k, &Product::new(i as u64)).await?;
                 }
                 BenchResult::Ok(())
             })?;
             one_task(&rt, ops, 0, &|i| {
-                cache.get::<SharedProduct>(key(i)).into_future()
+                cache.get::<Product>(key(i)).shared().into_future()
             })
         }
         "quick_cache" => {
