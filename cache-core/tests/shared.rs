@@ -59,7 +59,12 @@ async fn a_shared_read_follows_the_timeline_and_the_type_as_the_plain_read() {
     // Another type under the key: a miss, as for the plain read.
     assert_eq!(cache.get::<String>("k").shared().await.expect("get"), None);
     assert_eq!(
-        cache.get::<u64>("k").shared().await.expect("get").as_deref(),
+        cache
+            .get::<u64>("k")
+            .shared()
+            .await
+            .expect("get")
+            .as_deref(),
         Some(&7)
     );
     advance(11 * SECOND).await;
@@ -99,7 +104,10 @@ async fn a_value_from_l2_is_handed_out_and_fills_l1() {
         .await
         .expect("get")
         .expect("hit");
-    assert!(!Shared::ptr_eq(&skipped, &from_l1), "L2 answers a copy of its own");
+    assert!(
+        !Shared::ptr_eq(&skipped, &from_l1),
+        "L2 answers a copy of its own"
+    );
     let stats = reader.stats();
     assert_eq!((stats.l1_stats.hits, stats.l2_stats.hits), (1, 2));
 }
