@@ -7,8 +7,8 @@ pub use tiered_cache_core::{
     GetBuilder, GetEntry, GetFuture, GetMany, GetShared, GetWith, GetWithFuture, HealthReport,
     InvalidateBuilder, InvalidateMany, L1Stats, L2Stats, LoadBuilder, LoadContext, LoadError,
     LoadFuture, LoadMany, ManualClock, OverallStats, RefusedStats, SetBuilder, SetMany, Shared,
-    Source, SourcedLoadFuture, StartError, SwrStats, Tier, TierHealth, TierStatus, WithSource,
-    redact_url, source,
+    SharedLoad, SharedLoadFuture, Source, SourcedLoadFuture, StartError, SwrStats, Tier,
+    TierHealth, TierStatus, WithSource, redact_url, source,
 };
 pub use tiered_cache_redis::{RedisConnector, RedisL2};
 

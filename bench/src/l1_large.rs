@@ -331,6 +331,19 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
                 cache.get::<Product>(key(i)).shared().into_future()
             })
         }
+        "ours_arc" => {
+            let cache = ours()?;
+            rt.block_on(async {
+                for (i, k) in keys.iter().enumerate() {
+                    let shared = SharedProduct(Arc::new(Product::new(i as u64)));
+                    cache.set(k, &shared).await?;
+                }
+                BenchResult::Ok(())
+            })?;
+            one_task(&rt, ops, 0, &|i| {
+                cache.get::<SharedProduct>(key(i)).into_future()
+            })
+        }
         "quick_cache" => {
             let cache = quick_cache::sync::Cache::new(CAPACITY);
             for (i, k) in keys.iter().enumerate() {

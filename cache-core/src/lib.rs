@@ -36,7 +36,8 @@ mod tags;
 pub use cache::{
     CacheBuilder, Cacheable, GetBuilder, GetEntry, GetFuture, GetMany, GetShared, GetWith,
     GetWithFuture, InvalidateBuilder, InvalidateMany, LoadBuilder, LoadContext, LoadFuture,
-    LoadMany, Namespace, SetBuilder, SetMany, Shared, SourcedLoadFuture, TieredCache, WithSource,
+    LoadMany, Namespace, SetBuilder, SetMany, Shared, SharedLoad, SharedLoadFuture,
+    SourcedLoadFuture, TieredCache, WithSource,
 };
 pub use clock::{Clock, ManualClock, Stamp};
 pub use codec::CodecKind;

@@ -444,7 +444,8 @@ fn answer(read: Result<Option<u32>, LoadError<String>>) -> Answer {
 }
 
 /// A read with a loader that does what `call` says, counting its runs in `runs`. Loaders of a
-/// crowd yield first, so every caller joins the load before it finishes.
+/// crowd yield first, so every caller joins the load before it finishes. Odd steps read a
+/// [`Shared`](tiered_cache_core::Shared) handle, even ones the value.
 async fn load(
     cache: &TieredCache,
     k: (usize, usize),
@@ -474,8 +475,13 @@ async fn load(
         })
         .ttl(Duration::from_millis(call.ttl_ms))
         .tags(tags)
-        .cache_none(call.cache_none)
-        .await;
+        .cache_none(call.cache_none);
+    // Every other step reads through `.shared()`: the handle must answer what the value does.
+    let read = if call.value % 2 == 1 {
+        read.shared().await.map(|handle| *handle)
+    } else {
+        read.await
+    };
     answer(read)
 }
 

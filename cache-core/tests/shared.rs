@@ -111,3 +111,43 @@ async fn a_value_from_l2_is_handed_out_and_fills_l1() {
     let stats = reader.stats();
     assert_eq!((stats.l1_stats.hits, stats.l2_stats.hits), (1, 2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_read_with_a_loader_hands_out_l1s_copy_on_hits_fresh_and_stale() {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let cache = cache_with(seed()).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let read = |name: &'static str| {
+        let calls = calls.clone();
+        cache
+            .get::<Record>("r")
+            .refresh_with(move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Infallible>(record(name))
+            })
+            .ttl(10 * SECOND)
+            .stale(5 * SECOND)
+            .shared()
+    };
+    let loaded = read("one").await.expect("loads");
+    let fresh = read("two").await.expect("a hit");
+    assert_eq!((loaded.name.as_str(), fresh.name.as_str()), ("one", "one"));
+    let again = read("two").await.expect("a hit");
+    assert!(Shared::ptr_eq(&fresh, &again), "hits share L1's copy");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    advance(6 * SECOND).await;
+    let stale = read("two").await.expect("a stale hit");
+    assert!(
+        Shared::ptr_eq(&stale, &again),
+        "the stale copy, served at once"
+    );
+    common::settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one background refresh");
+    let refreshed = read("three").await.expect("a hit");
+    assert_eq!(refreshed.name, "two");
+    assert_eq!(stale.name, "one", "the handle kept what it read");
+}

@@ -30,6 +30,7 @@ use super::tier::with_budget;
 use crate::codec::CodecKind;
 use crate::error::{CacheError, LoadError};
 use crate::keys::{self, KeyRef};
+use crate::l1::Entry;
 use crate::l2::BoxFuture;
 use crate::observe;
 use crate::source::{Source, Tier};
@@ -310,7 +311,7 @@ enum LoadState<'a, T, E> {
 }
 
 /// The slow path, boxed; it reports where its value came from.
-type SlowLoad<'a, T, E> = BoxFuture<'a, Result<(T, Source), LoadError<E>>>;
+pub(crate) type SlowLoad<'a, T, E> = BoxFuture<'a, Result<(T, Source), LoadError<E>>>;
 
 // Nothing is pinned in place: the slow path is boxed.
 impl<T, E> Unpin for LoadFuture<'_, T, E> {}
@@ -362,16 +363,27 @@ impl<T, E> Future for SourcedLoadFuture<'_, T, E> {
 
 /// The state a future starts in, for each way the synchronous first step can end; built where
 /// the step ends, so an L1 hit writes its answer once.
-trait Started<'a, T, E> {
+pub(crate) trait Started<'a, T, E> {
+    /// What an L1 hit answers: the value cloned out, or a handle to it.
+    type Hit;
+    /// Takes the answer out of an L1 entry holding `value`.
+    fn take(value: &T, entry: &Entry) -> Self::Hit;
     /// L1 answered (`stale`: in its stale window, a refresh started).
-    fn hit(value: T, stale: bool) -> Self;
+    fn hit(value: Self::Hit, stale: bool) -> Self;
     /// The cache refused the call.
     fn refused(error: CacheError) -> Self;
     /// L1 could not answer: the load goes on here.
     fn slow(slow: SlowLoad<'a, T, E>) -> Self;
 }
 
-impl<'a, T, E> Started<'a, T, E> for LoadState<'a, T, E> {
+impl<'a, T: Clone, E> Started<'a, T, E> for LoadState<'a, T, E> {
+    type Hit = T;
+
+    #[inline]
+    fn take(value: &T, _: &Entry) -> T {
+        value.clone()
+    }
+
     #[inline]
     fn hit(value: T, _stale: bool) -> Self {
         LoadState::Ready(Some(Ok(value)))
@@ -386,7 +398,14 @@ impl<'a, T, E> Started<'a, T, E> for LoadState<'a, T, E> {
     }
 }
 
-impl<'a, T, E> Started<'a, T, E> for SourcedState<'a, T, E> {
+impl<'a, T: Clone, E> Started<'a, T, E> for SourcedState<'a, T, E> {
+    type Hit = T;
+
+    #[inline]
+    fn take(value: &T, _: &Entry) -> T {
+        value.clone()
+    }
+
     #[inline]
     fn hit(value: T, stale: bool) -> Self {
         SourcedState::Ready(Some(Ok((value, Source::found(Tier::L1, stale)))))
@@ -402,7 +421,7 @@ impl<'a, T, E> Started<'a, T, E> for SourcedState<'a, T, E> {
 }
 
 /// The synchronous first step: answer from L1 when possible, else box the slow path.
-fn start<'a, T, F, Fut, E, S>(builder: LoadBuilder<'a, T, F>) -> S
+pub(crate) fn start<'a, T, F, Fut, E, S>(builder: LoadBuilder<'a, T, F>) -> S
 where
     S: Started<'a, T, E>,
     T: Cacheable,
@@ -450,7 +469,7 @@ where
         inner.counters.l1_misses.incr();
         Probe::Miss
     } else {
-        inner.probe::<T>(key, now)
+        inner.probe_as(key, now, S::take)
     };
     let l1_copy = match probe {
         // `decide::with_loader`'s first row (fresh: serve), taken before anything else is

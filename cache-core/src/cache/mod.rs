@@ -47,7 +47,7 @@ pub use load::{Cacheable, LoadBuilder, LoadFuture, SourcedLoadFuture, WithSource
 pub use many::{GetMany, LoadMany};
 pub use many_write::{InvalidateMany, SetMany};
 pub use read::{GetBuilder, GetFuture};
-pub use shared::{GetShared, Shared};
+pub use shared::{GetShared, Shared, SharedLoad, SharedLoadFuture};
 pub use write::{InvalidateBuilder, SetBuilder};
 
 use crate::breaker::Breaker;

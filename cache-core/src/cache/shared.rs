@@ -1,5 +1,5 @@
-//! [`Shared`]: a read that hands out the value L1 holds instead of a clone of it, and
-//! [`GetShared`], the read that makes one.
+//! [`Shared`]: a read that hands out the value L1 holds instead of a clone of it, and the
+//! reads that make one: [`GetShared`] (a plain read) and [`SharedLoad`] (a read with a loader).
 //!
 //! L1 keeps every value typed, in one allocation with its header. A plain read clones the value
 //! out, which for a large record means copying it (and every heap block it owns) on every hit;
@@ -8,15 +8,18 @@
 //! clones one pointer, and the value stays where L1 put it.
 
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 
+use super::load::{Cacheable, LoadBuilder, SlowLoad, Started, start};
 use super::read::{GetBuilder, GetFuture, start_get};
-use crate::error::CacheError;
+use crate::error::{CacheError, LoadError};
 use crate::l1::{self, Entry};
 
 /// A value read without copying it: a reference-counted handle to what the cache holds. It
@@ -180,6 +183,108 @@ where
     fn into_future(self) -> Self::IntoFuture {
         GetFuture {
             state: start_get(self.get, Shared::stored, Shared::owned),
+        }
+    }
+}
+
+impl<'a, T, F> LoadBuilder<'a, T, F> {
+    /// The same read with its loader, answering a [`Shared<T>`] (see [`GetBuilder::shared`]):
+    /// an L1 hit, fresh or stale, hands out L1's own value; a loaded value or one read from L2
+    /// is handed out as a copy of its own, L1 keeping another.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::convert::Infallible;
+    /// use tiered_cache_core::{CacheConfig, Shared, TieredCache};
+    ///
+    /// let cache: TieredCache = TieredCache::new(CacheConfig { redis_url: None, ..Default::default() }).await?;
+    /// let load = || async { Ok::<_, Infallible>(vec![0_u8; 1 << 20]) };
+    /// let loaded: Shared<Vec<u8>> = cache.get("blob").refresh_with(load).shared().await?;
+    /// let hit: Shared<Vec<u8>> = cache.get("blob").refresh_with(load).shared().await?;
+    /// assert_eq!(hit.len(), 1 << 20); // a hit copied nothing
+    /// assert_eq!(*hit, *loaded);
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(self) -> SharedLoad<'a, T, F> {
+        SharedLoad { load: self }
+    }
+}
+
+/// A read with a loader that answers a [`Shared<T>`]; `.await` it for
+/// `Result<Shared<T>, LoadError<E>>`. Made by [`LoadBuilder::shared`].
+#[must_use = "a read does nothing until awaited"]
+pub struct SharedLoad<'a, T, F> {
+    load: LoadBuilder<'a, T, F>,
+}
+
+impl<'a, T, F, Fut, E> IntoFuture for SharedLoad<'a, T, F>
+where
+    T: Cacheable,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    type Output = Result<Shared<T>, LoadError<E>>;
+    type IntoFuture = SharedLoadFuture<'a, T, E>;
+
+    /// Looks in L1 at once, as [`LoadBuilder`] does: a hit is complete before the first poll.
+    fn into_future(self) -> Self::IntoFuture {
+        SharedLoadFuture {
+            state: start(self.load),
+        }
+    }
+}
+
+/// The future of a [`SharedLoad`]: complete before its first poll on an L1 hit.
+#[must_use = "futures do nothing unless polled"]
+pub struct SharedLoadFuture<'a, T, E> {
+    state: SharedLoadState<'a, T, E>,
+}
+
+enum SharedLoadState<'a, T, E> {
+    Ready(Option<Result<Shared<T>, LoadError<E>>>),
+    Slow(SlowLoad<'a, T, E>),
+}
+
+impl<'a, T: 'static, E> Started<'a, T, E> for SharedLoadState<'a, T, E> {
+    type Hit = Shared<T>;
+
+    #[inline]
+    fn take(value: &T, entry: &Entry) -> Shared<T> {
+        Shared::stored(value, entry)
+    }
+
+    #[inline]
+    fn hit(value: Shared<T>, _stale: bool) -> Self {
+        SharedLoadState::Ready(Some(Ok(value)))
+    }
+
+    fn refused(error: CacheError) -> Self {
+        SharedLoadState::Ready(Some(Err(error.into())))
+    }
+
+    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
+        SharedLoadState::Slow(slow)
+    }
+}
+
+// Nothing is pinned in place: the slow path is boxed.
+impl<T, E> Unpin for SharedLoadFuture<'_, T, E> {}
+
+impl<T: 'static, E> Future for SharedLoadFuture<'_, T, E> {
+    type Output = Result<Shared<T>, LoadError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            SharedLoadState::Ready(ready) => match ready.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("SharedLoadFuture polled after completion"),
+            },
+            SharedLoadState::Slow(slow) => slow
+                .as_mut()
+                .poll(cx)
+                .map(|result| result.map(|(value, _)| Shared::owned(value))),
         }
     }
 }
