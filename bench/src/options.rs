@@ -62,7 +62,7 @@ usage: tiered-cache-bench [--quick] [--out DIR] [--only FAMILY,...]
                   fleet, swr, hit-ratio, memory
   --profile S     run one hot loop only, for valgrind --tool=callgrind or perf:
                   l1-ours, l1-quick_cache, l1-quick_cache_arc, l1-moka, l1-cached, l1-foyer,
-                  l1-100k-ours, l1-100k-ours_shared, l1-100k-quick_cache, l1-100k-quick_cache_arc,
+                  l1-100k-ours, l1-100k-ours_shared, l1-100k-ours_arc, l1-100k-quick_cache, l1-100k-quick_cache_arc,
                   macro-macro, macro-hand,
                   l2-ours, l2-raw, l2-cached (one task) or l2-ours-256 (256 tasks), ...
   --ops N         operations of --profile (default 100000)
