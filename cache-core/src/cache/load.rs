@@ -302,16 +302,8 @@ where
 /// nothing (a stale hit spawns the refresh task).
 #[must_use = "futures do nothing unless polled"]
 pub struct LoadFuture<'a, T, E> {
-    state: LoadState<'a, T, E>,
+    state: LoadState<'a, Plain, T, E>,
 }
-
-enum LoadState<'a, T, E> {
-    Ready(Option<Result<T, LoadError<E>>>),
-    Slow(SlowLoad<'a, T, E>),
-}
-
-/// The slow path, boxed; it reports where its value came from.
-pub(crate) type SlowLoad<'a, T, E> = BoxFuture<'a, Result<(T, Source), LoadError<E>>>;
 
 // Nothing is pinned in place: the slow path is boxed.
 impl<T, E> Unpin for LoadFuture<'_, T, E> {}
@@ -320,28 +312,14 @@ impl<T, E> Future for LoadFuture<'_, T, E> {
     type Output = Result<T, LoadError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            LoadState::Ready(ready) => match ready.take() {
-                Some(result) => Poll::Ready(result),
-                None => panic!("LoadFuture polled after completion"),
-            },
-            LoadState::Slow(slow) => slow
-                .as_mut()
-                .poll(cx)
-                .map(|result| result.map(|(value, _)| value)),
-        }
+        self.get_mut().state.poll_answer(cx)
     }
 }
 
 /// The future of a [`WithSource`]: complete before its first poll on an L1 hit.
 #[must_use = "futures do nothing unless polled"]
 pub struct SourcedLoadFuture<'a, T, E> {
-    state: SourcedState<'a, T, E>,
-}
-
-enum SourcedState<'a, T, E> {
-    Ready(Option<Result<(T, Source), LoadError<E>>>),
-    Slow(SlowLoad<'a, T, E>),
+    state: LoadState<'a, Sourced, T, E>,
 }
 
 // Nothing is pinned in place: the slow path is boxed.
@@ -351,79 +329,98 @@ impl<T, E> Future for SourcedLoadFuture<'_, T, E> {
     type Output = Result<(T, Source), LoadError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            SourcedState::Ready(ready) => match ready.take() {
-                Some(result) => Poll::Ready(result),
-                None => panic!("SourcedLoadFuture polled after completion"),
-            },
-            SourcedState::Slow(slow) => slow.as_mut().poll(cx),
-        }
+        self.get_mut().state.poll_answer(cx)
     }
 }
 
-/// The state a future starts in, for each way the synchronous first step can end; built where
-/// the step ends, so an L1 hit writes its answer once.
-pub(crate) trait Started<'a, T, E> {
-    /// What an L1 hit answers: the value cloned out, or a handle to it.
-    type Hit;
-    /// Takes the answer out of an L1 entry holding `value`.
-    fn take(value: &T, entry: &Entry) -> Self::Hit;
-    /// L1 answered (`stale`: in its stale window, a refresh started).
-    fn hit(value: Self::Hit, stale: bool) -> Self;
-    /// The cache refused the call.
-    fn refused(error: CacheError) -> Self;
-    /// L1 could not answer: the load goes on here.
-    fn slow(slow: SlowLoad<'a, T, E>) -> Self;
+/// The slow path, boxed; it reports where its value came from.
+pub(crate) type SlowLoad<'a, T, E> = BoxFuture<'a, Result<(T, Source), LoadError<E>>>;
+
+/// What a read with a loader answers, made from the slow path's value and source: one kind
+/// per future ([`Plain`], [`Sourced`], and the shared handle's).
+pub(crate) trait Answer<T> {
+    /// The answer.
+    type Out;
+    /// The answer of the slow path, which found or loaded `value` as `source` says.
+    fn loaded(value: T, source: Source) -> Self::Out;
 }
 
-impl<'a, T: Clone, E> Started<'a, T, E> for LoadState<'a, T, E> {
-    type Hit = T;
+/// How an L1 hit becomes an [`Answer`].
+pub(crate) trait HitAnswer<T>: Answer<T> {
+    /// Takes an answer out of an L1 entry holding `value` (`stale`: in its stale window).
+    fn hit(value: &T, entry: &Entry, stale: bool) -> Self::Out;
+}
 
+/// The value alone, cloned out of L1.
+pub(crate) enum Plain {}
+
+impl<T> Answer<T> for Plain {
+    type Out = T;
+
+    fn loaded(value: T, _: Source) -> T {
+        value
+    }
+}
+
+impl<T: Clone> HitAnswer<T> for Plain {
     #[inline]
-    fn take(value: &T, _: &Entry) -> T {
+    fn hit(value: &T, _: &Entry, _stale: bool) -> T {
         value.clone()
     }
+}
 
+/// The value and where it came from.
+pub(crate) enum Sourced {}
+
+impl<T> Answer<T> for Sourced {
+    type Out = (T, Source);
+
+    fn loaded(value: T, source: Source) -> (T, Source) {
+        (value, source)
+    }
+}
+
+impl<T: Clone> HitAnswer<T> for Sourced {
     #[inline]
-    fn hit(value: T, _stale: bool) -> Self {
-        LoadState::Ready(Some(Ok(value)))
+    fn hit(value: &T, _: &Entry, stale: bool) -> (T, Source) {
+        (value.clone(), Source::found(Tier::L1, stale))
+    }
+}
+
+/// Where a load's future is: answered (an L1 hit, or a refusal), or on the boxed slow path.
+pub(crate) enum LoadState<'a, A: Answer<T>, T, E> {
+    Ready(Option<Result<A::Out, LoadError<E>>>),
+    Slow(SlowLoad<'a, T, E>),
+}
+
+impl<A: Answer<T>, T, E> LoadState<'_, A, T, E> {
+    /// Polls for the answer.
+    #[inline]
+    pub(crate) fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<A::Out, LoadError<E>>> {
+        match self {
+            LoadState::Ready(ready) => match ready.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("a load's future polled after completion"),
+            },
+            LoadState::Slow(slow) => slow
+                .as_mut()
+                .poll(cx)
+                .map(|result| result.map(|(value, source)| A::loaded(value, source))),
+        }
     }
 
     fn refused(error: CacheError) -> Self {
         LoadState::Ready(Some(Err(error.into())))
     }
-
-    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
-        LoadState::Slow(slow)
-    }
-}
-
-impl<'a, T: Clone, E> Started<'a, T, E> for SourcedState<'a, T, E> {
-    type Hit = T;
-
-    #[inline]
-    fn take(value: &T, _: &Entry) -> T {
-        value.clone()
-    }
-
-    #[inline]
-    fn hit(value: T, stale: bool) -> Self {
-        SourcedState::Ready(Some(Ok((value, Source::found(Tier::L1, stale)))))
-    }
-
-    fn refused(error: CacheError) -> Self {
-        SourcedState::Ready(Some(Err(error.into())))
-    }
-
-    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
-        SourcedState::Slow(slow)
-    }
 }
 
 /// The synchronous first step: answer from L1 when possible, else box the slow path.
-pub(crate) fn start<'a, T, F, Fut, E, S>(builder: LoadBuilder<'a, T, F>) -> S
+pub(crate) fn start<'a, A, T, F, Fut, E>(builder: LoadBuilder<'a, T, F>) -> LoadState<'a, A, T, E>
 where
-    S: Started<'a, T, E>,
+    A: HitAnswer<T>,
     T: Cacheable,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -440,7 +437,7 @@ where
     } = builder;
     let inner = get.inner;
     if let Err(error) = inner.check_open() {
-        return S::refused(error);
+        return LoadState::refused(error);
     }
     // Unvalidated on purpose: only valid pairs are ever stored, so a hit needs no check.
     let key = KeyRef {
@@ -469,7 +466,7 @@ where
         inner.counters.l1_misses.incr();
         Probe::Miss
     } else {
-        inner.probe_as(key, now, S::take)
+        inner.probe_as(key, now, A::hit)
     };
     let l1_copy = match probe {
         // `decide::with_loader`'s first row (fresh: serve), taken before anything else is
@@ -478,7 +475,7 @@ where
             value,
             stale: false,
             ..
-        } => return S::hit(value, false),
+        } => return LoadState::Ready(Some(Ok(value))),
         Probe::Hit {
             value,
             stale,
@@ -486,7 +483,7 @@ where
         } => {
             let state = if stale { State::Stale } else { State::Fresh };
             match decide::with_loader(state, &inner.config) {
-                WithLoader::Serve => return S::hit(value, stale),
+                WithLoader::Serve => return LoadState::Ready(Some(Ok(value))),
                 WithLoader::ServeAndRefresh => {
                     inner.counters.stale_hits.incr();
                     if entry.header().begin_refresh(now) {
@@ -494,11 +491,11 @@ where
                             Ok(plan) => inner.spawn_refresh(key, plan, loader, entry),
                             Err(error) => {
                                 entry.header().end_refresh();
-                                return S::refused(error);
+                                return LoadState::refused(error);
                             }
                         }
                     }
-                    return S::hit(value, stale);
+                    return LoadState::Ready(Some(Ok(value)));
                 }
                 // Stale without background refresh: refresh inline, the copy standing by.
                 WithLoader::LoadWithFallback | WithLoader::Load => Some(entry),
@@ -507,7 +504,7 @@ where
         Probe::Revalidate(entry) | Probe::Kept(entry) => Some(entry),
         Probe::Miss => {
             if let Err(error) = keys::validate_pair(key) {
-                return S::refused(error);
+                return LoadState::refused(error);
             }
             None
         }
@@ -515,10 +512,10 @@ where
     match plan() {
         Ok(plan) => {
             let span = observe::load_span(&inner.name, key.namespace);
-            S::slow(Box::pin(
+            LoadState::Slow(Box::pin(
                 with_budget(inner.load(key, plan, loader, l1_copy)).instrument(span),
             ))
         }
-        Err(error) => S::refused(error),
+        Err(error) => LoadState::refused(error),
     }
 }

@@ -98,16 +98,17 @@ impl Inner {
     /// Looks `key` up in L1, counting the outcome; a hit clones the value out.
     #[inline]
     pub(crate) fn probe<T: Clone + 'static>(&self, key: KeyRef<'_>, now_ms: u64) -> Probe<T> {
-        self.probe_as(key, now_ms, |value: &T, _| value.clone())
+        self.probe_as(key, now_ms, |value: &T, _, _| value.clone())
     }
 
-    /// Looks `key` up in L1, counting the outcome; a hit of a `T` answers `take(value, entry)`.
+    /// Looks `key` up in L1, counting the outcome; a hit of a `T` answers
+    /// `take(value, entry, stale)`.
     #[inline]
     pub(crate) fn probe_as<T: 'static, O>(
         &self,
         key: KeyRef<'_>,
         now_ms: u64,
-        take: impl FnOnce(&T, &Entry) -> O,
+        take: impl FnOnce(&T, &Entry, bool) -> O,
     ) -> Probe<O> {
         let probe = self.probe_uncounted(key, now_ms, take);
         match &probe {
@@ -135,7 +136,7 @@ impl Inner {
         &self,
         key: KeyRef<'_>,
         now_ms: u64,
-        take: impl FnOnce(&T, &Entry) -> O,
+        take: impl FnOnce(&T, &Entry, bool) -> O,
     ) -> Probe<O> {
         let Some(entry) = self.l1.get(key) else {
             return Probe::Miss;
@@ -152,7 +153,7 @@ impl Inner {
         };
         match l1::value_of::<T>(&*entry) {
             Some(value) => Probe::Hit {
-                value: take(value, &entry),
+                value: take(value, &entry, stale),
                 stale,
                 entry,
             },
@@ -373,7 +374,9 @@ where
         }
         return slow(inner, key, None, false, own);
     }
-    let fallback = match inner.probe_as::<T, O>(key, inner.stamps.recent_ms(), take) {
+    let fallback = match inner.probe_as(key, inner.stamps.recent_ms(), |value, entry, _| {
+        take(value, entry)
+    }) {
         Probe::Hit { value, stale, .. } => {
             if stale {
                 inner.counters.stale_hits.incr();

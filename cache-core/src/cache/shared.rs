@@ -17,10 +17,11 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 
-use super::load::{Cacheable, LoadBuilder, SlowLoad, Started, start};
+use super::load::{Answer, Cacheable, HitAnswer, LoadBuilder, LoadState, start};
 use super::read::{GetBuilder, GetFuture, start_get};
 use crate::error::{CacheError, LoadError};
 use crate::l1::{self, Entry};
+use crate::source::Source;
 
 /// A value read without copying it: a reference-counted handle to what the cache holds. It
 /// dereferences to `T`, clones in O(1), and keeps the value alive after L1 evicts or replaces
@@ -50,7 +51,7 @@ enum Held<T> {
     Owned(Arc<T>),
 }
 
-impl<T: 'static> Shared<T> {
+impl<T> Shared<T> {
     /// The handle to an L1 entry holding `value`.
     pub(crate) fn stored(_value: &T, entry: &Entry) -> Self {
         Shared {
@@ -64,7 +65,9 @@ impl<T: 'static> Shared<T> {
             held: Held::Owned(Arc::new(value)),
         }
     }
+}
 
+impl<T: 'static> Shared<T> {
     /// Whether `this` and `other` hold the very same value (not merely equal ones).
     ///
     /// ```
@@ -239,52 +242,34 @@ where
 /// The future of a [`SharedLoad`]: complete before its first poll on an L1 hit.
 #[must_use = "futures do nothing unless polled"]
 pub struct SharedLoadFuture<'a, T, E> {
-    state: SharedLoadState<'a, T, E>,
+    state: LoadState<'a, Handle, T, E>,
 }
 
-enum SharedLoadState<'a, T, E> {
-    Ready(Option<Result<Shared<T>, LoadError<E>>>),
-    Slow(SlowLoad<'a, T, E>),
+/// The answer of a [`SharedLoad`]: a handle to L1's value on a hit, a copy of its own else.
+enum Handle {}
+
+impl<T> Answer<T> for Handle {
+    type Out = Shared<T>;
+
+    fn loaded(value: T, _: Source) -> Shared<T> {
+        Shared::owned(value)
+    }
 }
 
-impl<'a, T: 'static, E> Started<'a, T, E> for SharedLoadState<'a, T, E> {
-    type Hit = Shared<T>;
-
+impl<T> HitAnswer<T> for Handle {
     #[inline]
-    fn take(value: &T, entry: &Entry) -> Shared<T> {
+    fn hit(value: &T, entry: &Entry, _stale: bool) -> Shared<T> {
         Shared::stored(value, entry)
-    }
-
-    #[inline]
-    fn hit(value: Shared<T>, _stale: bool) -> Self {
-        SharedLoadState::Ready(Some(Ok(value)))
-    }
-
-    fn refused(error: CacheError) -> Self {
-        SharedLoadState::Ready(Some(Err(error.into())))
-    }
-
-    fn slow(slow: SlowLoad<'a, T, E>) -> Self {
-        SharedLoadState::Slow(slow)
     }
 }
 
 // Nothing is pinned in place: the slow path is boxed.
 impl<T, E> Unpin for SharedLoadFuture<'_, T, E> {}
 
-impl<T: 'static, E> Future for SharedLoadFuture<'_, T, E> {
+impl<T, E> Future for SharedLoadFuture<'_, T, E> {
     type Output = Result<Shared<T>, LoadError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            SharedLoadState::Ready(ready) => match ready.take() {
-                Some(result) => Poll::Ready(result),
-                None => panic!("SharedLoadFuture polled after completion"),
-            },
-            SharedLoadState::Slow(slow) => slow
-                .as_mut()
-                .poll(cx)
-                .map(|result| result.map(|(value, _)| Shared::owned(value))),
-        }
+        self.get_mut().state.poll_answer(cx)
     }
 }
