@@ -8,7 +8,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiered_cache::{CacheConfig, TieredCache};
+use tiered_cache::{CacheConfig, Cacheable, TieredCache};
 use tokio::runtime::Runtime;
 
 use crate::BenchResult;
@@ -293,6 +293,27 @@ pub fn run(params: &Params, redis_url: &str, report: &mut Report) -> BenchResult
     Ok(())
 }
 
+/// Ours (L1 only), holding `value(i)` under each key `keys[i]`.
+fn ours_holding<V: Cacheable>(
+    rt: &Runtime,
+    keys: &[String],
+    value: impl Fn(u64) -> V,
+) -> BenchResult<TieredCache> {
+    rt.block_on(async {
+        let cache = TieredCache::new(CacheConfig {
+            redis_url: None,
+            l1_max_size: CAPACITY,
+            l2_ttl: TTL,
+            ..Default::default()
+        })
+        .await?;
+        for (i, key) in keys.iter().enumerate() {
+            cache.set(key, &value(i as u64)).await?;
+        }
+        BenchResult::Ok(cache)
+    })
+}
+
 /// `--profile l1-100k-<contender>`: fills only that contender, then `ops` random hits on one
 /// task, for `valgrind --tool=cachegrind --cache-sim=yes` (cache misses per hit: the difference
 /// between two op counts divided by their difference).
@@ -300,46 +321,19 @@ pub fn profile(contender: &str, ops: usize) -> BenchResult<()> {
     let rt = timing::current_thread()?;
     let keys: Vec<String> = (0..ENTRIES).map(|i| format!("product:{i}")).collect();
     let key = |i: usize| keys[pick(i)].as_str();
-    let ours = || {
-        rt.block_on(TieredCache::new(CacheConfig {
-            redis_url: None,
-            l1_max_size: CAPACITY,
-            l2_ttl: TTL,
-            ..Default::default()
-        }))
-    };
     let elapsed = match contender {
         "ours" => {
-            let cache = ours()?;
-            rt.block_on(async {
-                for (i, k) in keys.iter().enumerate() {
-                    cache.set(k, &Product::new(i as u64)).await?;
-                }
-                BenchResult::Ok(())
-            })?;
+            let cache = ours_holding(&rt, &keys, Product::new)?;
             one_task(&rt, ops, 0, &|i| cache.get::<Product>(key(i)).into_future())
         }
         "ours_shared" => {
-            let cache = ours()?;
-            rt.block_on(async {
-                for (i, k) in keys.iter().enumerate() {
-                    cache.set(k, &Product::new(i as u64)).await?;
-                }
-                BenchResult::Ok(())
-            })?;
+            let cache = ours_holding(&rt, &keys, Product::new)?;
             one_task(&rt, ops, 0, &|i| {
                 cache.get::<Product>(key(i)).shared().into_future()
             })
         }
         "ours_arc" => {
-            let cache = ours()?;
-            rt.block_on(async {
-                for (i, k) in keys.iter().enumerate() {
-                    let shared = SharedProduct(Arc::new(Product::new(i as u64)));
-                    cache.set(k, &shared).await?;
-                }
-                BenchResult::Ok(())
-            })?;
+            let cache = ours_holding(&rt, &keys, |i| SharedProduct(Arc::new(Product::new(i))))?;
             one_task(&rt, ops, 0, &|i| {
                 cache.get::<SharedProduct>(key(i)).into_future()
             })
