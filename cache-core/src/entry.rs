@@ -13,6 +13,7 @@ use crate::clock::{Stamp, duration_ms};
 
 /// The timestamps that travel with an entry, in both tiers and across hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)] // `fresh_until_ms` second: see the L1 entry's header
 pub struct EntryMeta {
     /// Orders writes: a write never replaces an entry with a later `created` stamp, and a clear
     /// at stamp `c` removes every entry created at or before `c`. For a loader result this is

@@ -18,9 +18,14 @@ use crate::namespaces::NamespaceState;
 use crate::tags::TagRef;
 
 /// What every L1 entry carries besides its value.
+///
+/// In this order (`repr(C)`): what a fresh hit reads (the L1 deadline, the epochs, then the
+/// timeline, whose second word is `fresh_until_ms`) comes first, so that with the entry's
+/// reference counts in front it spans 64 bytes, one cache line when the entry starts on one:
+/// a hit on an entry that is not in the CPU's caches is a trip to memory per line.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Header {
-    pub(crate) meta: EntryMeta,
     /// After this (ms) the copy must be checked against L2 (`l1_ttl`); 0 after a backplane gap
     /// (the copy is checked on its next read).
     l1_until_ms: AtomicU64,
@@ -29,6 +34,7 @@ pub(crate) struct Header {
     /// Out of line, behind one thin pointer: most entries have no tags, and every entry pays
     /// for this field (a `Box<[TagRef]>` here would be two words).
     tags: Option<Box<Box<[TagRef]>>>,
+    pub(crate) meta: EntryMeta,
     /// No background refresh before this (ms): another instance holds the refresh lock, or
     /// the last refresh failed (fail-safe throttle).
     refresh_after_ms: AtomicU64,
@@ -147,6 +153,7 @@ impl Header {
 
 /// An L1 entry: the header, then the value. Stored as `Typed<dyn Any>` so that the header is
 /// read without a virtual call and the value is downcast with one.
+#[repr(C)]
 pub(crate) struct Typed<T: ?Sized> {
     header: Header,
     value: T,
