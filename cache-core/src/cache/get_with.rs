@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::load::{Cacheable, LoadBuilder, LoadFuture};
+use super::load::{Cacheable, LoadBuilder};
+use super::load_future::LoadFuture;
 use crate::codec::CodecKind;
 use crate::error::{CacheError, LoadError};
 

@@ -17,7 +17,8 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 
-use super::load::{Answer, Cacheable, HitAnswer, LoadBuilder, LoadState, start};
+use super::load::{Cacheable, LoadBuilder, start};
+use super::load_future::{Answer, HitAnswer, LoadState};
 use super::read::{GetBuilder, GetFuture, start_get};
 use crate::error::{CacheError, LoadError};
 use crate::l1::{self, Entry};
