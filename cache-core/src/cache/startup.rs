@@ -62,7 +62,7 @@ pub(super) fn stop_grace(config: &CacheConfig) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -79,8 +79,8 @@ mod tests {
 
     /// A backend that either answers every call (with nothing stored) or refuses every call,
     /// as a Redis that nothing listens for would.
-    struct Stub {
-        answers: bool,
+    pub(crate) struct Stub {
+        pub(crate) answers: bool,
     }
 
     impl Stub {

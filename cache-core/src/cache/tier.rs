@@ -158,9 +158,14 @@ impl L2Tier {
         };
         observe::l2_done(&span, &self.histograms, what, outcome, started.elapsed());
         let _entered = span.enter();
+        // An answer is a sign that L2 is up only if no connection was declared dead since the
+        // call started: a reply read off a connection just before it died says nothing of the
+        // connections now, and closing the breaker on it sends the next calls to connections
+        // fred has not yet marked down, where they wait out their whole timeout.
+        let answered_since = epoch == self.deadlines.epoch();
         match result {
             Ok(value) => {
-                if self.breaker.record_success() {
+                if answered_since && self.breaker.record_success() {
                     tracing::info!(backend = %self.backend.describe(), "L2 is back; circuit breaker closed");
                 }
                 Ok(value)
@@ -186,7 +191,9 @@ impl L2Tier {
             }
             Err(error) => {
                 // The backend answered: it is up; this command or its data is the problem.
-                self.breaker.record_success();
+                if answered_since {
+                    self.breaker.record_success();
+                }
                 if let L2Error::Refused { kind, message } = &error {
                     let count = counters.refused(*kind);
                     // Every refusal is counted; the log shows the 1st, 2nd, 4th, 8th... of a kind.
@@ -203,5 +210,55 @@ impl L2Tier {
                 Err(Skip::Failed(error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::startup::tests::Stub;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Regression: with Redis SIGKILLed under load, a reply already read off a connection was
+    /// handled just after that connection was declared dead; it closed the breaker the death
+    /// had opened, and the next calls went to connections not yet marked down, where they
+    /// waited a whole `l2_timeout` (`tests/faults.rs`, a call of 2 s after the kill).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_reply_from_before_a_connection_died_leaves_the_breaker_open() {
+        let tier = L2Tier::new(
+            Arc::new(Stub { answers: true }),
+            Arc::from("test"),
+            Breaker::new(3, Duration::from_secs(60)),
+            Duration::from_secs(2),
+            false,
+        );
+        let counters = Counters::default();
+        let (reply, replied) = tokio::sync::oneshot::channel::<u32>();
+        let mut call = pin!(tier.call(&counters, L2Op::Read, false, |_| async move {
+            replied.await.map_err(|_| L2Error::Timeout)
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            call.as_mut().poll(&mut cx).is_pending(),
+            "sent, no reply yet"
+        );
+        // The reply is in, then the connection is declared dead before the call runs again.
+        assert!(reply.send(7).is_ok());
+        assert!(tier.connection_lost(&counters));
+        assert!(matches!(call.as_mut().poll(&mut cx), Poll::Ready(Ok(7))));
+        assert_eq!(
+            tier.breaker_state(),
+            "open",
+            "the old reply is no sign of recovery"
+        );
+
+        // A call started after the death that gets an answer does close it.
+        let after = tier.call(&counters, L2Op::Read, false, |_| async { Ok(1) });
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(matches!(after.await, Ok(1)));
+        assert_eq!(tier.breaker_state(), "closed");
     }
 }
