@@ -230,12 +230,13 @@ impl<C> TieredCache<C> {
         let l2 = match &inner.l2 {
             None => TierHealth::disabled(),
             Some(tier) => {
+                let since = tier.loss_epoch();
                 let started = Instant::now();
                 let ping = tokio::time::timeout(inner.config.l2_timeout, tier.backend.ping()).await;
                 let latency = started.elapsed();
                 // The ping is evidence for the breaker too, so the report and the breaker agree.
                 let ping = ping.unwrap_or(Err(crate::l2::L2Error::Timeout));
-                tier.observe_health(&ping);
+                tier.observe_health(since, &ping);
                 let breaker = tier.breaker_state();
                 match ping {
                     Ok(()) => TierHealth::up(

@@ -99,15 +99,32 @@ impl L2Tier {
         opened
     }
 
-    /// Feeds a health ping's result to the breaker: an answer closes it, a connectivity failure
-    /// counts toward opening it.
-    pub(crate) fn observe_health(&self, ping: &Result<(), L2Error>) {
+    /// The count of connection losses so far: taken before an operation, it tells
+    /// [`answered`](Self::answered) whether the answer came over a connection since declared
+    /// dead.
+    pub(crate) fn loss_epoch(&self) -> u64 {
+        self.deadlines.epoch()
+    }
+
+    /// L2 answered an operation started at loss epoch `since`: the one rule for what closes the
+    /// breaker. An answer is a sign that L2 is up only if no connection was declared dead since
+    /// the operation started: a reply read off a connection just before it died says nothing of
+    /// the connections now, and closing the breaker on it sends the next calls to connections
+    /// fred has not yet marked down, where they wait out their whole timeout. True when this
+    /// closed the breaker.
+    fn answered(&self, since: u64) -> bool {
+        since == self.deadlines.epoch() && self.breaker.record_success()
+    }
+
+    /// Feeds a health ping's result (the ping started at loss epoch `since`) to the breaker:
+    /// an answer closes it, a connectivity failure counts toward opening it.
+    pub(crate) fn observe_health(&self, since: u64, ping: &Result<(), L2Error>) {
         match ping {
             Err(error) if error.is_connectivity() => {
                 self.breaker.record_failure(self.deadlines.now_ms());
             }
             _ => {
-                self.breaker.record_success();
+                self.answered(since);
             }
         }
     }
@@ -158,14 +175,9 @@ impl L2Tier {
         };
         observe::l2_done(&span, &self.histograms, what, outcome, started.elapsed());
         let _entered = span.enter();
-        // An answer is a sign that L2 is up only if no connection was declared dead since the
-        // call started: a reply read off a connection just before it died says nothing of the
-        // connections now, and closing the breaker on it sends the next calls to connections
-        // fred has not yet marked down, where they wait out their whole timeout.
-        let answered_since = epoch == self.deadlines.epoch();
         match result {
             Ok(value) => {
-                if answered_since && self.breaker.record_success() {
+                if self.answered(epoch) {
                     tracing::info!(backend = %self.backend.describe(), "L2 is back; circuit breaker closed");
                 }
                 Ok(value)
@@ -191,9 +203,7 @@ impl L2Tier {
             }
             Err(error) => {
                 // The backend answered: it is up; this command or its data is the problem.
-                if answered_since {
-                    self.breaker.record_success();
-                }
+                self.answered(epoch);
                 if let L2Error::Refused { kind, message } = &error {
                     let count = counters.refused(*kind);
                     // Every refusal is counted; the log shows the 1st, 2nd, 4th, 8th... of a kind.
