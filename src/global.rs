@@ -146,7 +146,9 @@ pub(crate) async fn for_cached_fns() -> &'static TieredCache {
     if let Some(cache) = INSTALLED.get() {
         return cache;
     }
-    FALLBACK.get_or_init(fallback).await
+    // Boxed: building the fallback cache is a future of kilobytes, and every `#[cached]` call's
+    // future would otherwise carry (and copy) room for it on every call.
+    Box::pin(FALLBACK.get_or_init(fallback)).await
 }
 
 async fn fallback() -> TieredCache {

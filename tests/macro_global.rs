@@ -142,3 +142,17 @@ async fn the_default_warns_once_then_init_installs_once() {
     );
     assert_eq!(logs.count(WARNING), 1, "no further warning");
 }
+
+/// A `#[cached]` call on the global cache is a future the caller carries in its own: it must
+/// not hold room for building the L1-only default (kilobytes, needed at most once per process).
+/// Not polled, so the process-wide state of the test above is untouched.
+#[test]
+fn a_cached_call_on_the_global_cache_is_a_small_future() {
+    let call = get_price(7);
+    let size = std::mem::size_of_val(&call);
+    drop(call);
+    assert!(
+        size <= 512,
+        "a #[cached] call's future is {size} bytes: something large is held across an await"
+    );
+}
