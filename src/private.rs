@@ -15,6 +15,15 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// The body of a cached function run uncached (the cache refused the call), on the heap. The
+/// body's future would otherwise be a part of every call's future, hits included, and a body
+/// that holds a query's state across its awaits is kilobytes; boxed, a call's future is the
+/// size of the read whatever the body, and only a refused call allocates for it.
+#[inline]
+pub fn out_of_line<F: Future>(body: F) -> Pin<Box<F>> {
+    Box::pin(body)
+}
+
 /// The cache of a `#[cached]` function without `cache = ...`: the installed one, or the
 /// L1-only default.
 pub async fn global() -> &'static TieredCache {

@@ -156,3 +156,24 @@ fn a_cached_call_on_the_global_cache_is_a_small_future() {
         "a #[cached] call's future is {size} bytes: something large is held across an await"
     );
 }
+
+/// A body holding 8 KB across an await.
+#[cached(key = "big:{id}", namespace = "big")]
+async fn big_body(id: u64) -> u64 {
+    let scratch = [id.to_le_bytes()[0]; 8192];
+    tokio::task::yield_now().await;
+    scratch.iter().map(|byte| u64::from(*byte)).sum()
+}
+
+/// The body runs in the loader (boxed) or, when the cache refuses the call, uncached: either
+/// way on the heap, so a call's future does not grow with what the body holds.
+#[test]
+fn a_cached_call_does_not_carry_its_body_future() {
+    let call = big_body(7);
+    let size = std::mem::size_of_val(&call);
+    drop(call);
+    assert!(
+        size <= 512,
+        "a #[cached] call's future is {size} bytes: the body's future is inline"
+    );
+}

@@ -15,7 +15,7 @@
 //!     register(..);                                                       // first call only
 //!     let __cached_loader = { <owned copies of the arguments>; move || __cached_load_product(..) };
 //!     let __cached_read = load(cache.get(&key).namespace(..).refresh_with(loader).ttl(..), errors).await;
-//!     match answer(__cached_read, stats) { Some(answer) => answer, None => (product_no_cache(id).await, ..) }
+//!     match answer(__cached_read, stats) { Some(answer) => answer, None => (out_of_line(product_no_cache(id)).await, ..) }
 //! }
 //! async fn product_no_cache(id: u64) -> Product { BODY }               // the original body
 //! fn product_key(id: &u64) -> String { <"product:", then `id` escaped> } // see `key`
@@ -25,7 +25,8 @@
 //! fn __cached_load_product(id: u64) -> BoxedLoad<..> { .. }             // product_no_cache, boxed
 //! ```
 //! `None` means the cache refused the call (an over-long key, a closed cache), and the body then
-//! runs uncached. The loader's future is boxed in a function of its own so that a body calling
+//! runs uncached, its future boxed (`out_of_line`) so that a call's future does not carry room
+//! for the body's on every hit. The loader's future is boxed in a function of its own so that a body calling
 //! `product` again (recursion) does not make `product`'s future type depend on itself.
 //! `in_trait_impl` emits one method instead (`trait_impl`).
 

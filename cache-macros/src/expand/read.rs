@@ -20,7 +20,7 @@ pub(crate) struct Inputs {
     pub(crate) stats: TokenStream,
     /// The loader, a closure that owns what it needs.
     pub(crate) loader: TokenStream,
-    /// The body run uncached, awaited.
+    /// The body run uncached: its future, not awaited (the read awaits it on the heap).
     pub(crate) uncached: TokenStream,
 }
 
@@ -45,7 +45,10 @@ pub(crate) fn read(plan: &Plan, inputs: Inputs) -> TokenStream {
         #load
         match #mode::answer(__cached_read, __cached_stats) {
             ::core::option::Option::Some(__cached_answer) => __cached_answer,
-            ::core::option::Option::None => (#uncached, #krate::__private::refused(__cached_stats)),
+            ::core::option::Option::None => (
+                #krate::__private::out_of_line(#uncached).await,
+                #krate::__private::refused(__cached_stats),
+            ),
         }
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn method(plan: &Plan, names: &Names) -> TokenStream {
             }),
             uncached: quote!({
                 #copies
-                #run.await
+                #run
             }),
         },
     );

@@ -51,10 +51,7 @@ pub(crate) fn with_meta(plan: &Plan, names: &Names) -> TokenStream {
                 #copies
                 move || #load
             }),
-            uncached: {
-                let body = parts::call(plan, &names.no_cache, &Args::Original);
-                quote!(#body.await)
-            },
+            uncached: parts::call(plan, &names.no_cache, &Args::Original),
         },
     );
     quote! {

@@ -49,7 +49,10 @@ where
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                decode_no_cache::<T>(name, version).await,
+                ::tiered_cache::__private::out_of_line(
+                        decode_no_cache::<T>(name, version),
+                    )
+                    .await,
                 ::tiered_cache::__private::refused(__cached_stats),
             )
         }
@@ -191,7 +194,7 @@ async fn feature_flags_with_meta() -> (Flags, ::tiered_cache::CallMeta) {
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                feature_flags_no_cache().await,
+                ::tiered_cache::__private::out_of_line(feature_flags_no_cache()).await,
                 ::tiered_cache::__private::refused(__cached_stats),
             )
         }

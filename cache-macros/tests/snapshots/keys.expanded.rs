@@ -73,7 +73,10 @@ impl Tenant {
             ::core::option::Option::Some(__cached_answer) => __cached_answer,
             ::core::option::Option::None => {
                 (
-                    Self::blob_no_cache::<T, N>(self, name).await,
+                    ::tiered_cache::__private::out_of_line(
+                            Self::blob_no_cache::<T, N>(self, name),
+                        )
+                        .await,
                     ::tiered_cache::__private::refused(__cached_stats),
                 )
             }
@@ -245,7 +248,10 @@ impl Tenant {
             ::core::option::Option::Some(__cached_answer) => __cached_answer,
             ::core::option::Option::None => {
                 (
-                    Self::lookup_no_cache(name, page).await,
+                    ::tiered_cache::__private::out_of_line(
+                            Self::lookup_no_cache(name, page),
+                        )
+                        .await,
                     ::tiered_cache::__private::refused(__cached_stats),
                 )
             }

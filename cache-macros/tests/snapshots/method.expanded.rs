@@ -68,7 +68,8 @@ impl UserRepo {
             ::core::option::Option::Some(__cached_answer) => __cached_answer,
             ::core::option::Option::None => {
                 (
-                    Self::find_no_cache(self, id).await,
+                    ::tiered_cache::__private::out_of_line(Self::find_no_cache(self, id))
+                        .await,
                     ::tiered_cache::__private::refused(__cached_stats),
                 )
             }

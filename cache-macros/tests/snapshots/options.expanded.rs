@@ -61,7 +61,8 @@ pub(crate) async fn geolocate_with_meta(
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                geolocate_no_cache(ip).await,
+                ::my_sdk::tiered_cache::__private::out_of_line(geolocate_no_cache(ip))
+                    .await,
                 ::my_sdk::tiered_cache::__private::refused(__cached_stats),
             )
         }
@@ -208,7 +209,8 @@ async fn exchange_rate_with_meta(
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                exchange_rate_no_cache(pair).await,
+                ::tiered_cache::__private::out_of_line(exchange_rate_no_cache(pair))
+                    .await,
                 ::tiered_cache::__private::refused(__cached_stats),
             )
         }

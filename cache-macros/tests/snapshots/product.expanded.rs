@@ -56,7 +56,10 @@ pub async fn get_product_details_with_meta(
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                get_product_details_no_cache(product_id).await,
+                ::tiered_cache::__private::out_of_line(
+                        get_product_details_no_cache(product_id),
+                    )
+                    .await,
                 ::tiered_cache::__private::refused(__cached_stats),
             )
         }

@@ -69,7 +69,10 @@ async fn execute_query_with_meta(
         ::core::option::Option::Some(__cached_answer) => __cached_answer,
         ::core::option::Option::None => {
             (
-                execute_query_no_cache(table, filters_hash).await,
+                ::tiered_cache::__private::out_of_line(
+                        execute_query_no_cache(table, filters_hash),
+                    )
+                    .await,
                 ::tiered_cache::__private::refused(__cached_stats),
             )
         }

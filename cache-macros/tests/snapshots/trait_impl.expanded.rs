@@ -92,23 +92,23 @@ impl Directory for Db {
                 ::core::option::Option::Some(__cached_answer) => __cached_answer,
                 ::core::option::Option::None => {
                     (
-                        {
-                            let __cached_self = <Self as ::tiered_cache::__private::OwnedReceiver>::owned(
-                                self,
-                            );
-                            let __cached_arg_id = <u64 as ::tiered_cache::__private::OwnedArg>::owned(
-                                &id,
-                            );
-                            let __cached_arg_label = <str as ::tiered_cache::__private::BorrowedArg>::owned(
-                                label,
-                            );
-                            __cached_body(
+                        ::tiered_cache::__private::out_of_line({
+                                let __cached_self = <Self as ::tiered_cache::__private::OwnedReceiver>::owned(
+                                    self,
+                                );
+                                let __cached_arg_id = <u64 as ::tiered_cache::__private::OwnedArg>::owned(
+                                    &id,
+                                );
+                                let __cached_arg_label = <str as ::tiered_cache::__private::BorrowedArg>::owned(
+                                    label,
+                                );
+                                __cached_body(
                                     __cached_self,
                                     __cached_arg_id,
                                     __cached_arg_label,
                                 )
-                                .await
-                        },
+                            })
+                            .await,
                         ::tiered_cache::__private::refused(__cached_stats),
                     )
                 }
