@@ -21,8 +21,15 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
+    let mut future = read.share_errors(errors.share).with_source().into_future();
+    // An L1 hit is answered here, where the engine's future is a known type: polled through the
+    // pointer below instead, the hit paid an indirect call that nothing could inline.
+    let ready = future
+        .take_ready()
+        .map(|answer| loaded(answer, errors.take));
     Load {
-        future: read.share_errors(errors.share).with_source().into_future(),
+        ready,
+        future,
         poll: <SourcedLoadFuture<'a, T, E> as Future>::poll,
         take_error: errors.take,
     }
@@ -33,6 +40,8 @@ where
 /// has no bounds of its own, so a type the cache cannot handle is reported once, at the return
 /// type, and not again at `.await` or at the answer. It allocates nothing.
 pub struct Load<'a, T, E> {
+    /// The answer known when the read started (an L1 hit); `future` is then not polled.
+    ready: Option<Loaded<T, E>>,
     future: SourcedLoadFuture<'a, T, E>,
     poll: PollFn<'a, T, E>,
     take_error: fn(Arc<E>) -> Option<E>,
@@ -53,27 +62,47 @@ pub enum Loaded<T, E> {
     Refused,
 }
 
+// Nothing in it is pinned in place: the engine's future is `Unpin`, and the ready answer is
+// moved out whole.
+impl<T, E> Unpin for Load<'_, T, E> {}
+
 impl<T, E> Future for Load<'_, T, E> {
     type Output = Loaded<T, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // `SourcedLoadFuture` is `Unpin` (the engine never pins its loader in place).
+        // `Load` is `Unpin`: `SourcedLoadFuture` is (the engine never pins its loader in place).
         let this = self.get_mut();
-        (this.poll)(Pin::new(&mut this.future), cx).map(|read| match read {
-            Ok((value, source)) => Loaded::Value(value, source),
-            Err(LoadError::Loader(error)) => match (this.take_error)(error) {
-                Some(error) => Loaded::Failed(error),
-                // Not reached: an unshared error has one holder, this caller.
-                None => {
-                    tracing::warn!("#[cached]: the loader's error is held elsewhere; running the function uncached");
-                    Loaded::Refused
-                }
-            },
-            Err(error) => {
-                refused(&error);
+        if let Some(answer) = this.ready.take() {
+            return Poll::Ready(answer);
+        }
+        let take_error = this.take_error;
+        (this.poll)(Pin::new(&mut this.future), cx).map(|read| loaded(read, take_error))
+    }
+}
+
+/// What the engine's answer means for one caller of a cached function.
+#[inline]
+fn loaded<T, E>(
+    read: Result<(T, Source), LoadError<E>>,
+    take_error: fn(Arc<E>) -> Option<E>,
+) -> Loaded<T, E> {
+    match read {
+        Ok((value, source)) => Loaded::Value(value, source),
+        Err(LoadError::Loader(error)) => match take_error(error) {
+            Some(error) => Loaded::Failed(error),
+            // Not reached: an unshared error has one holder, this caller.
+            None => {
+                tracing::warn!(
+                    "#[cached]: the loader's error is held elsewhere; running the function uncached"
+                );
                 Loaded::Refused
             }
-        })
+        },
+        Err(error) => {
+            refused(&error);
+            Loaded::Refused
+        }
     }
 }
 

@@ -41,6 +41,21 @@ pub struct SourcedLoadFuture<'a, T, E> {
 // Nothing is pinned in place: the slow path is boxed.
 impl<T, E> Unpin for SourcedLoadFuture<'_, T, E> {}
 
+impl<T, E> SourcedLoadFuture<'_, T, E> {
+    /// The answer, taken, when it was known as the read started (an L1 hit, a refused call):
+    /// for wrappers that hand it on without polling through another layer. `None` when the read
+    /// has to be polled, or its answer was taken; the future must not be polled after an answer
+    /// was taken.
+    #[doc(hidden)]
+    #[inline]
+    pub fn take_ready(&mut self) -> Option<Result<(T, Source), LoadError<E>>> {
+        match &mut self.state {
+            LoadState::Ready(ready) => ready.take(),
+            LoadState::Slow(_) => None,
+        }
+    }
+}
+
 impl<T, E> Future for SourcedLoadFuture<'_, T, E> {
     type Output = Result<(T, Source), LoadError<E>>;
 
