@@ -79,12 +79,8 @@ impl Reader {
                 }
             }
             Reader::RawBoxed(pool, keys) => {
-                let get: std::pin::Pin<
-                    Box<
-                        dyn std::future::Future<Output = Result<Option<Bytes>, fred::error::Error>>
-                            + Send,
-                    >,
-                > = Box::pin(pool.next().get::<Option<Bytes>, _>(keys[id].as_str()));
+                let get: futures::future::BoxFuture<'_, Result<Option<Bytes>, _>> =
+                    Box::pin(pool.next().get::<Option<Bytes>, _>(keys[id].as_str()));
                 match get.await {
                     Ok(Some(bytes)) => {
                         value::decode(&bytes).is_ok_and(|item| black_box(item).id == expected)
@@ -270,12 +266,12 @@ pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchRes
         contender == "amalgam",
     ))?;
     let index = match contender {
-        "raw_boxed" => 5,
         "ours" => 0,
         "raw" => 1,
         "cached" => 2,
         "amalgam" => 3,
         "multi_tier" => 4,
+        "raw_boxed" => 5,
         other => return Err(format!("unknown L2 contender `{other}`").into()),
     };
     let (elapsed, misses) = if tasks <= 1 {

@@ -36,7 +36,8 @@ where
 }
 
 /// The engine's [`SourcedLoadFuture`], polled through a function pointer taken in [`load`],
-/// where its bounds were proven (as is the one that takes the error out). This `Future` impl
+/// where its bounds were proven (as is the one that takes the error out); an answer known at
+/// once (an L1 hit) is taken there and handed on without polling. This `Future` impl
 /// has no bounds of its own, so a type the cache cannot handle is reported once, at the return
 /// type, and not again at `.await` or at the answer. It allocates nothing.
 pub struct Load<'a, T, E> {

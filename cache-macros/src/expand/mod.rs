@@ -26,8 +26,9 @@
 //! ```
 //! `None` means the cache refused the call (an over-long key, a closed cache), and the body then
 //! runs uncached, its future boxed (`out_of_line`) so that a call's future does not carry room
-//! for the body's on every hit. The loader's future is boxed in a function of its own so that a body calling
-//! `product` again (recursion) does not make `product`'s future type depend on itself.
+//! for the body's on every hit. The loader's future is boxed in a function of its own so that a
+//! body calling `product` again (recursion) does not make `product`'s future type depend on
+//! itself.
 //! `in_trait_impl` emits one method instead (`trait_impl`).
 
 mod companions;
