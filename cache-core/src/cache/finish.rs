@@ -142,7 +142,7 @@ impl Inner {
         };
         let size = bytes.len();
         let (written, released) = self
-            .put_l2_releasing(key, bytes, &meta, overwrite, ctx.plan.skips, lock)
+            .put_l2_releasing(key, bytes.into(), &meta, overwrite, ctx.plan.skips, lock)
             .await;
         if written == L2Write::Superseded {
             // L2 holds something newer than this load: older L1 copies are gone too.

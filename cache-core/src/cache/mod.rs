@@ -17,6 +17,8 @@ mod finish;
 mod get_entry;
 mod get_with;
 mod handle;
+#[cfg(test)]
+mod heap_sizes;
 mod leader;
 mod load;
 mod load_future;

@@ -3,7 +3,12 @@
 //! and the backplane notice each write publishes. Everything above this module deals in values,
 //! timelines and stamps.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::Either;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,7 +26,7 @@ use crate::keys::KeyRef;
 use crate::l2::{ClearMarks, L2Error, Undecodable, WriteOutcome};
 use crate::notice::{Change, Notice};
 use crate::observe::L2Op;
-use crate::tags::TagRef;
+use crate::tags::{TagRef, TagState};
 
 /// What L2 holds for a key.
 pub(crate) enum L2Read<T> {
@@ -38,6 +43,15 @@ pub(crate) enum L2Read<T> {
     Miss { overwrite: Option<Undecodable> },
     /// No L2, or it could not answer.
     Unavailable,
+}
+
+/// An entry read from L2 before its tags were checked.
+struct Decoded<T> {
+    value: T,
+    meta: EntryMeta,
+    tag_names: Vec<String>,
+    /// The stored envelope's length.
+    size: usize,
 }
 
 /// What became of an L2 write.
@@ -99,11 +113,38 @@ impl Inner {
         stored: Result<Option<Bytes>, Skip>,
         pending: Option<Pending>,
     ) -> L2Read<T> {
+        // Interpreted synchronously: only the tag check may wait (for marks from L2), and a
+        // future holds room for everything alive across its waits (see `heap_sizes`).
+        let entry = match self.l2_entry::<T>(key, stored, pending) {
+            Ok(entry) => entry,
+            Err(answer) => return answer,
+        };
+        let tags = self.tag_refs(&entry.tag_names).await;
+        if !tags_allow(&tags, entry.meta.created) {
+            // A tag of this entry was invalidated after it was written.
+            return L2Read::Miss { overwrite: None };
+        }
+        L2Read::Hit {
+            value: entry.value,
+            meta: entry.meta,
+            tags,
+            size: entry.size,
+        }
+    }
+
+    /// [`l2_answer`](Self::l2_answer) up to the tag check: the live entry in `stored`, or the
+    /// answer when there is none.
+    fn l2_entry<T: DeserializeOwned>(
+        &self,
+        key: KeyRef<'_>,
+        stored: Result<Option<Bytes>, Skip>,
+        pending: Option<Pending>,
+    ) -> Result<Decoded<T>, L2Read<T>> {
         let stored = match stored {
             Ok(stored) => stored,
             // A hash or a list under our key: the write script replaces any non-string.
             Err(Skip::Failed(L2Error::Data(message))) => {
-                return self.undecodable::<T>(key, &message, None, None);
+                return Err(self.undecodable::<T>(key, &message, None, None));
             }
             // L2 cannot answer: a write this instance queued for it is still the newest value,
             // unless this instance has heard of a newer change of the key since (a notice).
@@ -114,7 +155,7 @@ impl Inner {
             {
                 None
             }
-            Err(_) => return L2Read::Unavailable,
+            Err(_) => return Err(L2Read::Unavailable),
         };
         // A write or invalidation of this key that L2 has not taken yet (it was down) is newer
         // than what L2 holds: this instance reads its own write.
@@ -122,23 +163,23 @@ impl Inner {
         let bytes = match newer {
             Newer::No => match stored {
                 Some(bytes) => bytes,
-                None => return L2Read::Miss { overwrite: None },
+                None => return Err(L2Read::Miss { overwrite: None }),
             },
             Newer::Write(bytes) => bytes,
-            Newer::Invalidated => return L2Read::Miss { overwrite: None },
+            Newer::Invalidated => return Err(L2Read::Miss { overwrite: None }),
         };
         let envelope = match envelope::decode(&bytes) {
             Ok(envelope) => envelope,
             Err(error) => {
                 let reason = error.to_string();
                 let overwrite = Some(Undecodable::of(&bytes));
-                return self.undecodable::<T>(key, &reason, None, overwrite);
+                return Err(self.undecodable::<T>(key, &reason, None, overwrite));
             }
         };
         let meta = envelope.meta;
         if envelope.tombstone {
             self.stamps.observe(meta.created);
-            return L2Read::Miss { overwrite: None };
+            return Err(L2Read::Miss { overwrite: None });
         }
         // Decoded with the codec the entry names, whatever this cache writes with.
         let value = match envelope.value::<T>() {
@@ -151,7 +192,7 @@ impl Inner {
                 };
                 let codec = Some(envelope.codec());
                 let overwrite = Some(Undecodable::of(&bytes));
-                return self.undecodable::<T>(key, &reason, codec, overwrite);
+                return Err(self.undecodable::<T>(key, &reason, codec, overwrite));
             }
         };
         // Only a stamp that came with a whole, readable entry moves this instance's clock.
@@ -160,22 +201,14 @@ impl Inner {
             namespace.was_cleared(meta.created)
         });
         if cleared {
-            return L2Read::Miss { overwrite: None };
+            return Err(L2Read::Miss { overwrite: None });
         }
-        let tag_names: Vec<String> = envelope.tags().map(str::to_owned).collect();
-        let size = bytes.len();
-        drop(bytes);
-        let tags = self.tag_refs(&tag_names).await;
-        if !tags_allow(&tags, meta.created) {
-            // A tag of this entry was invalidated after it was written.
-            return L2Read::Miss { overwrite: None };
-        }
-        L2Read::Hit {
+        Ok(Decoded {
             value,
             meta,
-            tags,
-            size,
-        }
+            tag_names: envelope.tags().map(str::to_owned).collect(),
+            size: bytes.len(),
+        })
     }
 
     /// Counts and logs bytes that are no `T`, naming the type and (when the header named one)
@@ -209,24 +242,11 @@ impl Inner {
         let states: Vec<_> = names.iter().map(|name| self.tags.get(name)).collect();
         let now = self.stamps.recent_ms();
         let interval = duration_ms(self.config.sync_interval);
-        if let Some(tier) = &self.l2 {
-            if states.iter().any(|state| state.needs_check(now, interval)) {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                if let Ok(marks) = tier
-                    .call(&self.counters, L2Op::TagMarks, false, |b| {
-                        b.tag_marks(&names)
-                    })
-                    .await
-                {
-                    for (state, mark) in states.iter().zip(marks) {
-                        if let Some(mark) = mark {
-                            self.stamps.observe(mark);
-                            state.mark(mark);
-                        }
-                        state.verified(now);
-                    }
-                }
-            }
+        if self.l2.is_some() && states.iter().any(|state| state.needs_check(now, interval)) {
+            // On the heap: this runs at most once per `sync_interval` per tag, and held inline
+            // its L2 call would be room in the future of every read, load and write that
+            // awaits this, tags or not (see `read::slow`).
+            Box::pin(self.read_tag_marks(names, &states, now)).await;
         }
         states
             .into_iter()
@@ -235,6 +255,29 @@ impl Inner {
                 state,
             })
             .collect()
+    }
+
+    /// Reads the marks of the tags `names` (whose states are `states`) from L2 and records
+    /// them, verified at `now`. When L2 cannot tell, nothing changes.
+    async fn read_tag_marks(&self, names: &[String], states: &[Arc<TagState>], now: u64) {
+        let Some(tier) = &self.l2 else {
+            return;
+        };
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        if let Ok(marks) = tier
+            .call(&self.counters, L2Op::TagMarks, false, |b| {
+                b.tag_marks(&names)
+            })
+            .await
+        {
+            for (state, mark) in states.iter().zip(marks) {
+                if let Some(mark) = mark {
+                    self.stamps.observe(mark);
+                    state.mark(mark);
+                }
+                state.verified(now);
+            }
+        }
     }
 
     /// The backplane notice of `change`, when the backplane is on.
@@ -265,37 +308,38 @@ impl Inner {
     /// Writes an envelope (`bytes`, with timeline `meta`) to L2 if L2 holds nothing newer,
     /// counting the outcome; it publishes the key's notice when it takes effect. `skips` may
     /// leave out the write (as without an L2) or the notice.
-    pub(crate) async fn put_l2(
-        &self,
-        key: KeyRef<'_>,
-        bytes: impl Into<Bytes>,
+    pub(crate) fn put_l2<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        bytes: Bytes,
         meta: &EntryMeta,
         overwrite: Option<Undecodable>,
         skips: Skips,
-    ) -> L2Write {
+    ) -> impl Future<Output = L2Write> + Send + 'a {
+        // Not an `async fn` of its own: that would hold a second copy of the arguments.
         self.put_l2_releasing(key, bytes, meta, overwrite, skips, None)
-            .await
-            .0
+            .map(|(written, _)| written)
     }
 
     /// [`put_l2`](Self::put_l2) by the holder of `key`'s load lock when `lock` (its token) is
     /// given: the write ends the load, and the lock is released with it where the backend can
     /// (see [`L2Backend::put_and_unlock`](crate::l2::L2Backend::put_and_unlock)). True when the
     /// lock was released.
-    pub(crate) async fn put_l2_releasing(
-        &self,
-        key: KeyRef<'_>,
-        bytes: impl Into<Bytes>,
+    pub(crate) fn put_l2_releasing<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        bytes: Bytes,
         meta: &EntryMeta,
         overwrite: Option<Undecodable>,
         skips: Skips,
         lock: Option<u64>,
-    ) -> (L2Write, bool) {
+    ) -> impl Future<Output = (L2Write, bool)> + Send + 'a {
+        // Not an `async fn`: its future would hold the arguments beside the call that consumes
+        // them, room in the boxed future of every write (see `heap_sizes`).
         let Some(tier) = self.l2.as_ref().filter(|_| !skips.l2_write) else {
-            return (L2Write::NoL2, false);
+            return Either::Left(std::future::ready((L2Write::NoL2, false)));
         };
         let ttl_ms = meta.remaining_keep_ms(self.stamps.now_ms());
-        let bytes = bytes.into();
         let notice = if skips.backplane {
             None
         } else {
@@ -303,21 +347,17 @@ impl Inner {
         };
         let notifies = notice.is_some();
         let created = meta.created;
-        let written = tier
-            .call(&self.counters, L2Op::Write, false, |b| async move {
-                match lock {
-                    Some(token) => {
-                        b.put_and_unlock(key, bytes, created, ttl_ms, notice, overwrite, token)
-                            .await
-                    }
-                    None => b
-                        .put(key, bytes, created, ttl_ms, notice, overwrite)
-                        .await
-                        .map(|outcome| (outcome, false)),
-                }
-            })
-            .await;
-        match written {
+        // The backend's future itself, not an `async` block awaiting it, for the same reason.
+        let write = tier.call(&self.counters, L2Op::Write, false, move |b| match lock {
+            Some(token) => Either::Left(
+                b.put_and_unlock(key, bytes, created, ttl_ms, notice, overwrite, token),
+            ),
+            None => Either::Right(
+                b.put(key, bytes, created, ttl_ms, notice, overwrite)
+                    .map(|written| written.map(|outcome| (outcome, false))),
+            ),
+        });
+        Either::Right(write.map(move |written| match written {
             Ok((WriteOutcome::Written, released)) => {
                 self.counters.l2_writes.incr();
                 self.published(notifies);
@@ -331,7 +371,7 @@ impl Inner {
                 self.counters.l2_write_errors.incr();
                 (L2Write::Failed, false)
             }
-        }
+        }))
     }
 
     /// Writes an invalidation marker stamped `at` (kept `invalidation_tombstone_ttl`), which
@@ -349,7 +389,7 @@ impl Inner {
         );
         self.put_l2(
             key,
-            envelope::encode_tombstone(&meta),
+            Bytes::from(envelope::encode_tombstone(&meta)),
             &meta,
             overwrite,
             Skips::default(),
