@@ -1,6 +1,7 @@
 //! Family 3: L2 hits with L1 out of the way, against a raw fred GET + bincode decode (the
 //! floor), the same GET with its future boxed (what an object-safe backend boundary such as
-//! ours costs on its own), the `cached` crate's `AsyncRedisCache`, amalgam-cache and
+//! ours costs on its own) and boxed inside a second boxed future (as ours' read runs it: the
+//! gap between the two is what static dispatch over the backend would save), the `cached` crate's `AsyncRedisCache`, amalgam-cache and
 //! multi-tier-cache: one caller's latency, and throughput with 64 and 256 concurrent tasks.
 //!
 //! Ours reads with `skip_l1()` over 10 000 keys round-robin: every read goes to Redis and
@@ -16,6 +17,7 @@ use cached::stores::AsyncRedisCache;
 use fred::clients::Pool;
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::config::Config;
+use futures::future::BoxFuture;
 use tiered_cache::{CacheConfig, CodecKind, TieredCache};
 use tokio::runtime::Runtime;
 
@@ -33,13 +35,14 @@ const CONCURRENCY: [usize; 2] = [64, 256];
 /// Spreads tasks over the key space (a prime, so tasks do not share keys).
 const STRIDE: usize = 7_919;
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "ours",
     "raw fred GET + bincode decode",
     "cached AsyncRedisCache",
     "amalgam-cache (L1 skipped)",
     "multi-tier-cache (L1 of 1 entry)",
     "raw fred GET + decode, its future boxed",
+    "raw fred GET + decode, boxed in a boxed read",
 ];
 /// Contenders.
 const N: usize = NAMES.len();
@@ -52,6 +55,11 @@ enum Reader {
     /// Raw fred with its GET future boxed, as an object-safe backend (ours) hands it back: what
     /// the box alone costs.
     RawBoxed(Pool, Arc<[String]>),
+    /// `RawBoxed` awaited inside a second boxed future, as ours' read awaits its backend's
+    /// boxed future inside its own boxed slow path. Against `RawBoxed` it measures what static
+    /// dispatch over the backend would save: the backend's future inside the read's one box
+    /// instead of a box of its own.
+    RawBoxedTwice(Pool, Arc<[String]>),
     Cached(Arc<AsyncRedisCache<u64, Item>>),
     Amalgam(amalgam::Cache<Item>, Arc<[String]>),
     /// A contender left out of this run (amalgam-cache under valgrind: its clock probe
@@ -79,9 +87,23 @@ impl Reader {
                 }
             }
             Reader::RawBoxed(pool, keys) => {
-                let get: futures::future::BoxFuture<'_, Result<Option<Bytes>, _>> =
+                let get: BoxFuture<'_, Result<Option<Bytes>, _>> =
                     Box::pin(pool.next().get::<Option<Bytes>, _>(keys[id].as_str()));
                 match get.await {
+                    Ok(Some(bytes)) => {
+                        value::decode(&bytes).is_ok_and(|item| black_box(item).id == expected)
+                    }
+                    _ => false,
+                }
+            }
+            Reader::RawBoxedTwice(pool, keys) => {
+                let read: BoxFuture<'_, Result<Option<Bytes>, fred::error::Error>> =
+                    Box::pin(async move {
+                        let get: BoxFuture<'_, Result<Option<Bytes>, _>> =
+                            Box::pin(pool.next().get::<Option<Bytes>, _>(keys[id].as_str()));
+                        get.await
+                    });
+                match read.await {
                     Ok(Some(bytes)) => {
                         value::decode(&bytes).is_ok_and(|item| black_box(item).id == expected)
                     }
@@ -217,7 +239,11 @@ pub fn run(params: &Params, url: &str, report: &mut Report) -> BenchResult<()> {
              Ours reads with `skip_l1()`: every read goes to Redis and decodes, and L1 is neither \
              read nor filled; the row \"its future boxed\" is the raw GET awaited through \
              `Box::pin` as a `dyn Future`, as ours' object-safe backend hands its fred future \
-             to the engine, so the gap between the two raw rows is the box's own cost (ours' L1 served {l1_hits} of its {l1_total} reads; an L2 hit that \
+             to the engine, so the gap between the two raw rows is the box's own cost; the row \
+             \"boxed in a boxed read\" awaits that boxed GET inside a second boxed future, as \
+             ours' read awaits its backend's future inside its own boxed slow path, so its gap \
+             to the single box is what static dispatch over the backend (fred's future inside \
+             the read's one box) would save (ours' L1 served {l1_hits} of its {l1_total} reads; an L2 hit that \
              also fills L1 costs about 1.3k more instructions, a quick_cache insert and the \
              entry's allocation). Raw fred \
              uses a pool of the same size as ours ({pool} connections); the `cached` store has its \
@@ -272,6 +298,7 @@ pub fn profile(contender: &str, tasks: usize, ops: usize, url: &str) -> BenchRes
         "amalgam" => 3,
         "multi_tier" => 4,
         "raw_boxed" => 5,
+        "raw_boxed_twice" => 6,
         other => return Err(format!("unknown L2 contender `{other}`").into()),
     };
     let (elapsed, misses) = if tasks <= 1 {
@@ -372,7 +399,8 @@ async fn setup(
             None => Reader::Absent,
         },
         Reader::MultiTier(multi_tier, mt_keys),
-        Reader::RawBoxed(pool, raw_keys),
+        Reader::RawBoxed(pool.clone(), raw_keys.clone()),
+        Reader::RawBoxedTwice(pool, raw_keys),
     ];
     Ok((readers, ours))
 }

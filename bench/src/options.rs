@@ -64,7 +64,7 @@ usage: tiered-cache-bench [--quick] [--out DIR] [--only FAMILY,...]
                   l1-ours, l1-quick_cache, l1-quick_cache_arc, l1-moka, l1-cached, l1-foyer,
                   l1-100k-ours, l1-100k-ours_shared, l1-100k-ours_arc, l1-100k-quick_cache, l1-100k-quick_cache_arc,
                   macro-macro, macro-hand,
-                  l2-ours, l2-raw, l2-raw_boxed, l2-cached (one task) or l2-ours-256 (256 tasks), ...
+                  l2-ours, l2-raw, l2-raw_boxed, l2-raw_boxed_twice, l2-cached (one task) or l2-ours-256 (256 tasks), ...
   --ops N         operations of --profile (default 100000)
 
 Starts its own redis-server on a free loopback port, or uses REDIS_URL (loopback only).";
