@@ -245,7 +245,7 @@ impl Inner {
         if self.l2.is_some() && states.iter().any(|state| state.needs_check(now, interval)) {
             // On the heap: this runs at most once per `sync_interval` per tag, and held inline
             // its L2 call would be room in the future of every read, load and write that
-            // awaits this, tags or not (see `read::slow`).
+            // awaits this, tags or not (see `heap_sizes`).
             Box::pin(self.read_tag_marks(names, &states, now)).await;
         }
         states

@@ -38,19 +38,20 @@ impl Inner {
     where
         T: Serialize + Clone + Send + Sync + 'static,
     {
-        // The namespace epoch and the tag states before the stamp: a clear or tag invalidation
-        // that comes after them either orders after this write or retires its L1 copy.
-        let namespace = self.namespaces.get(key.namespace);
-        let epoch = namespace.epoch();
         // In a block: the resolved options end here, and the future holds no room for them
         // while the write waits for L2 (see `heap_sizes`).
-        let (tags, meta, bytes) = {
+        let (namespace, epoch, tags, meta, bytes) = {
             let lifetime = options.resolve(&self.config)?;
+            // The namespace epoch and the tag states before the stamp: a clear or tag
+            // invalidation that comes after them either orders after this write or retires its
+            // L1 copy.
+            let namespace = self.namespaces.get(key.namespace);
+            let epoch = namespace.epoch();
             let tags = self.tag_refs(&lifetime.tags).await;
             let created = self.stamps.next();
             let meta = lifetime.meta(created, self.stamps.now_ms());
             let bytes = stored::encode(value, &lifetime, &meta, self.config.max_value_size)?;
-            (tags, meta, Bytes::from(bytes))
+            (namespace, epoch, tags, meta, Bytes::from(bytes))
         };
         let size = bytes.len();
         let _fence = self.begin_write(key, meta.created);
